@@ -1,0 +1,5 @@
+import sys
+
+from keras_aliasfree.cli import main
+
+sys.exit(main())

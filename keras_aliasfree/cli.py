@@ -1,0 +1,54 @@
+"""The ``keras-aliasfree`` command.
+
+Each verb lives in its own module under ``keras_aliasfree/commands/`` and exposes
+``register(subparsers)``, which adds an ``argparse`` sub-parser and sets ``func`` on it.
+Modules import Keras/TensorFlow lazily inside their ``run`` functions so that
+``keras-aliasfree --help`` and ``--version`` answer at once.
+
+Example:
+    $ keras-aliasfree --version
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from keras_aliasfree.version import __version__
+
+# verb modules, in the order `--help` lists them; each defines register(subparsers)
+_COMMAND_MODULES = [
+    "keras_aliasfree.commands.filters",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keras-aliasfree",
+        description="Alias-free diffusion models for Keras 3: train, sample (with rotation), "
+        "evaluate, export, demo, bench.",
+    )
+    parser.add_argument("--version", action="version", version=f"keras-aliasfree {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        result = args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Verbs of the ``keras-aliasfree`` command; one module each (see ``keras_aliasfree.cli``)."""

@@ -1,0 +1,35 @@
+"""Shared test set-up. The backend comes from KERAS_BACKEND (scripts/test.sh runs all three)."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+BACKEND = keras.backend.backend()
+
+
+def pytest_report_header(config):
+    return f"keras {keras.__version__}, backend {BACKEND}"
+
+
+def pytest_collection_modifyitems(config, items):
+    # tf_only tests need TensorFlow itself; under other backends scripts/test.sh deselects them,
+    # and a direct run skips them with the reason shown.
+    if BACKEND == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"TensorFlow-only feature; backend is {BACKEND}")
+    for item in items:
+        if "tf_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
