@@ -12,8 +12,8 @@ measures them:
 * :func:`frequency_response` -- the kernel's 2-D DTFT on a grid.
 * :func:`filter_summary` -- DC gain, passband ripple, stopband attenuation and polyphase balance.
 
-Presets: ``design_filter(preset="default")`` is this library's design (8x8 jinc, cutoff
-``pi/factor``, radial Kaiser window, beta 6); ``preset="paper"`` is the paper's 3x3 kernel with a
+Presets: ``design_filter(preset="default")`` is this library's design (jinc of ``4*factor`` taps
+per side, cutoff ``pi/factor``, radial Kaiser window, beta 4); ``preset="paper"`` is the paper's 3x3 kernel with a
 separable Kaiser window, cutoff ``pi/2``. ``python benchmarks/filters.py`` prints the figures of both.
 """
 
@@ -28,9 +28,10 @@ from scipy import special
 WINDOWS = ("radial", "separable")
 PRESETS = ("default", "paper")
 
-# The library's default design (see benchmarks/filters.py for the figures that justify it).
-DEFAULT_KERNEL_SIZE = 8
-DEFAULT_BETA = 6.0
+# The library's default design (see benchmarks/filters.py for the figures that justify it):
+# kernel DEFAULT_TAPS_PER_FACTOR * factor taps per side (8 for x2, 16 for x4).
+DEFAULT_TAPS_PER_FACTOR = 4
+DEFAULT_BETA = 4.0
 DEFAULT_WINDOW = "radial"
 # The paper's settings: kernel 3x3, cutoff pi/2, separable (outer-product) Kaiser window.
 PAPER_KERNEL_SIZE = 3
@@ -173,7 +174,8 @@ def design_filter(factor: int = 2, kernel_size: int | None = None, cutoff: float
                   window: str | None = None) -> np.ndarray:
     """The kernel the layers use: a preset filled in by any explicit argument.
 
-    ``preset="default"``: 8x8 jinc, radial Kaiser window, beta 6, cutoff ``pi/factor``.
+    ``preset="default"``: jinc of ``4*factor`` taps per side (8x8 for x2), radial Kaiser window,
+    beta 4, cutoff ``pi/factor``.
     ``preset="paper"``: 3x3 jinc, separable Kaiser window, cutoff ``pi/2`` (beta from the
     config name, default 0).
 
@@ -185,7 +187,7 @@ def design_filter(factor: int = 2, kernel_size: int | None = None, cutoff: float
     """
     factor = check_factor(factor)
     if preset == "default":
-        size = DEFAULT_KERNEL_SIZE if kernel_size is None else kernel_size
+        size = DEFAULT_TAPS_PER_FACTOR * factor if kernel_size is None else kernel_size
         b = DEFAULT_BETA if beta is None else beta
         win = DEFAULT_WINDOW if window is None else window
     elif preset == "paper":
