@@ -1,0 +1,404 @@
+"""UNet configurations A-D (paper naming) and the functional UNet builder.
+
+Config names follow the paper: a letter, then for B-D an optional filter suffix ``-<beta>[N]``:
+
+* ``A``   -- baseline: max-pool down, bilinear up (align-corners, as the reference code), plain GELU;
+* ``B-*`` -- A with :class:`~keras_aliasfree.AliasFreeDownsample` / :class:`AliasFreeUpsample`;
+* ``C-*`` -- A with :class:`~keras_aliasfree.FilteredActivation` around every GELU of the conv blocks;
+* ``D-*`` -- B + C.
+
+The suffix gives the Kaiser ``beta`` and ``N`` = kernel normalised to sum 1 (``D-1N``, ``B-0``,
+``C-2N``). A bare ``B``/``C``/``D`` uses the filter preset's own beta, normalised. No config adds
+trainable parameters: the filters are fixed, so A, B, C and D at the same widths have identical
+parameter counts (the reference code has 5,896,513 at 32x32x1; this builder has the same).
+
+The default architecture is the paper's reference UNet: DoubleConv blocks (3x3 conv without bias,
+GroupNorm(1), GELU, 3x3 conv, GroupNorm(1); residual blocks add the input and apply GELU), an input
+block, three down stages (resample, residual DoubleConv, DoubleConv, + time embedding), multi-head
+self-attention (4 heads) after each stage, a three-block bottleneck, three up stages with skip
+concatenation, a 256-wide sinusoidal time embedding projected (SiLU + Dense) into every stage, and
+a 1x1 output convolution. Base width = image size (as in the reference).
+
+Only ``channels_last`` is supported by the builder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_aliasfree.layers import AliasFreeDownsample, AliasFreeUpsample, FilteredActivation
+
+_PACKAGE = "keras_aliasfree"
+_CONFIG_RE = re.compile(r"^([A-D])(?:-(\d+(?:\.\d+)?)(N?))?$")
+_VALID_FORMS = ("'A', or 'B'/'C'/'D' optionally followed by '-<beta>' and 'N' for a normalised "
+                "kernel, e.g. 'A', 'B-0', 'C-2N', 'D-1N', 'D-0.5N'")
+
+
+@dataclasses.dataclass(frozen=True)
+class UNetConfig:
+    """A parsed config name such as ``"D-1N"``.
+
+    Attributes:
+        letter: ``"A"``-``"D"``.
+        beta: Kaiser window beta from the name, or ``None`` (A, or a bare letter: preset's value).
+        normalize: kernel normalised to sum 1 (the ``N`` suffix; True for a bare letter).
+        name: the canonical name.
+
+    Example:
+        >>> c = parse_config("D-1N")
+        >>> c.letter, c.beta, c.normalize, c.alias_free_resampling, c.filtered_activation
+        ('D', 1.0, True, True, True)
+    """
+
+    letter: str
+    beta: float | None = None
+    normalize: bool = True
+    name: str = ""
+
+    @property
+    def alias_free_resampling(self) -> bool:
+        return self.letter in ("B", "D")
+
+    @property
+    def filtered_activation(self) -> bool:
+        return self.letter in ("C", "D")
+
+
+def parse_config(name) -> UNetConfig:
+    """Parse a config name (``"A"``, ``"B-0"``, ``"C-2N"``, ``"D-1N"``) into a :class:`UNetConfig`.
+
+    Raises ``ValueError`` listing the valid forms for anything else (``"E"``, ``"D-x"``,
+    ``"B-1Q"``, ``"A-1N"``).
+
+    Example:
+        >>> parse_config("B-0")
+        UNetConfig(letter='B', beta=0.0, normalize=False, name='B-0')
+    """
+    if isinstance(name, UNetConfig):
+        return name
+    if not isinstance(name, str):
+        raise ValueError(f"config must be a string such as 'D-1N'; got {name!r}")
+    text = name.strip().upper()
+    m = _CONFIG_RE.match(text)
+    if not m:
+        raise ValueError(f"invalid UNet config {name!r}; expected {_VALID_FORMS}")
+    letter, beta, norm = m.groups()
+    if letter == "A":
+        if beta is not None:
+            raise ValueError(f"invalid UNet config {name!r}: config 'A' has no filters and takes no "
+                             f"suffix; expected {_VALID_FORMS}")
+        return UNetConfig("A", None, False, "A")
+    if beta is None:
+        return UNetConfig(letter, None, True, letter)
+    return UNetConfig(letter, float(beta), norm == "N", text)
+
+
+# ----------------------------------------------------------------------------- helper layers
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SinusoidalEmbedding(keras.layers.Layer):
+    """Sinusoidal timestep embedding (sin half, then cos half), as the reference UNet.
+
+    ``emb[:, i] = sin(t * 10000**(-2i/dim))``, ``emb[:, dim/2 + i] = cos(...)``. No weights.
+
+    Example:
+        >>> import numpy as np
+        >>> tuple(SinusoidalEmbedding(8)(np.array([0, 5])).shape)
+        (2, 8)
+    """
+
+    def __init__(self, dim=256, **kwargs):
+        super().__init__(**kwargs)
+        if int(dim) < 2 or int(dim) % 2:
+            raise ValueError(f"time embedding dim must be an even integer >= 2, got {dim!r}")
+        self.dim = int(dim)
+        self.built = True
+
+    def call(self, t):
+        t = ops.cast(ops.reshape(t, (-1, 1)), self.compute_dtype)
+        inv = 1.0 / (10000.0 ** (np.arange(0, self.dim, 2, dtype="float32") / self.dim))
+        arg = t * ops.convert_to_tensor(inv[None, :], dtype=self.compute_dtype)
+        return ops.concatenate([ops.sin(arg), ops.cos(arg)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.dim)
+
+    def get_config(self):
+        return {**super().get_config(), "dim": self.dim}
+
+
+def _linear_resize_matrix(n_in: int, factor: int) -> np.ndarray:
+    n_out = n_in * factor
+    m = np.zeros((n_out, n_in), dtype=np.float64)
+    if n_in == 1:
+        m[:, 0] = 1.0
+        return m.astype("float32")
+    pos = np.arange(n_out) * (n_in - 1) / (n_out - 1)
+    lo = np.minimum(np.floor(pos).astype(int), n_in - 2)
+    frac = pos - lo
+    m[np.arange(n_out), lo] = 1.0 - frac
+    m[np.arange(n_out), lo + 1] += frac
+    return m.astype("float32")
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class BilinearUpsample(keras.layers.Layer):
+    """Bilinear x``factor`` upsampling with ``align_corners=True`` (PyTorch's ``nn.Upsample`` in the
+    reference UNet; Keras' ``UpSampling2D`` uses half-pixel centres instead). Config A's upsampler.
+    Channels-last, static spatial size. No weights.
+
+    Example:
+        >>> import numpy as np
+        >>> y = BilinearUpsample()(np.arange(4, dtype="float32").reshape(1, 2, 2, 1))
+        >>> tuple(y.shape), float(y[0, 0, 3, 0]), float(y[0, 3, 3, 0])
+        ((1, 4, 4, 1), 1.0, 3.0)
+    """
+
+    def __init__(self, factor=2, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = int(factor)
+        self.built = True
+
+    def call(self, x):
+        h, w = x.shape[1], x.shape[2]
+        if h is None or w is None:
+            raise ValueError(f"BilinearUpsample needs static height and width, got {x.shape}")
+        a = ops.convert_to_tensor(_linear_resize_matrix(int(h), self.factor), dtype=x.dtype)
+        b = ops.convert_to_tensor(_linear_resize_matrix(int(w), self.factor), dtype=x.dtype)
+        y = ops.einsum("ph,bhwc->bpwc", a, x)
+        return ops.einsum("qw,bpwc->bpqc", b, y)
+
+    def compute_output_shape(self, s):
+        f = self.factor
+        return (s[0], None if s[1] is None else s[1] * f, None if s[2] is None else s[2] * f, s[3])
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class SpatialSelfAttention(keras.layers.Layer):
+    """Reference-style self-attention over all pixels: LayerNorm, 4-head attention, residual, then a
+    LayerNorm-Dense-GELU-Dense feed-forward with a residual. Channels-last.
+
+    Example:
+        >>> import numpy as np
+        >>> tuple(SpatialSelfAttention(4)(np.zeros((1, 4, 4, 8), "float32")).shape)
+        (1, 4, 4, 8)
+    """
+
+    def __init__(self, num_heads=4, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads = int(num_heads)
+
+    def build(self, input_shape):
+        c = int(input_shape[-1])
+        if c % self.num_heads:
+            raise ValueError(f"SpatialSelfAttention: channels ({c}) must be divisible by num_heads "
+                             f"({self.num_heads})")
+        self.ln = keras.layers.LayerNormalization(epsilon=1e-5, name="ln")
+        self.mha = keras.layers.MultiHeadAttention(self.num_heads, c // self.num_heads, name="mha")
+        self.ff_ln = keras.layers.LayerNormalization(epsilon=1e-5, name="ff_ln")
+        self.ff1 = keras.layers.Dense(c, name="ff1")
+        self.ff2 = keras.layers.Dense(c, name="ff2")
+        seq = (input_shape[0], None, c)
+        self.ln.build(seq)
+        self.mha.build(seq, seq, seq)
+        self.ff_ln.build(seq)
+        self.ff1.build(seq)
+        self.ff2.build(seq)
+
+    def call(self, x):
+        b = ops.shape(x)[0]
+        h, w, c = x.shape[1], x.shape[2], x.shape[3]
+        seq = ops.reshape(x, (b, h * w, c))
+        y = self.ln(seq)
+        seq = self.mha(y, y, y) + seq
+        seq = self.ff2(keras.activations.gelu(self.ff1(self.ff_ln(seq)))) + seq
+        return ops.reshape(seq, (b, h, w, c))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "num_heads": self.num_heads}
+
+
+# ----------------------------------------------------------------------------- builder
+
+def _check_size(image_size, levels):
+    if isinstance(image_size, (int, np.integer)):
+        h = w = int(image_size)
+    else:
+        try:
+            h, w = (int(v) for v in image_size)
+        except (TypeError, ValueError):
+            raise ValueError(f"image_size must be an int or (height, width), got {image_size!r}")
+    if h < 1 or w < 1:
+        raise ValueError(f"image_size must be positive, got {image_size!r}")
+    div = 2 ** levels
+    if h % div or w % div:
+        raise ValueError(f"image_size {h}x{w} is not divisible by 2**{levels} = {div} (the UNet "
+                         f"halves the size {levels} times); use a multiple of {div}, e.g. "
+                         f"{max(div, (h // div) * div)}")
+    return h, w
+
+
+def _attention_flags(attention, n):
+    if isinstance(attention, bool):
+        return (attention,) * (2 * n)
+    flags = tuple(bool(a) for a in attention)
+    if len(flags) != 2 * n:
+        raise ValueError(f"attention must be a bool or {2 * n} flags (after each of the {n} down "
+                         f"and {n} up stages), got {attention!r}")
+    return flags
+
+
+def build_unet(config="D-1N", image_size=32, channels=1, base_width=None,
+               channel_mults=(1, 2, 4, 4), bottleneck_mult=8, attention=True, num_heads=4,
+               time_dim=256, kernel_size=None, cutoff=None, filter_preset="default", window=None,
+               name=None) -> keras.Model:
+    """Build the paper's noise-prediction UNet for config ``A``/``B-*``/``C-*``/``D-*``.
+
+    Args:
+        config: config name (see :func:`parse_config`) or a :class:`UNetConfig`.
+        image_size: int or (height, width); must be divisible by ``2**(len(channel_mults)-1)``.
+        channels: image channels (input and predicted noise).
+        base_width: width of the first block; default = image height (as the reference code).
+        channel_mults: widths of the input block and each down stage, in units of ``base_width``
+            (reference: 1, 2, 4, 4 -- three down stages).
+        bottleneck_mult: bottleneck width in units of ``base_width`` (reference: 8).
+        attention: self-attention after every stage (True), none (False), or ``2*levels`` flags
+            (after each down stage, then after each up stage).
+        num_heads: attention heads (reference: 4).
+        time_dim: sinusoidal time-embedding width (reference: 256).
+        kernel_size, cutoff, window: filter overrides (``None`` = the preset's value).
+        filter_preset: ``"default"`` (this library's 8x8 radial-Kaiser jinc) or ``"paper"``
+            (kernel 3, cutoff pi/2, separable window). Beta and normalisation come from the name.
+
+    Returns:
+        A functional ``keras.Model`` with inputs ``[noisy_images (B,H,W,C), timesteps (B,)]`` and
+        output the predicted noise ``(B,H,W,C)`` (float32).
+
+    Example:
+        >>> m = build_unet("D-1N", image_size=16, channels=1, base_width=8, attention=False)
+        >>> tuple(m.output.shape)
+        (None, 16, 16, 1)
+    """
+    cfg = parse_config(config)
+    levels = len(channel_mults) - 1
+    if levels < 1:
+        raise ValueError(f"channel_mults needs at least 2 entries, got {channel_mults!r}")
+    h, w = _check_size(image_size, levels)
+    channels = int(channels)
+    if channels < 1:
+        raise ValueError(f"channels must be >= 1, got {channels}")
+    base = int(h if base_width is None else base_width)
+    widths = [int(base * m) for m in channel_mults]
+    bott = int(base * bottleneck_mult)
+    att = _attention_flags(attention, levels)
+    filt = dict(kernel_size=kernel_size, cutoff=cutoff, beta=cfg.beta, normalize=cfg.normalize,
+                preset=filter_preset, window=window)
+    counter = {"n": 0}
+
+    def uid(prefix):
+        counter["n"] += 1
+        return f"{prefix}_{counter['n']}"
+
+    def act(x):
+        if cfg.filtered_activation:
+            return FilteredActivation("gelu", **filt, name=uid("filtered_gelu"))(x)
+        return keras.layers.Activation("gelu", name=uid("gelu"))(x)
+
+    def double_conv(x, out, mid=None, residual=False):
+        mid = out if mid is None else mid
+        y = keras.layers.Conv2D(mid, 3, padding="same", use_bias=False, name=uid("conv"))(x)
+        y = keras.layers.GroupNormalization(1, epsilon=1e-5, name=uid("gn"))(y)
+        y = act(y)
+        y = keras.layers.Conv2D(out, 3, padding="same", use_bias=False, name=uid("conv"))(y)
+        y = keras.layers.GroupNormalization(1, epsilon=1e-5, name=uid("gn"))(y)
+        if residual:
+            y = act(keras.layers.Add(name=uid("res"))([x, y]))
+        return y
+
+    def add_time(x, t_act, width):
+        e = keras.layers.Dense(width, name=uid("time_proj"))(t_act)
+        e = keras.layers.Reshape((1, 1, width), name=uid("time_reshape"))(e)
+        return keras.layers.Add(name=uid("add_time"))([x, e])
+
+    def down(x):
+        if cfg.alias_free_resampling:
+            return AliasFreeDownsample(2, **filt, name=uid("af_down"))(x)
+        return keras.layers.MaxPooling2D(2, name=uid("maxpool"))(x)
+
+    def up(x):
+        if cfg.alias_free_resampling:
+            return AliasFreeUpsample(2, **filt, name=uid("af_up"))(x)
+        return BilinearUpsample(2, name=uid("bilinear_up"))(x)
+
+    def attend(x, flag):
+        if not flag:
+            return x
+        return SpatialSelfAttention(num_heads, name=uid("attention"))(x)
+
+    x_in = keras.Input((h, w, channels), name="noisy_images")
+    t_in = keras.Input((), name="timesteps")
+    t_emb = SinusoidalEmbedding(time_dim, name="time_embedding")(t_in)
+    t_act = keras.layers.Activation("silu", name="time_silu")(t_emb)
+
+    x = double_conv(x_in, widths[0])
+    skips = [x]
+    for i in range(1, levels + 1):
+        x = down(x)
+        x = double_conv(x, widths[i - 1], residual=True)
+        x = double_conv(x, widths[i])
+        x = add_time(x, t_act, widths[i])
+        x = attend(x, att[i - 1])
+        if i < levels:
+            skips.append(x)
+    x = double_conv(x, bott)
+    x = double_conv(x, bott)
+    x = double_conv(x, widths[levels])
+    for k in range(1, levels + 1):
+        skip = skips[levels - k]
+        x = up(x)
+        x = keras.layers.Concatenate(axis=-1, name=uid("concat"))([skip, x])
+        cin = int(x.shape[-1])
+        out = widths[max(levels - k - 1, 0)]
+        x = double_conv(x, cin, residual=True)
+        x = double_conv(x, out, mid=cin // 2)
+        x = add_time(x, t_act, out)
+        x = attend(x, att[levels + k - 1])
+    out = keras.layers.Conv2D(channels, 1, name="output_conv", dtype="float32")(x)
+    model = keras.Model([x_in, t_in], out, name=name or f"unet_{cfg.name.replace('-', '_')}")
+    model.unet_config = dict(
+        config=cfg.name, image_size=[h, w], channels=channels, base_width=base,
+        channel_mults=list(channel_mults), bottleneck_mult=bottleneck_mult,
+        attention=list(att), num_heads=num_heads, time_dim=time_dim, kernel_size=kernel_size,
+        cutoff=cutoff, filter_preset=filter_preset, window=window)
+    return model
+
+
+def unet_from_config(unet_config: dict) -> keras.Model:
+    """Rebuild a UNet from the ``unet_config`` dict a built model carries (and checkpoints store).
+
+    Example:
+        >>> m = build_unet("A", image_size=16, base_width=8, attention=False)
+        >>> unet_from_config(m.unet_config).count_params() == m.count_params()
+        True
+    """
+    kw = dict(unet_config)
+    kw["image_size"] = tuple(kw["image_size"])
+    kw["channel_mults"] = tuple(kw["channel_mults"])
+    kw["attention"] = tuple(kw["attention"])
+    return build_unet(**kw)
+
+
+__all__ = ["UNetConfig", "parse_config", "build_unet", "unet_from_config", "SinusoidalEmbedding",
+           "BilinearUpsample", "SpatialSelfAttention"]
