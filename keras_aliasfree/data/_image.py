@@ -144,7 +144,7 @@ def process(
     for s in range(0, n, chunk):
         part = convert_channels(np.asarray(x[s : s + chunk], np.float32), channels)
         part = resize_images(part, size, method)
-        np.multiply(part, 1.0 / 127.5, out=out[s : s + chunk])
+        np.divide(part, 127.5, out=out[s : s + chunk])
     out -= 1.0
     return out
 

@@ -184,7 +184,7 @@ def _tf_process(tf, x, size, channels, method):
         x = tf.image.resize_with_crop_or_pad(x, size[0], size[1])
     else:  # dynamic size (tfds images of varying size): TF's antialiased bilinear, same kernel
         x = tf.image.resize(x, size, method="bilinear", antialias=True)
-    return x * (1.0 / 127.5) - 1.0
+    return x / 127.5 - 1.0
 
 
 # ------------------------------------------------------------------------------------ tf.data
