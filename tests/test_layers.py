@@ -1,0 +1,181 @@
+"""The three public layers: the signal-processing requirements and the Keras conventions."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import BACKEND, to_numpy
+from keras_aliasfree import AliasFreeDownsample, AliasFreeUpsample, FilteredActivation
+from keras_aliasfree import analysis as A
+
+LAYERS = [
+    (AliasFreeUpsample, dict(factor=2), (2, 8, 8, 3), (2, 16, 16, 3)),
+    (AliasFreeDownsample, dict(factor=2), (2, 8, 8, 3), (2, 4, 4, 3)),
+    (FilteredActivation, dict(activation="gelu"), (2, 8, 8, 3), (2, 8, 8, 3)),
+    (AliasFreeUpsample, dict(factor=4, preset="paper", beta=1.0), (2, 4, 4, 3), (2, 16, 16, 3)),
+]
+
+
+# --- signal processing with default arguments -------------------------------------------------
+
+def test_default_upsample_keeps_constant():
+    vals = A.constant_response(AliasFreeUpsample())
+    assert np.max(np.abs(vals - 1.0)) <= 1e-3
+
+
+def test_default_downsample_keeps_constant():
+    vals = A.constant_response(AliasFreeDownsample(), size=32, border=4)
+    assert np.max(np.abs(vals - 1.0)) <= 1e-3
+
+
+@pytest.mark.parametrize("angle", [0.0, 45.0])
+def test_default_downsample_stopband_and_passband(angle):
+    layer = AliasFreeDownsample()
+    assert A.cosine_gain_db(layer, 0.8 * np.pi, angle) <= -20.0
+    assert abs(A.cosine_gain_db(layer, 0.15 * np.pi, angle)) <= 1.5
+
+
+def test_filtered_gelu_more_rotation_equivariant_than_gelu():
+    gelu = lambda x: keras.activations.gelu(keras.ops.convert_to_tensor(x))  # noqa: E731
+    plain = A.activation_rotation_psnr(gelu, seeds=(0, 1))
+    filtered = A.activation_rotation_psnr(FilteredActivation("gelu"), seeds=(0, 1))
+    assert filtered >= plain + 6.0, (plain, filtered)
+
+
+def test_paper_upsampler_makes_a_checkerboard():
+    vals = A.constant_response(AliasFreeUpsample(preset="paper", beta=2.0))
+    # four phases: 1.51 / 0.96 (twice) / 0.58 with the x4 gain; 0.38 / 0.24 / 0.14 without
+    np.testing.assert_allclose(np.sort(vals) / 4, [0.14, 0.24, 0.38], atol=0.006)
+
+
+def test_paper_downsampler_weaker_stopband_than_default():
+    ours = A.cosine_gain_db(AliasFreeDownsample(), 0.8 * np.pi)
+    for beta in (0.0, 1.0, 2.0):
+        paper = A.cosine_gain_db(AliasFreeDownsample(preset="paper", beta=beta), 0.8 * np.pi)
+        assert paper > ours + 5.0, (beta, paper, ours)
+
+
+# --- Keras conventions ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cls, kwargs, in_shape, out_shape", LAYERS)
+def test_shapes_and_no_weights(cls, kwargs, in_shape, out_shape):
+    layer = cls(**kwargs)
+    y = layer(np.random.default_rng(0).normal(size=in_shape).astype("float32"))
+    assert tuple(y.shape) == out_shape
+    assert layer.compute_output_shape(in_shape) == out_shape
+    assert layer.weights == [] and layer.count_params() == 0
+
+
+@pytest.mark.parametrize("cls, kwargs, in_shape, out_shape", LAYERS)
+def test_config_round_trip(cls, kwargs, in_shape, out_shape):
+    layer = cls(**kwargs, name="af")
+    clone = cls.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    x = np.random.default_rng(1).normal(size=in_shape).astype("float32")
+    np.testing.assert_array_equal(to_numpy(layer(x)), to_numpy(clone(x)))
+
+
+def _model(data_format="channels_last"):
+    shape = (16, 16, 4) if data_format == "channels_last" else (4, 16, 16)
+    inp = keras.Input(shape)
+    x = keras.layers.Conv2D(8, 3, padding="same", data_format=data_format)(inp)
+    x = FilteredActivation("gelu", data_format=data_format)(x)
+    x = AliasFreeDownsample(2, data_format=data_format)(x)
+    x = AliasFreeUpsample(2, preset="paper", beta=1.0, data_format=data_format)(x)
+    out = keras.layers.Conv2D(1, 1, data_format=data_format)(x)
+    return keras.Model(inp, out)
+
+
+def test_functional_model_saves_and_reloads(tmp_path):
+    model = _model()
+    x = np.random.default_rng(2).normal(size=(2, 16, 16, 4)).astype("float32")
+    path = os.path.join(tmp_path, "m.keras")
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(to_numpy(model(x)), to_numpy(reloaded(x)))
+    kinds = {type(layer).__name__ for layer in reloaded.layers}
+    assert {"FilteredActivation", "AliasFreeDownsample", "AliasFreeUpsample"} <= kinds
+
+
+def test_channels_first_layers_in_model():
+    model = _model("channels_first")
+    y = model(np.zeros((2, 4, 16, 16), "float32"))
+    assert tuple(y.shape) == (2, 1, 16, 16)
+
+
+def test_fit_with_jit_compile_is_differentiable():
+    keras.utils.set_random_seed(0)
+    model = _model()
+    # torch.compile on CPU is slow to warm up; jit on TF (XLA) and JAX is what matters for speed
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse",
+                  jit_compile=BACKEND != "torch" or "auto")
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(16, 16, 16, 4)).astype("float32")
+    y = np.tanh(x[..., :1])
+    hist = model.fit(x, y, batch_size=8, epochs=4, verbose=0)
+    losses = hist.history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.compile path (jit_compile=True) of the torch backend")
+@pytest.mark.slow
+def test_torch_compile_forward():
+    import torch
+
+    layer = FilteredActivation("gelu")
+    x = torch.randn(2, 8, 8, 3)
+    fn = torch.compile(lambda t: layer(t))
+    np.testing.assert_allclose(to_numpy(fn(x)), to_numpy(layer(x)), atol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        layers = [AliasFreeUpsample(), AliasFreeDownsample(), FilteredActivation("gelu")]
+        x = np.random.default_rng(4).normal(size=(2, 16, 16, 3)).astype("float32")
+        compute = "float16" if policy == "mixed_float16" else "bfloat16"
+        for layer in layers:
+            y = layer(x)
+            assert keras.backend.standardize_dtype(y.dtype) == compute
+            y32 = to_numpy(keras.ops.cast(y, "float32"))
+            assert np.all(np.isfinite(y32))
+        ref = to_numpy(FilteredActivation("gelu", dtype="float32")(x))
+        tol = 2e-2 if compute == "float16" else 1e-1
+        np.testing.assert_allclose(to_numpy(keras.ops.cast(layers[2](x), "float32")), ref, atol=tol)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make, shape, match", [
+    (lambda: AliasFreeUpsample(), (8, 8, 3), "rank-4"),
+    (lambda: AliasFreeDownsample(), (1, 7, 8, 3), "divisible"),
+    (lambda: FilteredActivation(), (1, 8, 8), "rank-4"),
+])
+def test_bad_input(make, shape, match):
+    with pytest.raises(ValueError, match=match):
+        make()(np.zeros(shape, "float32"))
+
+
+@pytest.mark.parametrize("make, exc, match", [
+    (lambda: AliasFreeUpsample(factor=1), ValueError, "factor"),
+    (lambda: AliasFreeUpsample(factor=2.5), TypeError, "factor"),
+    (lambda: AliasFreeDownsample(kernel_size=0), ValueError, "size"),
+    (lambda: AliasFreeDownsample(cutoff=5.0), ValueError, "cutoff"),
+    (lambda: AliasFreeDownsample(beta=-2), ValueError, "beta"),
+    (lambda: AliasFreeDownsample(preset="fast"), ValueError, "preset"),
+    (lambda: FilteredActivation("not_an_activation"), ValueError, "unknown activation"),
+    (lambda: FilteredActivation("gelu", data_format="NCHW"), ValueError, "data_format"),
+])
+def test_invalid_arguments(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()
+
+
+def test_downsample_symbolic_shape_error():
+    with pytest.raises(ValueError, match="divisible"):
+        AliasFreeDownsample()(keras.Input((15, 16, 3)))

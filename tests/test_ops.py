@@ -1,0 +1,181 @@
+"""The fast resampling ops against a plain zero-insertion + full-convolution oracle, on every backend."""
+
+import keras
+import numpy as np
+import pytest
+from scipy.signal import correlate
+
+from conftest import to_numpy
+from keras_aliasfree import filters as F
+from keras_aliasfree import ops as O
+
+
+def _pads(n, factor, mode):
+    # the padding that puts input sample i at fine index factor*i + s (see ops module docstring)
+    if (n + factor) % 2 == 0:
+        s = (factor - 1) / 2
+    else:
+        s = (factor - 2) / 2
+    p0 = (n - 1) / 2 + s if mode == "up" else (n - 1) / 2 - s
+    return int(round(p0))
+
+
+def oracle_up(x, k, f):
+    """Zero insertion, then a full 2-D correlation of the zero-stuffed image (the naive algorithm)."""
+    n = k.shape[0]
+    p0 = _pads(n, f, "up")
+    p1 = n - 1 - p0
+    b, h, w, c = x.shape
+    z = np.zeros((b, h * f, w * f, c))
+    z[:, ::f, ::f, :] = x
+    out = np.empty_like(z)
+    for i in range(b):
+        for j in range(c):
+            zp = np.pad(z[i, :, :, j], ((p0, p1), (p0, p1)))
+            out[i, :, :, j] = correlate(zp, k, mode="valid") * f * f
+    return out
+
+
+def oracle_down(x, k, f):
+    """Full 2-D correlation at every input position, then keep every f-th output."""
+    n = k.shape[0]
+    p0 = _pads(n, f, "down")
+    b, h, w, c = x.shape
+    lo = max(p0, 0)
+    out = np.empty((b, h // f, w // f, c))
+    for i in range(b):
+        for j in range(c):
+            zp = np.pad(x[i, :, :, j], ((lo, n), (lo, n)))
+            full = correlate(zp, k, mode="valid")
+            off = lo - p0
+            out[i, :, :, j] = full[off::f, off::f][: h // f, : w // f]
+    return out
+
+
+@pytest.mark.parametrize("size", [3, 6, 8, 12])
+@pytest.mark.parametrize("factor", [2, 4])
+def test_fast_ops_match_oracle(size, factor, rng):
+    k = F.jinc_lowpass(size, np.pi / factor, 4.0, window="radial")
+    x = rng.normal(size=(2, 8, 12, 3)).astype("float32")
+    up = to_numpy(O.upsample_2d(x, k, factor))
+    np.testing.assert_allclose(up, oracle_up(x, k, factor), atol=2e-5)
+    xd = rng.normal(size=(2, 8 * factor, 4 * factor, 3)).astype("float32")
+    down = to_numpy(O.downsample_2d(xd, k, factor))
+    np.testing.assert_allclose(down, oracle_down(xd, k, factor), atol=2e-5)
+
+
+def test_channels_first_matches_channels_last(rng):
+    x = rng.normal(size=(2, 16, 8, 3)).astype("float32")
+    xc = np.transpose(x, (0, 3, 1, 2))
+    for fn in (O.upsample_2d, O.downsample_2d):
+        a = to_numpy(fn(x, data_format="channels_last"))
+        b = to_numpy(fn(xc, data_format="channels_first"))
+        np.testing.assert_allclose(np.transpose(b, (0, 2, 3, 1)), a, atol=1e-5)
+    a = to_numpy(O.filtered_activation(x, "gelu", data_format="channels_last"))
+    b = to_numpy(O.filtered_activation(xc, "gelu", data_format="channels_first"))
+    np.testing.assert_allclose(np.transpose(b, (0, 2, 3, 1)), a, atol=1e-5)
+
+
+def _fit_shift(y, freq, coords):
+    """Least-squares shift d (in the units of coords) such that y ~ A cos(freq (coords + d))."""
+    best, best_err = 0.0, np.inf
+    for d in np.linspace(-1, 1, 4001):
+        basis = np.cos(freq * (coords + d))
+        amp = basis @ y / (basis @ basis)
+        err = np.sum((y - amp * basis) ** 2)
+        if err < best_err:
+            best, best_err = d, err
+    return best
+
+
+@pytest.mark.parametrize("size", [6, 8, 3, 5])
+def test_chain_does_not_translate(size, rng):
+    """A mirror-symmetric image stays mirror-symmetric through up -> gelu -> down, any kernel size.
+
+    A translation of even a fraction of a pixel would break the symmetry about the image centre.
+    """
+    k = F.jinc_lowpass(size, np.pi / 2, 4.0, window="radial")
+    r = rng.normal(size=(1, 24, 24, 1))
+    x = (r + r[:, ::-1, ::-1, :]).astype("float32")
+    y = to_numpy(O.filtered_activation(x, "gelu", 2, k, k))[0, :, :, 0]
+    b = 0 if size % 2 == 0 else 3  # odd kernels: the last fine sample breaks symmetry at the border
+    inner = y[b:24 - b, b:24 - b]
+    np.testing.assert_allclose(inner, inner[::-1, ::-1], atol=1e-5)
+    if size % 2 == 0:  # even kernels: each op on its own is centred too
+        for op in (O.upsample_2d, O.downsample_2d):
+            z = to_numpy(op(x, k))[0, :, :, 0]
+            np.testing.assert_allclose(z, z[::-1, ::-1], atol=1e-5)
+        shifted = np.roll(x, 1, axis=1)  # and the test can fail: an off-centre input is not symmetric
+        z = to_numpy(O.downsample_2d(shifted, k))[0, :, :, 0]
+        assert np.max(np.abs(z - z[::-1, ::-1])) > 1e-2
+
+
+@pytest.mark.parametrize("size", [6, 8, 3])
+def test_upsample_phase_at_pixel_centres(size):
+    """Upsampling a sampled cosine gives the cosine at the fine pixel centres (even kernels)."""
+    k = F.jinc_lowpass(size, np.pi / 2, 4.0, window="radial")
+    h, w = 64, 0.2 * np.pi
+    x = np.tile(np.cos(w * (np.arange(h) + 0.5))[None, :, None, None], (1, 1, 4, 1)).astype("float32")
+    up = to_numpy(O.upsample_2d(x, k))[0, :, 0, 0]
+    cf = (np.arange(2 * h) + 0.5) / 2
+    shift = _fit_shift(up[32:96], w, cf[32:96])
+    if size % 2 == 0:
+        assert abs(shift) < 2e-3  # pixel centres line up exactly
+    else:
+        assert abs(shift - 0.25) < 2e-2  # documented sample-aligned convention for odd kernels
+
+
+def test_constant_preserved_factor4():
+    y = to_numpy(O.upsample_2d(np.ones((1, 8, 8, 1), "float32"), factor=4))
+    assert np.allclose(y[0, 12:20, 12:20, 0], 1.0, atol=1e-3)
+    y = to_numpy(O.downsample_2d(np.ones((1, 32, 32, 1), "float32"), factor=4))
+    assert np.allclose(y[0, 3:5, 3:5, 0], 1.0, atol=1e-3)
+
+
+def test_gradients_flow():
+    x = keras.ops.convert_to_tensor(np.random.default_rng(0).normal(size=(1, 8, 8, 2)), "float32")
+    k = F.design_filter(2)
+    # gradient of sum(downsample(x)) w.r.t. x is the transposed op applied to ones
+    grad = _grad(lambda t: keras.ops.sum(O.downsample_2d(t, k)), x)
+    m = O._matrices(k, 8, 8, 2, "down")
+    expect = np.einsum("rph,rqw->hw", m[0], m[1])
+    np.testing.assert_allclose(grad[0, :, :, 0], expect, atol=1e-5)
+
+
+def _grad(f, x):
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = f(x)
+        return tape.gradient(y, x).numpy()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(f)(x))
+    import torch
+
+    t = x.clone().detach().requires_grad_(True)
+    f(t).backward()
+    return t.grad.detach().cpu().numpy()
+
+
+@pytest.mark.parametrize("fn, shape, match", [
+    (O.upsample_2d, (8, 8, 3), "rank-4"),
+    (O.downsample_2d, (1, 2, 8, 8, 3), "rank-4"),
+    (O.downsample_2d, (1, 9, 8, 3), "divisible"),
+])
+def test_bad_input_shapes(fn, shape, match):
+    with pytest.raises(ValueError, match=match):
+        fn(np.zeros(shape, "float32"))
+
+
+def test_bad_kernel_and_activation():
+    with pytest.raises(ValueError, match="2-D"):
+        O.upsample_2d(np.zeros((1, 4, 4, 1), "float32"), kernel=np.ones(3))
+    with pytest.raises(ValueError, match="unknown activation"):
+        O.filtered_activation(np.zeros((1, 4, 4, 1), "float32"), "gelux")
+    with pytest.raises(ValueError, match="data_format"):
+        O.upsample_2d(np.zeros((1, 4, 4, 1), "float32"), data_format="NHWC")
