@@ -88,7 +88,7 @@ def kaiser_window(size: int, beta: float, window: str = DEFAULT_WINDOW) -> np.nd
     circularly symmetric.
 
     Example:
-        >>> kaiser_window(4, 0.0, "separable").sum()
+        >>> float(kaiser_window(4, 0.0, "separable").sum())
         16.0
     """
     size = _check_size(size)

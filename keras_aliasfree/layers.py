@@ -17,16 +17,18 @@ Filter arguments (shared by the three layers):
   low-pass; ``"paper"``: the paper's 3x3 jinc with a separable Kaiser window.
 * ``window`` -- ``"radial"`` or ``"separable"``; default from the preset.
 
-What the presets do, measured by ``python benchmarks/filters.py`` (x2, see docs/FILTERS.md):
+What the presets do, measured by ``python benchmarks/filters.py`` (x2; docs/benchmarks/filters.md):
 
 * default (8x8, beta 4, radial): an image of ones upsamples to ones exactly (a symmetric even
   kernel is polyphase-balanced); a cosine at 0.8 pi is attenuated by >= 35 dB along an axis and
-  the diagonal, 0.15 pi passes within 0.2 dB; ``FilteredActivation("gelu")`` is ~10 dB more
-  rotation-equivariant than plain GELU.
+  the diagonal, 0.15 pi passes within 0.2 dB; ``FilteredActivation("gelu")`` is ~12 dB more
+  rotation-equivariant than plain GELU (50.4 vs 38.5 dB).
 * paper (3x3, cutoff pi/2, beta 0/1/2): upsampling an image of ones gives a 2x2 checkerboard
-  (for beta 2: 1.51/0.96/0.58 with our x4 gain; 0.38/0.24/0.14 without it, as in the paper's code),
-  0.8 pi is attenuated by only 10-18 dB, and ``FilteredActivation`` gains nothing in rotation
-  equivariance over plain GELU.
+  (beta 0: 1.36/0.98/0.68, beta 1: 1.10/1.01/0.88, beta 2: 1.51/0.96/0.58 with our x4 gain;
+  0.38/0.24/0.14 for beta 2 without it, as in the paper's code), the kernel attenuates 0.8 pi by
+  only 10-18 dB in its worst direction (beta 2: 10 dB), and ``FilteredActivation("gelu")`` gains
+  +12.3 / +9.5 / +1.9 dB EQ-R over plain GELU for beta 0 / 1 / 2 when run through these phase- and
+  gain-correct ops (the paper's own code, without the x4 gain, feeds GELU a quarter-level signal).
 """
 
 from __future__ import annotations
@@ -164,9 +166,10 @@ class FilteredActivation(_FilterLayer):
     times the rate and low-passing before returning to the input rate keeps them from folding
     back as aliases. Output shape = input shape. The same filter is used on the way up and down.
 
-    With default arguments ``FilteredActivation("gelu")`` is ~10 dB more rotation-equivariant than
+    With default arguments ``FilteredActivation("gelu")`` is ~12 dB more rotation-equivariant than
     plain GELU on band-limited input (PSNR of f(rotate(x)) against rotate(f(x)) over a central
-    disc); with the paper's settings (kernel 3, cutoff pi/2, beta 0-2) it gains nothing
+    disc: 50.4 vs 38.5 dB); with the paper's settings (kernel 3, cutoff pi/2) the gain is
+    +12.3 / +9.5 / +1.9 dB for beta 0 / 1 / 2, and its upsampler makes a checkerboard of a constant
     (``python benchmarks/filters.py``).
 
     Args:
