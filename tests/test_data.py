@@ -584,3 +584,32 @@ def test_real_mnist_test_through_tf_data(real_dir):
         n += int(b.shape[0])
         lo, hi = min(lo, float(b.numpy().min())), max(hi, float(b.numpy().max()))
     assert n == 10000 and lo == -1.0 and 0.9 < hi <= 1.0
+
+
+# ------------------------------------------------------------------------------------ CLI verb
+def _cli(argv):
+    import argparse
+
+    from keras_aliasfree.commands import datasets
+
+    p = argparse.ArgumentParser()
+    datasets.register(p.add_subparsers())
+    a = p.parse_args(["datasets", *argv])
+    return a.func(a)
+
+
+def test_datasets_command_lists_inspects_and_builds(tmp_path, capsys, offline):
+    make_mnist(tmp_path, n_train=5, n_test=3)
+    assert _cli(["--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "t10k-images-idx3-ubyte.gz" in out and "cifar10  train  MISSING" in out
+    assert _cli(["--data-dir", str(tmp_path), "--inspect", "mnist", "--split", "test"]) == 0
+    assert "3 images, shape (32, 32, 1)" in capsys.readouterr().out
+    assert _cli(["--data-dir", str(tmp_path), "--inspect", "cifar10"]) == 1
+    assert "data_batch_1" in capsys.readouterr().err
+    (tmp_path / "photos").mkdir()
+    save_png(tmp_path / "photos" / "p.png", np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    out_npz = tmp_path / "mnist_m" / "mnistm_train.npz"
+    assert _cli(["--data-dir", str(tmp_path), "--build-mnist-m", str(tmp_path / "photos"), "--out", str(out_npz)]) == 0
+    x, y = load_numpy("mnist_m", "train", data_dir=tmp_path)  # found by the file-name convention
+    assert x.shape == (5, 32, 32, 3) and len(y) == 5
