@@ -613,3 +613,23 @@ def test_datasets_command_lists_inspects_and_builds(tmp_path, capsys, offline):
     assert _cli(["--data-dir", str(tmp_path), "--build-mnist-m", str(tmp_path / "photos"), "--out", str(out_npz)]) == 0
     x, y = load_numpy("mnist_m", "train", data_dir=tmp_path)  # found by the file-name convention
     assert x.shape == (5, 32, 32, 3) and len(y) == 5
+
+
+# ---------------------------------------------------------------------------------- docstrings
+@pytest.mark.parametrize(
+    "name",
+    [
+        "keras_aliasfree.data",
+        "keras_aliasfree.data._image",
+        "keras_aliasfree.data._io",
+        "keras_aliasfree.data._sources",
+        "keras_aliasfree.data.mnist_m",
+        pytest.param("keras_aliasfree.data._pipeline", marks=pytest.mark.tf_only),  # load_dataset: tf.data
+    ],
+)
+def test_data_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

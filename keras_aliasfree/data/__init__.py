@@ -8,7 +8,9 @@ Two paths, same pixels:
   ``keras.utils.PyDataset``) for JAX / PyTorch users without TensorFlow.
 
 Example:
-    >>> from keras_aliasfree.data import load_dataset
+    >>> from keras_aliasfree.data import load_dataset, parse_source
+    >>> parse_source("tfds:fashion_mnist").kind, parse_source("cifar-10").kind
+    ('tfds', 'cifar10')
     >>> ds = load_dataset("mnist", split="test")  # doctest: +SKIP
     >>> next(iter(ds)).shape  # doctest: +SKIP
     TensorShape([16, 32, 32, 1])
