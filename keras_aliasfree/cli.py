@@ -20,6 +20,7 @@ from keras_aliasfree.version import __version__
 # verb modules, in the order `--help` lists them; each defines register(subparsers)
 _COMMAND_MODULES = [
     "keras_aliasfree.commands.filters",
+    "keras_aliasfree.commands.train_classifier",
     "keras_aliasfree.commands.datasets",
 ]
 

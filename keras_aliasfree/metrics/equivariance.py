@@ -1,0 +1,254 @@
+"""Equivariance metrics in dB, after StyleGAN3's ``metrics/equivariance.py`` (Karras et al. 2021).
+
+For a transform ``T`` and a function ``f`` on image batches, the score is the PSNR (dB) between
+``f(T x)`` and ``T f(x)`` over a valid mask, with the peak taken as the peak-to-peak range of the
+reference ``T f(x)``. An exactly equivariant ``f`` scores ``inf`` (identical outputs); higher is
+better. ``f`` is any callable on ``(N, H, W, C)`` arrays: a layer, a model, the UNet denoiser at a
+fixed timestep (:func:`denoiser_fn`), or a plain function. If ``f`` changes the resolution (a
+downsampling layer), ``T`` is scaled to the output grid.
+
+* **EQ-T** -- integer translation (periodic roll) by up to ``max_shift`` of the image size.
+* **EQ-T_frac** -- band-limited fractional translation (FFT phase ramp).
+* **EQ-R** -- band-limited rotation (FFT three-shear, :func:`keras_aliasfree.transforms.rotate`),
+  compared inside the central disc.
+
+Translations use periodic shifts, so for an ``f`` with zero-padded borders the band that wrapped
+around, plus ``border`` pixels, is left out of the comparison (StyleGAN3 masks the same way).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from keras_aliasfree import transforms as T
+
+
+def _check_images(images):
+    x = np.asarray(images)
+    if x.ndim != 4:
+        raise ValueError(f"images must be a rank-4 batch (N, H, W, C), got shape {x.shape}")
+    if x.shape[0] < 1 or x.shape[1] < 2 or x.shape[2] < 2:
+        raise ValueError(f"images must hold at least one image of at least 2x2, got {x.shape}")
+    return x.astype(np.float32)
+
+
+def _call(fn, x):
+    import keras
+
+    y = keras.ops.convert_to_numpy(fn(x))
+    if y.ndim != 4 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"fn must map (N, H, W, C) to (N, H', W', C'), got {x.shape} -> {y.shape}")
+    return y.astype(np.float64)
+
+
+def _scale(in_shape, out_shape):
+    sy = out_shape[1] / in_shape[1]
+    sx = out_shape[2] / in_shape[2]
+    return sy, sx
+
+
+def _band_mask(h, w, dy, dx, border):
+    """(N, H, W, 1) mask: pixels whose source and destination both lie >= border from the edges,
+    for a periodic shift by (dy, dx) (per image)."""
+    rows = np.arange(h)[None, :, None]
+    cols = np.arange(w)[None, None, :]
+    dy = np.asarray(dy, np.float64).reshape(-1, 1, 1)
+    dx = np.asarray(dx, np.float64).reshape(-1, 1, 1)
+    src_r, src_c = rows - dy, cols - dx
+    ok = ((rows >= border) & (rows <= h - 1 - border) & (cols >= border) & (cols <= w - 1 - border)
+          & (src_r >= border) & (src_r <= h - 1 - border)
+          & (src_c >= border) & (src_c <= w - 1 - border))
+    return ok[..., None]
+
+
+def eq_translation(fn, images, fractional=False, max_shift=0.125, border=None, seed=0,
+                   return_details=False):
+    """EQ-T (``fractional=False``) or EQ-T_frac (``fractional=True``) of ``fn`` in dB.
+
+    Each image gets its own random shift ``(dy, dx)``, uniform in ``[-max_shift, max_shift]`` times
+    the image size (rounded to whole pixels for EQ-T, at least one pixel). The score is
+    ``psnr(T fn(x), fn(T x))`` pooled over all images, over the pixels that did not wrap around the
+    border (minus ``border`` more pixels, default 1/16 of the output size).
+
+    Args:
+        fn: callable on ``(N, H, W, C)`` arrays.
+        images: ``(N, H, W, C)`` inputs (e.g. real images, or noisy images for a denoiser).
+        fractional: use band-limited sub-pixel shifts instead of integer rolls.
+        max_shift: largest shift as a fraction of the size (StyleGAN3: 0.125).
+        border: extra pixels left out at the edges (output grid); default ``size // 16``.
+        seed: seed of the random shifts.
+        return_details: also return a dict with the shifts and the mask fraction.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).normal(size=(4, 16, 16, 1)).astype("float32")
+        >>> eq_translation(lambda v: v, x)
+        inf
+        >>> decimate = lambda v: np.repeat(np.repeat(v[:, ::2, ::2], 2, 1), 2, 2)
+        >>> eq_translation(decimate, x) < 20     # stride-2 sampling aliases
+        True
+    """
+    x = _check_images(images)
+    n, h, w, _ = x.shape
+    if not 0 < max_shift < 1:
+        raise ValueError(f"max_shift must be in (0, 1) (a fraction of the image size), got "
+                         f"{max_shift}")
+    rng = np.random.default_rng(seed)
+    dy = rng.uniform(-max_shift, max_shift, n) * h
+    dx = rng.uniform(-max_shift, max_shift, n) * w
+    if not fractional:
+        dy, dx = np.round(dy), np.round(dx)
+        both_zero = (dy == 0) & (dx == 0)
+        dx[both_zero] = np.where(rng.uniform(size=both_zero.sum()) < 0.5, -1.0, 1.0)
+    import keras
+
+    if fractional:
+        xt = keras.ops.convert_to_numpy(T.fractional_shift(x, dy.astype(np.float32),
+                                                           dx.astype(np.float32)))
+    else:
+        xt = np.stack([np.roll(xi, (int(a), int(b)), axis=(0, 1)) for xi, a, b in zip(x, dy, dx)])
+    y = _call(fn, x)
+    yt = _call(fn, xt)
+    sy, sx = _scale(x.shape, y.shape)
+    ody, odx = dy * sy, dx * sx
+    integral = np.allclose(ody, np.round(ody)) and np.allclose(odx, np.round(odx))
+    if integral and not fractional:
+        ref = np.stack([np.roll(yi, (int(round(a)), int(round(b))), axis=(0, 1))
+                        for yi, a, b in zip(y, ody, odx)])
+    else:
+        ref = keras.ops.convert_to_numpy(T.fractional_shift(
+            y.astype(np.float32), ody.astype(np.float32), odx.astype(np.float32))).astype(np.float64)
+    oh, ow = y.shape[1], y.shape[2]
+    border = max(oh, ow) // 16 if border is None else int(border)
+    mask = _band_mask(oh, ow, ody, odx, border)
+    if not mask.any():
+        raise ValueError("the valid mask is empty: reduce max_shift or border")
+    score = T.psnr(ref, yt, np.broadcast_to(mask, ref.shape))
+    if return_details:
+        return score, {"dy": dy, "dx": dx, "mask_fraction": float(mask.mean())}
+    return score
+
+
+def eq_rotation(fn, images, angles=None, method="fft", radius=None, seed=0, return_details=False):
+    """EQ-R of ``fn`` in dB: ``psnr(R fn(x), fn(R x))`` inside the central disc.
+
+    Args:
+        fn: callable on ``(N, H, W, C)`` arrays.
+        images: ``(N, H, W, C)``.
+        angles: degrees; ``None`` = one random angle per image, uniform in [-180, 180)
+            (StyleGAN3's default range); a scalar; or a sequence of angles, each applied to the
+            whole batch (the MSE is pooled over all of them).
+        method: rotation used for ``R`` (``"fft"``, band-limited, is the one to measure with).
+        radius: disc radius on the output grid; default ``min(H', W') / 2 - 1``.
+        seed: seed of the random angles.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).normal(size=(2, 16, 16, 1)).astype("float32")
+        >>> eq_rotation(lambda v: v, x, angles=[10.0, 45.0])
+        inf
+    """
+    import keras
+
+    x = _check_images(images)
+    n = x.shape[0]
+    if angles is None:
+        angle_sets = [np.random.default_rng(seed).uniform(-180.0, 180.0, n).astype(np.float32)]
+    else:
+        a = np.asarray(angles, np.float32)
+        if a.ndim > 1:
+            raise ValueError(f"angles must be a scalar or a 1-D sequence, got shape {a.shape}")
+        angle_sets = [np.float32(v) for v in np.atleast_1d(a)]
+    y = _call(fn, x)
+    oh, ow = y.shape[1], y.shape[2]
+    radius = min(oh, ow) / 2.0 - 1.0 if radius is None else float(radius)
+    mask = T.disc_mask(oh, ow, radius)[None, :, :, None]
+    refs, outs = [], []
+    for ang in angle_sets:
+        xr = keras.ops.convert_to_numpy(T.rotate(x, ang, method=method))
+        refs.append(keras.ops.convert_to_numpy(
+            T.rotate(y.astype(np.float32), ang, method=method)).astype(np.float64))
+        outs.append(_call(fn, xr))
+    ref, out = np.concatenate(refs), np.concatenate(outs)
+    score = T.psnr(ref, out, np.broadcast_to(mask, ref.shape))
+    if return_details:
+        return score, {"angles": angle_sets, "radius": radius}
+    return score
+
+
+def denoiser_fn(denoiser, timestep):
+    """Wrap a noise-prediction network ``denoiser([x_t, t])`` as ``fn(x_t)`` at a fixed timestep,
+    for :func:`eq_translation` / :func:`eq_rotation`.
+
+    Example:
+        >>> # fn = denoiser_fn(build_unet("D-1N", 32, 1), timestep=500)
+        >>> # eq_rotation(fn, noisy_images)
+    """
+    import keras
+
+    def fn(x):
+        t = keras.ops.full((x.shape[0],), float(timestep), dtype="float32")
+        return denoiser([keras.ops.convert_to_tensor(x, "float32"), t], training=False)
+
+    return fn
+
+
+def noisy_inputs(images, timestep, schedule=None, seed=0):
+    """``x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps`` for the denoiser's equivariance: the
+    linear schedule of the paper (T = 1000, betas 1e-4..0.02) unless a ``schedule`` with
+    ``betas`` / ``timesteps`` attributes is given.
+
+    Example:
+        >>> bool(noisy_inputs(np.zeros((2, 8, 8, 1)), 999).std() > 0.9)
+        True
+    """
+    x0 = _check_images(images)
+    if schedule is not None and hasattr(schedule, "betas"):
+        betas = np.asarray(schedule.betas, np.float64)
+    else:
+        betas = np.linspace(1e-4, 0.02, 1000)
+    t = int(timestep)
+    if not 0 <= t < len(betas):
+        raise ValueError(f"timestep must be in [0, {len(betas) - 1}], got {timestep}")
+    abar = np.cumprod(1.0 - betas)[t]
+    eps = np.random.default_rng(seed).normal(size=x0.shape)
+    return (np.sqrt(abar) * x0 + np.sqrt(1.0 - abar) * eps).astype(np.float32)
+
+
+def rotation_consistency(sample_fn, angles=(15.0, 30.0, 45.0, 60.0, 90.0), seed=0, method="fft",
+                         radius=None, return_per_angle=False):
+    """Rotation consistency of a sampler in dB, averaged over ``angles``.
+
+    For each angle phi: ``psnr(rotate(sample_fn(0, seed), phi), sample_fn(phi, seed))`` inside the
+    central disc, i.e. how well the image generated with rotation-aware sampling matches the
+    ordinary sample turned afterwards (same seed, so the same initial noise).
+
+    Args:
+        sample_fn: ``sample_fn(rotation_degrees, seed) -> (N, H, W, C)`` numpy images, e.g.
+            ``lambda r, s: model.sample(16, sampler="ddim", steps=50, rotation=r, seed=s)``.
+        angles: the sweep of phi in degrees.
+        return_per_angle: also return ``{phi: dB}``.
+
+    Example:
+        >>> import numpy as np
+        >>> base = np.random.default_rng(0).normal(size=(2, 16, 16, 1)).astype("float32")
+        >>> perfect = lambda r, s: np.asarray(T.rotate(base, r))
+        >>> rotation_consistency(perfect, angles=(30.0,)) > 100     # float32 round-off only
+        True
+    """
+    import keras
+
+    base = _check_images(sample_fn(0.0, seed))
+    h, w = base.shape[1:3]
+    radius = min(h, w) / 2.0 - 1.0 if radius is None else float(radius)
+    mask = T.disc_mask(h, w, radius)
+    per = {}
+    for phi in angles:
+        ref = keras.ops.convert_to_numpy(T.rotate(base, float(phi), method=method))
+        got = _check_images(sample_fn(float(phi), seed))
+        if got.shape != base.shape:
+            raise ValueError(f"sample_fn returned {got.shape} for rotation {phi}, {base.shape} "
+                             "for 0")
+        per[float(phi)] = T.psnr(ref, got, mask)
+    mean = float(np.mean(list(per.values())))
+    return (mean, per) if return_per_angle else mean

@@ -1,0 +1,278 @@
+"""Tests for keras_aliasfree.metrics: distances, extractors, cache, equivariance."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import scipy.linalg
+
+from keras_aliasfree import metrics
+from keras_aliasfree import transforms as T
+from keras_aliasfree.metrics import extractors as E
+
+
+# ------------------------------------------------------------------------------------ distances
+
+
+def test_frechet_distance_matches_direct_formula(rng):
+    a = rng.normal(size=(400, 6)) @ rng.normal(size=(6, 6))
+    b = rng.normal(size=(300, 6)) @ rng.normal(size=(6, 6)) + 0.5
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    # independent route: tr sqrt(S1 S2) = sum sqrt(eig(sqrt(S1) S2 sqrt(S1)))
+    r1 = scipy.linalg.sqrtm(s1).real
+    tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh(r1 @ s2 @ r1), 0, None)).sum()
+    direct = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * tr_covmean
+    assert metrics.frechet_distance(a, b) == pytest.approx(direct, rel=1e-6)
+    # diagonal Gaussians in closed form
+    fd = metrics.frechet_distance_from_statistics(np.zeros(3), np.diag([1.0, 4.0, 9.0]),
+                                                  np.ones(3), np.diag([4.0, 4.0, 1.0]))
+    assert fd == pytest.approx(3 + (1 + 4 - 4) + (4 + 4 - 8) + (9 + 1 - 6))
+
+
+def test_identical_sets_give_zero(rng):
+    a = rng.normal(size=(500, 5))
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+    mean, std = metrics.kernel_distance(a, a, subsets=50, subset_size=100, return_std=True)
+    assert abs(mean) < 4 * std / np.sqrt(50)  # zero within the estimator's own noise
+    assert metrics.kernel_distance(a, a + 1.0, subsets=50, subset_size=100) > 20 * abs(mean)
+    assert metrics.frechet_distance(a, a + 2.0) == pytest.approx(5 * 4.0, rel=1e-6)
+
+
+def _mmd_loops(x, y):
+    d = x.shape[1]
+
+    def k(u, v):
+        return (np.dot(u, v) / d + 1.0) ** 3
+
+    m, n = len(x), len(y)
+    sxx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    syy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    sxy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)
+    return sxx + syy - 2 * sxy
+
+
+def test_kernel_distance_matches_o_n2_mmd(rng):
+    a = rng.normal(size=(30, 4))
+    b = rng.normal(size=(30, 4)) * 1.5 + 0.3
+    # one subset of the full size: a permutation of each set, MMD is permutation invariant
+    kd = metrics.kernel_distance(a, b, subsets=1, subset_size=30)
+    assert kd == pytest.approx(_mmd_loops(a, b), rel=1e-9)
+    mean, std = metrics.kernel_distance(a, b, subsets=20, subset_size=10, return_std=True)
+    assert std > 0 and np.isfinite(mean)
+    # deterministic for a seed
+    assert metrics.kernel_distance(a, b, 5, 10, seed=3) == metrics.kernel_distance(a, b, 5, 10,
+                                                                                   seed=3)
+
+
+def test_inception_score(rng):
+    assert metrics.inception_score(np.eye(10)[np.arange(200) % 10], splits=10) == pytest.approx(10)
+    assert metrics.inception_score(np.full((50, 7), 1 / 7), splits=5) == pytest.approx(1.0)
+    logits = rng.normal(size=(40, 5)) * 2
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    direct = []
+    for part in (p[:20], p[20:]):
+        py = part.mean(0)
+        direct.append(np.exp(np.mean([np.sum(q * np.log(q / py)) for q in part])))
+    assert metrics.inception_score(p, splits=2) == pytest.approx(np.mean(direct), rel=1e-9)
+
+
+def test_distance_bad_inputs(rng):
+    a, b = rng.normal(size=(50, 4)), rng.normal(size=(50, 5))
+    with pytest.raises(ValueError, match="feature dimensions differ"):
+        metrics.frechet_distance(a, b)
+    with pytest.raises(ValueError, match="2-D"):
+        metrics.frechet_distance(a[0], a)
+    with pytest.raises(ValueError, match="fewer than subset_size"):
+        metrics.kernel_distance(a, a, subsets=2, subset_size=100)
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.frechet_distance(np.full((5, 4), np.nan), a)
+    with pytest.raises(ValueError, match="probabilities"):
+        metrics.inception_score(rng.normal(size=(20, 4)), splits=2)
+    with pytest.raises(ValueError, match="splits"):
+        metrics.inception_score(np.full((3, 4), 0.25), splits=10)
+
+
+# ----------------------------------------------------------------------------------- equivariance
+
+
+@pytest.fixture
+def images(rng):
+    return rng.normal(size=(6, 32, 32, 1)).astype("float32")
+
+
+def _half_pixel(v):
+    return T.fractional_shift(v, 0.5, 0.5)
+
+
+def _decimate(v):
+    v = keras.ops.convert_to_numpy(v)
+    return np.repeat(np.repeat(v[:, ::2, ::2], 2, 1), 2, 2)
+
+
+def test_identity_is_exactly_equivariant(images):
+    ident = lambda v: v  # noqa: E731
+    assert metrics.eq_translation(ident, images) >= 50
+    assert metrics.eq_translation(ident, images, fractional=True) >= 50
+    assert metrics.eq_rotation(ident, images) >= 50
+    assert metrics.eq_rotation(ident, images, angles=[5.0, 30.0]) >= 50
+
+
+def test_half_pixel_shift_and_aliasing_fns_score_low(images):
+    # a half-pixel shift commutes with translations but not with rotation about the centre
+    assert metrics.eq_translation(_half_pixel, images, fractional=True) >= 50
+    assert metrics.eq_rotation(_half_pixel, images) < 30
+    # stride-2 decimation aliases: not translation equivariant
+    assert metrics.eq_translation(_decimate, images) < 30
+    assert metrics.eq_translation(_decimate, images, fractional=True) < 30
+
+
+def test_equivariance_with_resolution_change(images):
+    # a band-limited x2 downsampler (FFT crop) is equivariant to shifts scaled to its output grid
+    def fft_down(v):
+        v = np.asarray(v, np.float64)
+        f = np.fft.fftshift(np.fft.fft2(v, axes=(1, 2)), axes=(1, 2))
+        f = f[:, 8:24, 8:24]
+        f[:, 0, :] = 0
+        f[:, :, 0] = 0
+        return np.fft.ifft2(np.fft.ifftshift(f, axes=(1, 2)), axes=(1, 2)).real / 4
+
+    assert metrics.eq_translation(fft_down, images, fractional=True) > 50
+    assert metrics.eq_translation(_decimate, images, fractional=True) < 30
+
+
+def test_equivariance_on_keras_layer(images):
+    # 1x1 convolution is pointwise: exactly equivariant to everything
+    layer = keras.layers.Conv2D(3, 1)
+    assert metrics.eq_rotation(layer, images) > 50
+    assert metrics.eq_translation(layer, images) > 50
+
+
+def test_equivariance_bad_inputs(images):
+    with pytest.raises(ValueError, match="rank-4"):
+        metrics.eq_translation(lambda v: v, images[0])
+    with pytest.raises(ValueError, match="max_shift"):
+        metrics.eq_translation(lambda v: v, images, max_shift=2.0)
+    with pytest.raises(ValueError, match="fn must map"):
+        metrics.eq_rotation(lambda v: np.asarray(v)[0], images)
+
+
+def test_rotation_consistency(images):
+    good = lambda r, s: T.rotate(images, r)  # noqa: E731
+    bad = lambda r, s: T.rotate(images, r * 0.5)  # noqa: E731
+    assert metrics.rotation_consistency(good, angles=(30.0, 90.0)) > 50
+    mean, per = metrics.rotation_consistency(bad, angles=(30.0, 90.0), return_per_angle=True)
+    assert mean < 20 and set(per) == {30.0, 90.0}
+
+
+def test_noisy_inputs_and_denoiser_fn(rng):
+    x0 = np.zeros((2, 8, 8, 1), "float32")
+    assert np.std(metrics.noisy_inputs(x0, 999)) > 0.9
+    assert np.allclose(metrics.noisy_inputs(x0 + 0.5, 0), 0.5, atol=0.05)
+    with pytest.raises(ValueError, match="timestep"):
+        metrics.noisy_inputs(x0, 1000)
+    xi = keras.Input((8, 8, 1))
+    ti = keras.Input(())
+    net = keras.Model([xi, ti], xi * keras.ops.reshape(ti, (-1, 1, 1, 1)))
+    out = keras.ops.convert_to_numpy(metrics.denoiser_fn(net, 3)(x0 + 1.0))
+    assert np.allclose(out, 3.0)
+
+
+# -------------------------------------------------------------------------- extractors and cache
+
+
+def _tiny_extractor(name="tiny"):
+    inp = keras.Input((8, 8, 1))
+    f = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, padding="same")(inp))
+    p = keras.layers.Softmax()(keras.layers.Dense(3)(f))
+    return E.FeatureExtractor(keras.Model(inp, [f, p]), name, "tiny test net", 8, 1)
+
+
+def test_extractor_preprocess_and_batching(rng):
+    ext = _tiny_extractor()
+    x = rng.uniform(-1, 1, size=(10, 16, 16, 3)).astype("float32")
+    pre = ext.preprocess(x)
+    assert pre.shape == (10, 8, 8, 1)
+    feats, probs = ext(x, batch_size=3, verbose=False)
+    feats2, _ = ext(x, batch_size=10, verbose=False)
+    assert feats.shape == (10, 4) and probs.shape == (10, 3)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(feats, feats2, atol=1e-5)
+    with pytest.raises(ValueError, match="rank-4"):
+        ext(x[0])
+    with pytest.raises(ValueError, match="channels"):
+        ext(np.zeros((2, 8, 8, 2), "float32"))
+    q = metrics.quantize(np.array([-1.5, 0.0011, 0.999]))
+    assert q[0] == -1.0 and q[2] == 1.0 and np.allclose((q + 1) * 127.5, np.round((q + 1) * 127.5))
+
+
+def test_reference_statistics_cache(tmp_path, rng):
+    pytest.importorskip("keras_aliasfree.data")
+    data = tmp_path / "toy.npz"
+    np.savez(data, x=rng.integers(0, 255, size=(30, 8, 8), dtype=np.uint8), y=np.arange(30) % 3)
+    ext = _tiny_extractor()
+    kw = dict(split="train", image_size=8, channels=1, cache=tmp_path / "cache", verbose=False)
+    r1 = E.reference_features(str(data), ext, count=20, **kw)
+    assert not r1["cached"] and r1["features"].shape == (20, 4) and r1["mu"].shape == (4,)
+    r2 = E.reference_features(str(data), ext, count=20, **kw)
+    assert r2["cached"] and np.array_equal(r1["features"], r2["features"])
+    assert r1["path"] == r2["path"]
+    r3 = E.reference_features(str(data), ext, count=10, **kw)
+    assert not r3["cached"] and r3["path"] != r1["path"]
+    r4 = E.reference_features(str(data), ext, count=10, rotation=90.0, **kw)
+    assert not r4["cached"] and r4["path"] != r3["path"]
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 3
+    with pytest.raises(ValueError, match="fewer"):
+        E.reference_features(str(data), ext, count=31, **kw)
+
+
+def test_cache_dir_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_ALIASFREE_CACHE_DIR", str(tmp_path))
+    assert metrics.cache_dir() == tmp_path
+    monkeypatch.delenv("KERAS_ALIASFREE_CACHE_DIR")
+    assert str(metrics.cache_dir()).endswith(os.path.join(".cache", "keras_aliasfree"))
+
+
+def test_shipped_mnist_classifier_loads():
+    if not (E.DEFAULT_CLASSIFIER_DIR / "classifier.keras").exists():
+        pytest.fail(f"shipped classifier missing at {E.DEFAULT_CLASSIFIER_DIR}")
+    ext = metrics.load_classifier_extractor()
+    assert ext.input_size == 32 and ext.channels == 1
+    x = np.full((3, 28, 28, 1), -1.0, "float32")  # resized to 32 on the way in
+    feats, probs = ext(x, verbose=False)
+    assert feats.shape == (3, 128) and probs.shape == (3, 10)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+    assert os.path.getsize(E.DEFAULT_CLASSIFIER_DIR / "classifier.keras") < 2 * 1024 * 1024
+
+
+def test_inception_weights_never_downloaded(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert metrics.inception_weights_path() is None
+    with pytest.raises(FileNotFoundError, match="not found in the Keras cache"):
+        metrics.inception_extractor("imagenet")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        metrics.inception_extractor(str(tmp_path / "missing.h5"))
+    with pytest.raises(ValueError, match="unknown extractor"):
+        metrics.get_extractor("vgg")
+    ext = metrics.get_extractor("auto", verbose=False)  # no weights here: the offline classifier
+    assert "classifier" in ext.name
+
+
+@pytest.mark.slow
+def test_inception_pipeline_with_random_weights(rng):
+    """No ImageNet weights exist offline: check shapes, grayscale tiling and the 299 resize."""
+    ext = metrics.inception_extractor(weights=None)
+    assert ext.name.startswith("inception_v3-random") and ext.input_size == 299
+    x = rng.uniform(-1, 1, size=(2, 32, 32, 1)).astype("float32")
+    pre = ext.preprocess(x)
+    assert pre.shape == (2, 299, 299, 3)
+    np.testing.assert_array_equal(pre[..., 0], pre[..., 2])
+    # bilinear, half-pixel centres: the resize of a constant is the constant, values stay in range
+    assert pre.min() >= -1.0 - 1e-6 and pre.max() <= 1.0 + 1e-6
+    ref = keras.ops.convert_to_numpy(keras.ops.image.resize(
+        metrics.quantize(x), (299, 299), interpolation="bilinear", antialias=False))
+    np.testing.assert_allclose(pre[..., :1], ref, atol=1e-6)
+    feats, probs = ext(x, batch_size=2, verbose=False)
+    assert feats.shape == (2, 2048) and probs.shape == (2, 1000)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)
