@@ -319,6 +319,9 @@ def test_image_folder_split_subfolder_and_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no image files"):
         load_numpy(str(tmp_path / "empty"))
+    make_mnist(tmp_path)
+    with pytest.raises(ValueError, match="use source 'mnist' with data_dir="):
+        load_numpy(str(tmp_path / "mnist"))
     (tmp_path / "allbad").mkdir()
     (tmp_path / "allbad" / "x.png").write_bytes(b"junk")
     with pytest.raises(ValueError, match="could be read"):

@@ -154,7 +154,10 @@ def _read_tfds_numpy(name, split, data_dir, limit, download) -> _sources.RawData
             f"source 'tfds:{name}': images have different sizes {sorted(shapes)[:3]}...; use load_dataset "
             f"(which resizes each image) instead of load_numpy"
         )
-    x = _image.to_nhwc_uint8_range(np.stack(xs), f"tfds:{name}")
+    x = np.stack(xs)
+    if x.dtype == np.uint16:
+        x = x.astype(np.float32) * (255.0 / 65535.0)
+    x = _image.to_nhwc_uint8_range(x, f"tfds:{name}")
     y = np.asarray(ys, np.int64) if ys else None
     return _sources.RawData(x, y, f"tfds:{name}[{split}]")
 
@@ -271,6 +274,8 @@ def load_dataset(
             img = ex[image_key]
             if img.shape.rank == 2:
                 img = img[..., None]
+            if img.dtype == tf.uint16:  # 16-bit images: to the 8-bit range
+                img = tf.cast(img, tf.float32) * (255.0 / 65535.0)
             img = _tf_process(tf, img[None], size, channels, resize)[0]
             return (img, ex[label_key]) if with_labels else img
 
@@ -294,9 +299,8 @@ def load_dataset(
     if channels is None:
         channels = 1 if x.shape[-1] in (1, 2) else 3
     tensors = (x, raw.y) if with_labels else x
+    # already in memory: a .cache() here would only hold a second copy, so `cache` has no effect
     ds = tf.data.Dataset.from_tensor_slices(tensors)
-    if cache:
-        ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(min(shuffle_buffer or n, n), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)

@@ -384,6 +384,17 @@ def read_path(spec: SourceSpec, split: str, image_size, channels, method) -> Raw
         folder = sub
     else:
         logger.info("%s has no '%s' sub-folder; reading every image in it", folder, split)
+    if not _io.list_images(folder):
+        hint = ""
+        if any(folder.glob("*idx*-ubyte*")):
+            hint = f" It holds MNIST idx files: use source 'mnist' with data_dir={folder.parent}."
+        elif any(folder.glob("data_batch_*")) or (folder / "test_batch").exists():
+            hint = f" It holds CIFAR-10 pickles: use source 'cifar10' with data_dir={folder.parent}."
+        elif any(folder.glob("*.npz")) or any(folder.glob("*.csv")):
+            hint = " It holds .npz/.csv files: pass the file itself as the source."
+        raise ValueError(
+            f"{folder}: no image files found (looked recursively for {', '.join(_io.IMAGE_EXTENSIONS)}).{hint}"
+        )
     x, y, names = _io.read_image_folder(folder, image_size, channels, method)
     return RawData(x, y, str(folder), class_names=names, at_target_size=True)
 
