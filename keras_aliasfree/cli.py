@@ -21,6 +21,7 @@ from keras_aliasfree.version import __version__
 _COMMAND_MODULES = [
     "keras_aliasfree.commands.filters",
     "keras_aliasfree.commands.train_classifier",
+    "keras_aliasfree.commands.evaluate",
     "keras_aliasfree.commands.datasets",
 ]
 

@@ -157,7 +157,7 @@ def load_classifier_extractor(path=None):
     if (folder / "classifier.json").exists():
         info = json.loads((folder / "classifier.json").read_text())
     model = keras.saving.load_model(file, compile=False)
-    fmodel = keras.Model(model.inputs, [model.get_layer(FEATURES_LAYER).output, model.output])
+    fmodel = keras.Model(model.input, [model.get_layer(FEATURES_LAYER).output, model.output])
     dataset = info.get("dataset", file.stem)
     name = f"{dataset}-classifier-{_file_digest(file)}"
     acc = info.get("test_accuracy")
@@ -223,7 +223,7 @@ def inception_extractor(weights="imagenet", allow_download=False, seed=0):
     pool = base.get_layer("avg_pool").output
     logits = base.output
     probs = keras.layers.Activation("softmax", dtype="float32")(logits)
-    fmodel = keras.Model(base.inputs, [pool, probs])
+    fmodel = keras.Model(base.input, [pool, probs])
     desc = (f"InceptionV3 ({'random weights - pipeline test only' if weights is None else source}),"
             " pool3 2048-d, inputs resized to 299 bilinear")
     return FeatureExtractor(fmodel, name, desc, INCEPTION_SIZE, 3, resize_method="bilinear")

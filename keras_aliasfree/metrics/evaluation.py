@@ -1,0 +1,254 @@
+"""Evaluate a trained diffusion checkpoint: FD/KID/IS, the denoiser's EQ-T/EQ-T_frac/EQ-R and the
+rotation consistency of the rotation-aware sampler. Used by ``keras-aliasfree evaluate``.
+
+Every number is explained in docs/METRICS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+
+import numpy as np
+
+from keras_aliasfree.metrics import distances as D
+from keras_aliasfree.metrics import equivariance as EQ
+from keras_aliasfree.metrics import extractors as E
+
+
+def sample_images(model, num, batch_size=250, sampler="ddim", steps=50, seed=0, rotation=0.0,
+                  rotation_method="fft", verbose=True):
+    """Draw ``num`` images from a :class:`~keras_aliasfree.diffusion.DiffusionModel` in batches
+    (batch ``i`` uses seed ``seed + i``); returns float32 numpy in [-1, 1].
+
+    Example:
+        >>> # x = sample_images(dm, 500, batch_size=250, sampler="ddim", steps=50, seed=0)
+    """
+    num, batch_size = int(num), int(batch_size)
+    if num < 1 or batch_size < 1:
+        raise ValueError(f"num and batch_size must be >= 1, got {num}, {batch_size}")
+    out = []
+    done = 0
+    i = 0
+    while done < num:
+        b = min(batch_size, num - done)
+        if verbose:
+            print(f"  sampling {done + b}/{num} (rotation {rotation:g} deg)", flush=True)
+        out.append(model.sample(b, steps=steps, sampler=sampler, rotation=rotation,
+                                seed=seed + i, rotation_method=rotation_method, verbose=False))
+        done += b
+        i += 1
+    return np.concatenate(out).astype(np.float32)
+
+
+def generative_scores(fake_feats, fake_probs, ref, kid_subsets=100, kid_subset_size=1000,
+                      is_splits=10):
+    """FD, KID (mean and std over subsets) and IS of generated features against ``ref`` (the dict
+    of :func:`~keras_aliasfree.metrics.extractors.reference_features`). The KID subset size and
+    IS splits are capped by the number of samples (the caps are returned).
+
+    Example:
+        >>> rng = np.random.default_rng(0)
+        >>> f = rng.normal(size=(50, 4)); p = np.full((50, 3), 1 / 3)
+        >>> s = generative_scores(f, p, {"features": f}, kid_subsets=5)
+        >>> round(s["fd"], 6), s["kid_subset_size"], round(s["is"], 6)
+        (0.0, 50, 1.0)
+    """
+    n = min(len(fake_feats), len(ref["features"]))
+    subset = int(min(kid_subset_size, n))
+    kid, kid_std = D.kernel_distance(fake_feats, ref["features"], subsets=kid_subsets,
+                                     subset_size=subset, return_std=True)
+    splits = int(max(1, min(is_splits, len(fake_probs) // 2)))
+    is_mean, is_std = D.inception_score(fake_probs, splits=splits, return_std=True)
+    return {"fd": D.frechet_distance(fake_feats, ref["features"]), "kid": kid, "kid_std": kid_std,
+            "kid_subset_size": subset, "is": is_mean, "is_std": is_std, "is_splits": splits}
+
+
+def denoiser_equivariance(denoiser, clean_images, timestep=500, schedule=None, seed=0,
+                          max_shift=0.125):
+    """EQ-T, EQ-T_frac and EQ-R (dB) of a noise-prediction network at a fixed ``timestep``, on
+    ``clean_images`` noised to that timestep (same noise for every measure).
+
+    Example:
+        >>> # denoiser_equivariance(build_unet("D-1N"), real_images[:16], timestep=500)
+    """
+    xt = EQ.noisy_inputs(clean_images, timestep, schedule, seed=seed)
+    fn = EQ.denoiser_fn(denoiser, timestep)
+    return {
+        "eq_t": EQ.eq_translation(fn, xt, fractional=False, max_shift=max_shift, seed=seed),
+        "eq_t_frac": EQ.eq_translation(fn, xt, fractional=True, max_shift=max_shift, seed=seed),
+        "eq_r": EQ.eq_rotation(fn, xt, seed=seed),
+    }
+
+
+def _ema_denoiser(checkpoint):
+    from keras_aliasfree.diffusion import find_checkpoint, read_checkpoint_config
+    from keras_aliasfree.unet import unet_from_config
+
+    directory = find_checkpoint(checkpoint)
+    net = unet_from_config(read_checkpoint_config(directory)["unet"])
+    net.load_weights(os.path.join(directory, "ema.weights.h5"))
+    return net, directory
+
+
+def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extractor="auto",
+                        sampler="ddim", steps=50, batch_size=250, seed=0, angles=(30.0, 60.0, 90.0),
+                        rotation_num=16, rotated_fd_angle=45.0, rotated_num=None, eq_num=16,
+                        eq_timestep=500, rotation_method="fft", kid_subsets=100,
+                        kid_subset_size=1000, data_dir=None, cache=None, verbose=True):
+    """Evaluate a checkpoint; returns a JSON-able dict (see docs/METRICS.md for every key).
+
+    Args:
+        checkpoint: checkpoint or run directory (``keras-aliasfree train --out DIR``).
+        data: reference dataset (``keras_aliasfree.data`` source name or path); its ``split`` gives
+            the first ``num`` real images for the reference statistics (cached on disk).
+        num: generated and real images for FD/KID/IS.
+        extractor: ``"auto"``, ``"inception"``, ``"classifier"``, a path, or a FeatureExtractor.
+        sampler, steps: sampling settings (DDIM 50 steps by default; DDPM runs all T).
+        angles: rotation sweep for the rotation consistency (``rotation_num`` images per angle).
+        rotated_fd_angle: FD/KID of samples drawn with this rotation vs real data rotated by the
+            same angle (``rotated_num`` images, default ``num``); 0/None skips it.
+        eq_num, eq_timestep: real images noised to ``eq_timestep`` for the denoiser's EQ-* figures.
+
+    Example:
+        >>> # r = evaluate_checkpoint("runs/mnist_d1n", num=500, steps=50)
+        >>> # print(format_table(r))
+    """
+    from keras_aliasfree.diffusion import DiffusionModel
+
+    t0 = time.time()
+    model = DiffusionModel.from_checkpoint(checkpoint)
+    h, w, c = model.image_shape
+    if h != w:
+        raise ValueError(f"evaluate needs square images, the checkpoint makes {h}x{w}")
+    ext = E.get_extractor(extractor, verbose=verbose)
+    if verbose:
+        print(f"extractor: {ext.description}")
+    ref_kw = dict(split=split, image_size=h, channels=c, data_dir=data_dir, cache=cache,
+                  verbose=verbose, rotation_method=rotation_method)
+    ref = E.reference_features(data, ext, count=num, **ref_kw)
+    fake = sample_images(model, num, batch_size, sampler, steps, seed, 0.0, rotation_method,
+                         verbose)
+    ff, fp = ext(fake, verbose=verbose)
+    scores = generative_scores(ff, fp, ref, kid_subsets, kid_subset_size)
+    result = {"fd": scores["fd"], "kid_x100": 100 * scores["kid"],
+              "kid_std_x100": 100 * scores["kid_std"], "is": scores["is"],
+              "is_std": scores["is_std"]}
+    # the data itself through the same extractor: the best IS / the scale of the numbers
+    result["is_real"] = D.inception_score(ref["probs"], splits=scores["is_splits"])
+
+    if rotated_fd_angle:
+        rn = int(rotated_num or num)
+        rref = E.reference_features(data, ext, count=rn, rotation=float(rotated_fd_angle),
+                                    **ref_kw)
+        rfake = sample_images(model, rn, batch_size, sampler, steps, seed + 10_000,
+                              float(rotated_fd_angle), rotation_method, verbose)
+        rf, rp = ext(rfake, verbose=verbose)
+        rs = generative_scores(rf, rp, rref, kid_subsets, kid_subset_size)
+        result["fd_rotated"] = rs["fd"]
+        result["kid_rotated_x100"] = 100 * rs["kid"]
+
+    net, ck_dir = _ema_denoiser(checkpoint)
+    from keras_aliasfree.metrics.classifier import load_real_images
+
+    real, _ = load_real_images(data, "test" if split == "train" else split, h, c, eq_num, data_dir,
+                               with_labels=False)
+    result.update(denoiser_equivariance(net, real, eq_timestep, model.schedule, seed))
+
+    if angles:
+        def sample_fn(rotation, s):
+            return model.sample(int(rotation_num), steps=steps, sampler=sampler,
+                                rotation=rotation, seed=s, rotation_method=rotation_method,
+                                verbose=False)
+
+        mean, per = EQ.rotation_consistency(sample_fn, angles=tuple(float(a) for a in angles),
+                                            seed=seed, method=rotation_method,
+                                            return_per_angle=True)
+        result["rotation_consistency"] = mean
+        result["rotation_consistency_per_angle"] = {f"{k:g}": v for k, v in per.items()}
+
+    import keras
+
+    from keras_aliasfree.diffusion import read_checkpoint_config
+
+    cfg = read_checkpoint_config(ck_dir)
+    meta = {
+        "checkpoint": ck_dir, "unet": (cfg.get("unet") or {}).get("config"),
+        "data": data, "split": split, "num": int(num), "extractor": ext.name,
+        "extractor_description": ext.description, "reference_cached": bool(ref["cached"]),
+        "sampler": sampler, "steps": steps, "seed": seed, "angles": list(angles or []),
+        "rotation_num": rotation_num, "rotated_fd_angle": rotated_fd_angle,
+        "rotation_method": rotation_method, "eq_num": eq_num, "eq_timestep": eq_timestep,
+        "kid_subsets": kid_subsets, "kid_subset_size": scores["kid_subset_size"],
+        "is_splits": scores["is_splits"], "backend": keras.backend.backend(),
+        "keras": keras.__version__, "machine": platform.platform(),
+        "seconds": round(time.time() - t0, 1),
+    }
+    return {"metrics": result, "meta": meta}
+
+
+_ROWS = [
+    ("fd", "FD ({ext})", "{:.3f}"),
+    ("kid_x100", "KID x100", "{:.4f}"),
+    ("is", "IS", "{:.3f}"),
+    ("is_real", "IS of the real data", "{:.3f}"),
+    ("fd_rotated", "FD rotated {rot} deg vs rotated data", "{:.3f}"),
+    ("kid_rotated_x100", "KID x100 rotated {rot} deg", "{:.4f}"),
+    ("eq_t", "EQ-T of the denoiser (dB)", "{:.2f}"),
+    ("eq_t_frac", "EQ-T_frac of the denoiser (dB)", "{:.2f}"),
+    ("eq_r", "EQ-R of the denoiser (dB)", "{:.2f}"),
+    ("rotation_consistency", "rotation consistency (dB)", "{:.2f}"),
+]
+
+
+def format_table(report):
+    """A Markdown table of an :func:`evaluate_checkpoint` report.
+
+    Example:
+        >>> print(format_table({"metrics": {"fd": 1.0}, "meta": {"extractor": "x"}}))
+        | metric | value |
+        |---|---:|
+        | FD (x) | 1.000 |
+    """
+    m, meta = report["metrics"], report.get("meta", {})
+    lines = ["| metric | value |", "|---|---:|"]
+    for key, label, fmt in _ROWS:
+        if key not in m:
+            continue
+        v = m[key]
+        text = "inf" if isinstance(v, float) and math.isinf(v) else fmt.format(v)
+        if key == "kid_x100" and "kid_std_x100" in m:
+            text += f" ± {m['kid_std_x100']:.4f}"
+        if key == "is" and "is_std" in m:
+            text += f" ± {m['is_std']:.3f}"
+        lines.append(f"| {label.format(ext=meta.get('extractor', '?'), rot=meta.get('rotated_fd_angle'))} | {text} |")
+    per = m.get("rotation_consistency_per_angle")
+    if per:
+        lines.append("| ... per angle (dB) | " + ", ".join(f"{k}: {v:.2f}" for k, v in per.items())
+                     + " |")
+    return "\n".join(lines)
+
+
+def write_json(report, path):
+    """Write a report as JSON (``inf`` is written as the string ``"inf"``)."""
+
+    def clean(o):
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        if isinstance(o, (np.floating, float)):
+            o = float(o)
+            return o if math.isfinite(o) else str(o)
+        if isinstance(o, np.integer):
+            return int(o)
+        return o
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(clean(report), f, indent=2)
+        f.write("\n")
+    return path
