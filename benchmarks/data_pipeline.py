@@ -173,6 +173,9 @@ def main(argv=None):
         verdict,
         "",
     ]
+    train_md = Path(args.out).parent / "train_step.md"
+    if train_md.exists():
+        md += [f"The full diffusion training step on all backends is measured in [train_step.md](train_step.md).", ""]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(md))
     print(f"wrote {args.out}")

@@ -83,8 +83,9 @@ def resize_images(x: np.ndarray, size: tuple[int, int], method: str = "bilinear"
         out[:, ph : ph + hh, pw : pw + ww] = x[:, ch : ch + hh, cw : cw + ww]
         return out
     rh, rw = resize_matrix(h, oh), resize_matrix(w, ow)
-    y = np.einsum("oh,nhwc->nowc", rh, x, optimize=True)
-    return np.einsum("pw,nowc->nopc", rw, y, optimize=True).astype(np.float32, copy=False)
+    # batched matrix products on (N, C, H, W): Rh @ x @ Rw^T
+    y = rh @ np.moveaxis(x, -1, 1) @ rw.T
+    return np.ascontiguousarray(np.moveaxis(y, 1, -1), dtype=np.float32)
 
 
 def convert_channels(x: np.ndarray, channels: int | None) -> np.ndarray:

@@ -181,6 +181,7 @@ def _tf_process(tf, x, size, channels, method):
             else:
                 rh = tf.constant(_image.resize_matrix(h, size[0]))
                 rw = tf.constant(_image.resize_matrix(w, size[1]))
+                # two plain contractions (a broadcast batched matmul crashed TF's CPU kernel here)
                 x = tf.einsum("oh,bhwc->bowc", rh, x)
                 x = tf.einsum("pw,bowc->bopc", rw, x)
     elif method == "pad":
