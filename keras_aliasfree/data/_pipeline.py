@@ -87,7 +87,7 @@ def load_numpy(
 
 
 # ---------------------------------------------------------------------------------------- tfds
-def _tfds_builder(name, data_dir, download):
+def _tfds_builder(name, data_dir):
     try:
         import tensorflow_datasets as tfds
     except ImportError as e:  # pragma: no cover - tfds is a dependency
@@ -117,7 +117,7 @@ def _tfds_features(builder, name):
 
 
 def _tfds_as_dataset(name, split, data_dir, download):
-    tfds, builder, tfds_dir = _tfds_builder(name, data_dir, download)
+    tfds, builder, tfds_dir = _tfds_builder(name, data_dir)
     try:
         ds = builder.as_dataset(split=split, shuffle_files=False)
     except AssertionError as e:  # tfds: "could not find data in ..."

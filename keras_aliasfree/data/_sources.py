@@ -106,7 +106,7 @@ def parse_source(source, split: str = "train") -> SourceSpec:
         if suffix == ".npz":
             return SourceSpec("npz", str(path))
         raise ValueError(f"{path}: unsupported file type {suffix!r}; expected a folder of images, a .csv or a .npz")
-    if suffix in (".csv", ".npz") or os.sep in s or s.startswith("."):
+    if suffix in (".csv", ".npz") or os.sep in s or "/" in s or s.startswith((".", "~")):
         raise MissingDataError(f"{path}: no such file or folder")
     raise ValueError(
         f"unknown data source {source!r}; expected one of {', '.join(NAMED_SOURCES)}, 'tfds:NAME' "
