@@ -315,9 +315,9 @@ def test_evaluate_command_end_to_end(tmp_path, capsys, monkeypatch):
     from keras_aliasfree.cli import main
 
     out_json = tmp_path / "eval.json"
-    argv = ["evaluate", "--checkpoint", ck, "--data", "mnist", "--num", "120", "--steps", "3",
-            "--batch-size", "60", "--kid-subsets", "5", "--angles", "30", "--rotation-num", "4",
-            "--eq-num", "4", "--rotated-num", "120", "--json", str(out_json), "--quiet"]
+    argv = ["evaluate", "--checkpoint", ck, "--data", "mnist", "--num", "100", "--steps", "2",
+            "--batch-size", "100", "--kid-subsets", "5", "--angles", "30", "--rotation-num", "4",
+            "--eq-num", "4", "--json", str(out_json), "--quiet"]
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "mnist-classifier" in text and "EQ-R of the denoiser" in text
@@ -328,10 +328,8 @@ def test_evaluate_command_end_to_end(tmp_path, capsys, monkeypatch):
     for key in ("fd", "kid_x100", "is", "is_real", "fd_rotated", "kid_rotated_x100", "eq_t",
                 "eq_t_frac", "eq_r", "rotation_consistency"):
         assert key in m, key
-    assert m["fd"] > 0 and 1.0 <= m["is"] <= 10.0 and m["is_real"] > m["is"]
+    # an untrained model makes noise: far from the data, and the data scores near the ceiling
+    assert m["fd"] > 1.0 and 1.0 <= m["is"] < m["is_real"] <= 10.0
     assert rep["meta"]["extractor"].startswith("mnist-classifier")
-    assert not rep["meta"]["reference_cached"]
+    assert rep["meta"]["num"] == 100 and not rep["meta"]["reference_cached"]
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 2  # plain + rotated reference
-    # second run reads the cached reference statistics
-    assert main(argv) == 0
-    assert json.loads(out_json.read_text())["meta"]["reference_cached"]
