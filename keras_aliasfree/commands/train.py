@@ -1,0 +1,229 @@
+"""``keras-aliasfree train``: train a UNet config (A, B-*, C-*, D-*) as a diffusion model.
+
+Example:
+    $ KERAS_ALIASFREE_DATA_DIR=../shared/data keras-aliasfree train --config D-1N --data mnist \\
+          --epochs 100 --batch-size 16 --out runs/mnist_d1n
+    $ keras-aliasfree train --out runs/mnist_d1n --epochs 120 --resume   # continue the run
+
+Writes ``OUT/checkpoints/epoch_NNNN/`` atomically after each epoch (``OUT/checkpoints/latest``
+names the newest), TensorBoard logs in ``OUT/logs`` (loss; a sample grid every
+``--sample-every`` epochs, also saved as ``OUT/samples/epoch_NNNN.png``) and the arguments in
+``OUT/train_args.json``. A NaN/inf loss stops the run with exit code 3 and keeps the last good
+checkpoint. See docs/TRAINING.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+EXIT_NAN = 3
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "train", help="train a diffusion UNet (configs A-D) with model.fit",
+        description="Train a UNet config (A, B-<beta>[N], C-..., D-...) as a DDPM noise predictor "
+                    "with model.fit on the current Keras backend; atomic per-epoch checkpoints, "
+                    "--resume, TensorBoard logs.")
+    p.add_argument("--config", default="D-1N", help="UNet config name (default D-1N)")
+    p.add_argument("--data", default=None,
+                   help="mnist | cifar10 | mnist_m | tfds:NAME | a path (.npz with an image "
+                        "array 'x'/'images'/first array, image folder, .csv)")
+    p.add_argument("--data-dir", default=None,
+                   help="data folder (default $KERAS_ALIASFREE_DATA_DIR or ~/.keras/datasets)")
+    p.add_argument("--split", default="train")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N images")
+    p.add_argument("--image-size", type=int, default=32)
+    p.add_argument("--channels", type=int, default=None, help="1 or 3 (default: the data's own)")
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--steps-per-epoch", type=int, default=None,
+                   help="batches per epoch (default: one pass over the data)")
+    p.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate (default 3e-4)")
+    p.add_argument("--weight-decay", type=float, default=0.01,
+                   help="AdamW weight decay (default 0.01, PyTorch's AdamW default)")
+    p.add_argument("--timesteps", type=int, default=1000)
+    p.add_argument("--schedule", default="linear", choices=("linear", "cosine"))
+    p.add_argument("--ema-decay", type=float, default=0.999)
+    p.add_argument("--base-width", type=int, default=None,
+                   help="UNet base width (default = image size, as the paper)")
+    p.add_argument("--no-attention", action="store_true", help="drop all self-attention blocks")
+    p.add_argument("--filter-preset", default="default", choices=("default", "paper"))
+    p.add_argument("--kernel-size", type=int, default=None)
+    p.add_argument("--cutoff", type=float, default=None, help="filter cutoff in radians")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT's latest checkpoint (epoch, optimizer, EMA, RNG)")
+    p.add_argument("--keep", type=int, default=2, help="checkpoints to keep (default 2)")
+    p.add_argument("--sample-every", type=int, default=5,
+                   help="sample a grid every K epochs (0 = never; default 5)")
+    p.add_argument("--sample-steps", type=int, default=50, help="DDIM steps for the grid")
+    p.add_argument("--seed", type=int, default=None, help="seed (weights, noise, data order)")
+    p.add_argument("--no-jit", action="store_true", help="compile(jit_compile=False)")
+    p.add_argument("--verbose", type=int, default=1, help="Keras fit verbosity (0, 1, 2)")
+    p.set_defaults(func=run)
+    return p
+
+
+def _load_npz(path):
+    import numpy as np
+
+    with np.load(path) as data:
+        for key in ("x", "images", "x_train", "arr_0"):
+            if key in data.files:
+                return np.asarray(data[key])
+        return np.asarray(data[data.files[0]])
+
+
+def _normalise(x, image_size, channels):
+    """Arrays from an .npz: uint8 [0,255] or float [0,1]/[-1,1] -> float32 [-1,1] NHWC."""
+    import numpy as np
+
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise ValueError(f"expected images of shape (N, H, W[, C]), got {x.shape}")
+    if x.dtype == np.uint8 or x.max() > 1.5:
+        x = x.astype("float32") / 127.5 - 1.0
+    elif x.min() >= 0.0:
+        x = x.astype("float32") * 2.0 - 1.0
+    x = x.astype("float32")
+    if channels is not None and x.shape[-1] != channels:
+        if channels == 3 and x.shape[-1] == 1:
+            x = np.repeat(x, 3, axis=-1)
+        elif channels == 1 and x.shape[-1] == 3:
+            x = x.mean(-1, keepdims=True)
+        else:
+            raise ValueError(f"cannot convert {x.shape[-1]} channels to {channels}")
+    if x.shape[1] != image_size or x.shape[2] != image_size:
+        raise ValueError(f"the .npz images are {x.shape[1]}x{x.shape[2]} but --image-size is "
+                         f"{image_size}; nothing is resized silently (pass --image-size "
+                         f"{x.shape[1]} or use the data loaders)")
+    return x
+
+
+def load_training_data(args):
+    """Returns ``(data, channels)``: a numpy array (N,H,W,C) or a tf.data.Dataset of batches."""
+    src = args.data
+    if src is None:
+        raise ValueError("--data is required (mnist, cifar10, mnist_m, tfds:NAME or a path)")
+    if src.endswith(".npz") and os.path.isfile(src):
+        try:
+            from keras_aliasfree.data import load_numpy
+
+            x, _ = load_numpy(src, split=args.split, image_size=args.image_size,
+                              channels=args.channels, limit=args.limit, data_dir=args.data_dir,
+                              with_labels=False)
+        except ImportError:
+            x = _normalise(_load_npz(src), args.image_size, args.channels)
+            if args.limit:
+                x = x[:args.limit]
+        return x, int(x.shape[-1])
+    from keras_aliasfree.data import load_numpy
+
+    x, _ = load_numpy(src, split=args.split, image_size=args.image_size, channels=args.channels,
+                      limit=args.limit, data_dir=args.data_dir, with_labels=False)
+    return x, int(x.shape[-1])
+
+
+def run(args):
+    import keras
+
+    from keras_aliasfree.diffusion import (DiffusionModel, NoiseSchedule, TrainingCheckpoint,
+                                           find_checkpoint, read_checkpoint_config,
+                                           read_training_state)
+    from keras_aliasfree.unet import build_unet, parse_config, unet_from_config
+
+    out = os.path.abspath(args.out)
+    if args.seed is not None:
+        keras.utils.set_random_seed(args.seed)
+
+    resume_from = None
+    if args.resume:
+        try:
+            resume_from = find_checkpoint(out)
+        except FileNotFoundError:
+            print(f"--resume: no checkpoint in {out}; starting a new run", file=sys.stderr)
+    elif os.path.isdir(os.path.join(out, "checkpoints")) and \
+            any(d.startswith("epoch_") for d in os.listdir(os.path.join(out, "checkpoints"))):
+        print(f"error: {out} already has checkpoints; pass --resume to continue it or choose "
+              "another --out", file=sys.stderr)
+        return 2
+
+    try:
+        parse_config(args.config)
+        x, channels = load_training_data(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    if resume_from:
+        cfg = read_checkpoint_config(resume_from)
+        state = read_training_state(resume_from)
+        if cfg["unet"]["config"] != parse_config(args.config).name and args.config != "D-1N":
+            print(f"note: resuming the checkpoint's config {cfg['unet']['config']} "
+                  f"(--config {args.config} ignored)", file=sys.stderr)
+        net = unet_from_config(cfg["unet"])
+        model = DiffusionModel(net, NoiseSchedule(**cfg["schedule"]), ema_decay=cfg["ema_decay"],
+                               seed=args.seed)
+        optimizer = keras.optimizers.deserialize(state["optimizer"]) if "optimizer" in state \
+            else keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay)
+    else:
+        try:
+            net = build_unet(args.config, image_size=args.image_size, channels=channels,
+                             base_width=args.base_width, attention=not args.no_attention,
+                             kernel_size=args.kernel_size, cutoff=args.cutoff,
+                             filter_preset=args.filter_preset)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        model = DiffusionModel(net, NoiseSchedule(args.timesteps, kind=args.schedule),
+                               ema_decay=args.ema_decay, seed=args.seed)
+        optimizer = keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay)
+        state = {}
+    if tuple(x.shape[1:]) != model.image_shape:
+        print(f"error: data images are {tuple(x.shape[1:])} but the model expects "
+              f"{model.image_shape}", file=sys.stderr)
+        return 2
+    model.compile(optimizer=optimizer, jit_compile=not args.no_jit)
+    initial_epoch = 0
+    if resume_from:
+        state = model.restore_training_state(resume_from)
+        initial_epoch = int(state.get("epoch", 0))
+        print(f"resumed from {resume_from}: epoch {initial_epoch}, step {state.get('step')}")
+    if initial_epoch >= args.epochs:
+        print(f"nothing to do: the run already has {initial_epoch} epochs (--epochs {args.epochs})")
+        return 0
+
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "train_args.json"), "w") as f:
+        json.dump({**vars(args), "func": None, "backend": keras.backend.backend(),
+                   "num_images": int(x.shape[0]), "params": int(net.count_params())}, f, indent=2)
+    print(f"config {model.denoiser.unet_config['config']}: {net.count_params():,} parameters, "
+          f"{x.shape[0]} images {model.image_shape}, backend {keras.backend.backend()}")
+
+    ckpt_cb = TrainingCheckpoint(out, keep=args.keep, sample_every=args.sample_every,
+                                 sample_steps=args.sample_steps, sample_seed=0,
+                                 extra_state={"config": model.denoiser.unet_config["config"]},
+                                 verbose=args.verbose)
+    callbacks = [ckpt_cb]
+    try:
+        import tensorflow  # noqa: F401  (TensorBoard writer: TF only)
+
+        callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "logs"),
+                                                     update_freq="epoch", write_graph=False))
+    except ImportError:
+        print("note: TensorFlow is not installed; no TensorBoard logs", file=sys.stderr)
+    model.fit(x, batch_size=args.batch_size, epochs=args.epochs, initial_epoch=initial_epoch,
+              steps_per_epoch=args.steps_per_epoch, shuffle=True, callbacks=callbacks,
+              verbose=args.verbose)
+    if ckpt_cb.nan_epoch is not None:
+        print(f"error: training stopped at epoch {ckpt_cb.nan_epoch} because the loss became "
+              f"NaN/inf; the last good checkpoint is kept in {os.path.join(out, 'checkpoints')}",
+              file=sys.stderr)
+        return EXIT_NAN
+    print(f"done: {ckpt_cb.last_checkpoint}")
+    return 0
