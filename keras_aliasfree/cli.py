@@ -23,6 +23,8 @@ _COMMAND_MODULES = [
     "keras_aliasfree.commands.train_classifier",
     "keras_aliasfree.commands.evaluate",
     "keras_aliasfree.commands.datasets",
+    "keras_aliasfree.commands.train",
+    "keras_aliasfree.commands.sample",
 ]
 
 
