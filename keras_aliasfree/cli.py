@@ -20,11 +20,14 @@ from keras_aliasfree.version import __version__
 # verb modules, in the order `--help` lists them; each defines register(subparsers)
 _COMMAND_MODULES = [
     "keras_aliasfree.commands.filters",
+    "keras_aliasfree.commands.bench",
     "keras_aliasfree.commands.train_classifier",
     "keras_aliasfree.commands.evaluate",
     "keras_aliasfree.commands.datasets",
     "keras_aliasfree.commands.train",
     "keras_aliasfree.commands.sample",
+    "keras_aliasfree.commands.export",
+    "keras_aliasfree.commands.demo",
 ]
 
 
