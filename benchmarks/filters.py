@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 CASES = [
-    ("default (8x8 radial jinc, beta 4)", dict()),
+    ("default (8x8 radial jinc, beta 4, rank 2)", dict()),
     ("paper 3x3, beta 0", dict(preset="paper", beta=0.0)),
     ("paper 3x3, beta 1", dict(preset="paper", beta=1.0)),
     ("paper 3x3, beta 2", dict(preset="paper", beta=2.0)),
@@ -129,7 +129,7 @@ def main() -> int:
         "three seeds (see `keras_aliasfree/analysis.py`).",
         "",
         *[s + "\n" for s in sections],
-        "Reading: the default filter keeps constants exactly and stops 0.8 pi by more than 35 dB. The paper's "
+        "Reading: the default filter keeps constants exactly and stops 0.8 pi by 39 dB. The paper's "
         "3x3 kernel turns ones into a checkerboard and stops 0.8 pi by 10-27 dB depending on beta. On the "
         "rotation measure, the paper's beta 0 kernel run through these phase- and gain-correct ops is about "
         "as good as the default, beta 1 a little worse, beta 2 gains only ~2 dB over plain GELU. Run as the reference "

@@ -19,9 +19,9 @@ Filter arguments (shared by the three layers):
 
 What the presets do, measured by ``python benchmarks/filters.py`` (x2; docs/benchmarks/filters.md):
 
-* default (8x8, beta 4, radial): an image of ones upsamples to ones exactly (a symmetric even
-  kernel is polyphase-balanced); a cosine at 0.8 pi is attenuated by >= 35 dB along an axis and
-  the diagonal, 0.15 pi passes within 0.2 dB; ``FilteredActivation("gelu")`` is ~12 dB more
+* default (8x8, beta 4, radial window, best rank-2 approximation): an image of ones upsamples to
+  ones exactly (a symmetric even kernel is polyphase-balanced); a cosine at 0.8 pi is attenuated by
+  39 dB along an axis and the diagonal, 0.15 pi passes within 0.2 dB; ``FilteredActivation("gelu")`` is ~12 dB more
   rotation-equivariant than plain GELU (50.4 vs 38.5 dB).
 * paper (3x3, cutoff pi/2, beta 0/1/2): upsampling an image of ones gives a 2x2 checkerboard
   (beta 0: 1.36/0.98/0.68, beta 1: 1.10/1.01/0.88, beta 2: 1.51/0.96/0.58 with our x4 gain;
@@ -127,8 +127,8 @@ class AliasFreeDownsample(_FilterLayer):
     """Downsample by ``factor``: jinc low-pass, then keep every ``factor``-th sample.
 
     Height and width must be divisible by ``factor``; the kernel sums to 1 (``normalize=True``) so a
-    constant maps to the same constant. With the defaults a cosine at 0.8 pi is attenuated by more
-    than 35 dB (axis and diagonal) and one at 0.15 pi passes within 0.2 dB; the paper's 3x3 kernel
+    constant maps to the same constant. With the defaults a cosine at 0.8 pi is attenuated by 39 dB
+    (axis and diagonal) and one at 0.15 pi passes within 0.2 dB; the paper's 3x3 kernel
     attenuates 0.8 pi by only 10-18 dB (``python benchmarks/filters.py``).
 
     Example:
