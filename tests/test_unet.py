@@ -1,0 +1,103 @@
+"""UNet configs A-D: name parsing, parameter counts, shapes and clear errors (all backends)."""
+
+import numpy as np
+import pytest
+
+from keras_aliasfree import AliasFreeDownsample, AliasFreeUpsample, FilteredActivation
+from keras_aliasfree.unet import BilinearUpsample, build_unet, parse_config, unet_from_config
+
+TINY = dict(image_size=16, base_width=8, attention=(False, False, True, True, False, False),
+            time_dim=16)
+
+
+@pytest.mark.parametrize("name,letter,beta,norm", [
+    ("A", "A", None, False), ("B-0", "B", 0.0, False), ("C-2N", "C", 2.0, True),
+    ("D-1N", "D", 1.0, True), ("d-1n", "D", 1.0, True), ("D", "D", None, True),
+    ("B-0.5N", "B", 0.5, True)])
+def test_parse_config(name, letter, beta, norm):
+    c = parse_config(name)
+    assert (c.letter, c.beta, c.normalize) == (letter, beta, norm)
+    assert c.alias_free_resampling == (letter in "BD")
+    assert c.filtered_activation == (letter in "CD")
+
+
+@pytest.mark.parametrize("bad", ["E", "D-x", "B-1Q", "A-1N", "", "D-", "DD-1", "D--1", 3])
+def test_parse_config_rejects_malformed(bad):
+    with pytest.raises(ValueError) as e:
+        parse_config(bad)
+    assert "D-1N" in str(e.value)  # the message lists the valid forms
+
+
+def _layer_types(model):
+    return {type(l) for l in model.layers}
+
+
+def test_configs_use_the_right_layers():
+    a, b, c, d = (build_unet(n, **TINY) for n in ("A", "B-1N", "C-1N", "D-1N"))
+    assert BilinearUpsample in _layer_types(a) and AliasFreeUpsample not in _layer_types(a)
+    assert FilteredActivation not in _layer_types(a) | _layer_types(b)
+    assert {AliasFreeUpsample, AliasFreeDownsample} <= _layer_types(b)
+    assert FilteredActivation in _layer_types(c) and AliasFreeDownsample not in _layer_types(c)
+    assert {AliasFreeUpsample, AliasFreeDownsample, FilteredActivation} <= _layer_types(d)
+    f = next(l for l in d.layers if isinstance(l, FilteredActivation))
+    assert f.beta == 1.0 and f.normalize and f.kernel.shape == (8, 8)
+
+
+def test_paper_filter_preset():
+    m = build_unet("D-2N", filter_preset="paper", **TINY)
+    f = next(l for l in m.layers if isinstance(l, AliasFreeDownsample))
+    assert f.kernel.shape == (3, 3) and f.beta == 2.0
+    m = build_unet("B-0", kernel_size=6, **TINY)
+    f = next(l for l in m.layers if isinstance(l, AliasFreeUpsample))
+    assert f.kernel.shape == (6, 6) and not f.normalize
+
+
+def test_equal_parameter_counts_tiny():
+    counts = {n: build_unet(n, **TINY).count_params() for n in ("A", "B-0", "C-2N", "D-1N")}
+    assert len(set(counts.values())) == 1, counts
+
+
+def test_paper_size_matches_reference_count():
+    # the reference PyTorch UNet has 5,896,513 parameters at 32x32x1 for every variant
+    assert build_unet("A", image_size=32, channels=1).count_params() == 5_896_513
+    assert build_unet("D-1N", image_size=32, channels=1).count_params() == 5_896_513
+
+
+def test_forward_shape_and_time_dependence(rng):
+    m = build_unet("D-1N", channels=3, **TINY)
+    x = rng.normal(size=(2, 16, 16, 3)).astype("float32")
+    y0 = np.asarray(m([x, np.array([0.0, 0.0], "float32")]))
+    y1 = np.asarray(m([x, np.array([500.0, 500.0], "float32")]))
+    assert y0.shape == (2, 16, 16, 3) and y0.dtype == np.float32
+    assert not np.allclose(y0, y1)  # the time embedding reaches the output
+
+
+def test_rebuild_from_config():
+    m = build_unet("C-0", **TINY)
+    m2 = unet_from_config(m.unet_config)
+    assert m2.count_params() == m.count_params() and m2.unet_config == m.unet_config
+
+
+def test_bilinear_upsample_align_corners():
+    x = np.arange(6, dtype="float32").reshape(1, 2, 3, 1)
+    y = np.asarray(BilinearUpsample()(x))[0, :, :, 0]
+    assert y.shape == (4, 6)
+    np.testing.assert_allclose(y[0, [0, -1]], [0, 2], atol=1e-6)  # corners kept exactly
+    np.testing.assert_allclose(y[-1, [0, -1]], [3, 5], atol=1e-6)
+    np.testing.assert_allclose(y[:, 0], [0, 1, 2, 3], atol=1e-6)
+
+
+@pytest.mark.parametrize("size,match", [(20, "divisible by 2\\*\\*3 = 8"), ((16, 12), "divisible"),
+                                        (0, "positive"), ("big", "image_size")])
+def test_bad_image_sizes(size, match):
+    with pytest.raises(ValueError, match=match):
+        build_unet("A", image_size=size, base_width=8)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="attention"):
+        build_unet("A", image_size=16, base_width=8, attention=(True, False))
+    with pytest.raises(ValueError, match="preset"):
+        build_unet("B-1N", image_size=16, base_width=8, filter_preset="fancy")
+    with pytest.raises(ValueError, match="num_heads"):
+        build_unet("A", image_size=16, base_width=6, attention=True)
