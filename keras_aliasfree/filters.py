@@ -13,7 +13,7 @@ measures them:
 * :func:`filter_summary` -- DC gain, passband ripple, stopband attenuation and polyphase balance.
 
 Presets: ``design_filter(preset="default")`` is this library's design (jinc of ``4*factor`` taps
-per side, cutoff ``pi/factor``, radial Kaiser window, beta 4, best rank-2 approximation); ``preset="paper"`` is the paper's 3x3 kernel with a
+per side, cutoff ``pi/factor``, radial Kaiser window, beta 4, low-rank approximation); ``preset="paper"`` is the paper's 3x3 kernel with a
 separable Kaiser window, cutoff ``pi/2``. ``python benchmarks/filters.py`` prints the figures of both.
 """
 
@@ -32,9 +32,10 @@ PRESETS = ("default", "paper")
 # kernel DEFAULT_TAPS_PER_FACTOR * factor taps per side (8 for x2, 16 for x4).
 DEFAULT_TAPS_PER_FACTOR = 4
 DEFAULT_BETA = 4.0
-# the default kernel is the best rank-2 (SVD) approximation of that jinc: it measures the same
-# (0.8 pi stopped by 39 dB, EQ-R of FilteredActivation unchanged) and costs half of rank 4
-DEFAULT_RANK = 2
+# the default kernel is the lowest-rank (SVD) approximation of that jinc within 0.5% of its norm:
+# rank 2 for beta 4 (it measures the same: 0.8 pi stopped by 39 dB, EQ-R of FilteredActivation
+# unchanged, half the cost of rank 4); low betas (config names such as D-1N) keep rank 4
+DEFAULT_RANK_RTOL = 5e-3
 DEFAULT_WINDOW = "radial"
 # The paper's settings: kernel 3x3, cutoff pi/2, separable (outer-product) Kaiser window.
 PAPER_KERNEL_SIZE = 3
@@ -178,8 +179,9 @@ def design_filter(factor: int = 2, kernel_size: int | None = None, cutoff: float
     """The kernel the layers use: a preset filled in by any explicit argument.
 
     ``preset="default"``: jinc of ``4*factor`` taps per side (8x8 for x2), radial Kaiser window,
-    beta 4, cutoff ``pi/factor``, reduced to its best rank-2 approximation (:func:`truncate_rank`)
-    and polyphase-balanced (:func:`balance_polyphase`).
+    beta 4, cutoff ``pi/factor``, reduced to its lowest-rank approximation within 0.5% of its norm
+    (:func:`truncate_rank`; rank 2 for beta 4, 4 for beta <= 2) and polyphase-balanced
+    (:func:`balance_polyphase`).
     ``preset="paper"``: 3x3 jinc, separable Kaiser window, cutoff ``pi/2`` (beta from the
     config name, default 0).
 
@@ -203,26 +205,32 @@ def design_filter(factor: int = 2, kernel_size: int | None = None, cutoff: float
     wc = math.pi / factor if cutoff is None else cutoff
     kernel = jinc_lowpass(size, wc, b, normalize=normalize, window=win)
     if preset == "default":
-        kernel = balance_polyphase(truncate_rank(kernel, DEFAULT_RANK), factor)
+        kernel = balance_polyphase(truncate_rank(kernel, rtol=DEFAULT_RANK_RTOL), factor)
     return kernel
 
 
-def truncate_rank(kernel: np.ndarray, rank: int) -> np.ndarray:
-    """Best rank-``rank`` approximation of ``kernel`` (truncated SVD), rescaled to the same sum.
+def truncate_rank(kernel: np.ndarray, rank: int | None = None, rtol: float | None = None) -> np.ndarray:
+    """Low-rank approximation of ``kernel`` (truncated SVD), rescaled to the same sum.
 
-    The resampling ops cost one pair of matrix products per SVD term, so a low-rank kernel is
-    cheaper. A kernel symmetric under a 180-degree turn stays so (its singular vectors are
-    symmetric or antisymmetric in pairs), so an even-size kernel stays polyphase-balanced for x2.
+    Give ``rank`` for a fixed number of terms, or ``rtol`` for the fewest terms whose dropped part
+    is at most ``rtol`` of the kernel's Frobenius norm. The resampling ops cost one pair of matrix
+    products per SVD term, so a low-rank kernel is cheaper. A kernel symmetric under a 180-degree
+    turn stays so, so an even-size kernel stays polyphase-balanced for x2.
 
     Example:
-        >>> k = truncate_rank(jinc_lowpass(8, np.pi / 2, 4.0, window="radial"), 2)
+        >>> k = truncate_rank(jinc_lowpass(8, np.pi / 2, 4.0, window="radial"), rtol=5e-3)
         >>> len(low_rank_factors(k)[0]), round(float(k.sum()), 6)
         (2, 1.0)
     """
     kernel = np.asarray(kernel, dtype=np.float64)
+    u, s, vt = np.linalg.svd(kernel)
+    if rank is None:
+        if rtol is None or not rtol >= 0:
+            raise ValueError(f"give rank (an integer >= 1) or rtol (>= 0), got rank={rank!r}, rtol={rtol!r}")
+        tail = np.append(np.sqrt(np.cumsum((s**2)[::-1]))[::-1], 0.0)
+        rank = max(1, int(np.argmax(tail <= rtol * np.sqrt(np.sum(s**2)))))
     if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 1:
         raise ValueError(f"rank must be an integer >= 1, got {rank!r}")
-    u, s, vt = np.linalg.svd(kernel)
     approx = (u[:, :rank] * s[:rank]) @ vt[:rank]
     total, new_total = kernel.sum(), approx.sum()
     if abs(new_total) > 1e-12:

@@ -19,7 +19,7 @@ Filter arguments (shared by the three layers):
 
 What the presets do, measured by ``python benchmarks/filters.py`` (x2; docs/benchmarks/filters.md):
 
-* default (8x8, beta 4, radial window, best rank-2 approximation): an image of ones upsamples to
+* default (8x8, beta 4, radial window, rank-2 SVD approximation): an image of ones upsamples to
   ones exactly (a symmetric even kernel is polyphase-balanced); a cosine at 0.8 pi is attenuated by
   39 dB along an axis and the diagonal, 0.15 pi passes within 0.2 dB; ``FilteredActivation("gelu")`` is ~12 dB more
   rotation-equivariant than plain GELU (50.4 vs 38.5 dB).

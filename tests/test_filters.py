@@ -90,3 +90,23 @@ def test_invalid_preset_and_factor():
         F.design_filter(1)
     with pytest.raises(TypeError, match="factor"):
         F.design_filter(2.0)
+
+
+def test_default_rank_depends_on_beta():
+    # beta 4 (the default) runs as rank 2 and keeps its stopband; low betas keep the full kernel,
+    # where rank 2 would lose ~10 dB of stopband
+    k4 = F.design_filter(2)
+    assert len(F.low_rank_factors(k4)[0]) == 2
+    assert F.filter_summary(k4).stopband_attenuation_db > 35
+    for beta in (0.0, 1.0, 2.0):
+        k = F.design_filter(2, beta=beta)
+        np.testing.assert_allclose(k, F.jinc_lowpass(8, np.pi / 2, beta, window="radial"), atol=1e-12)
+
+
+def test_truncate_rank_arguments():
+    k = F.design_filter(2)
+    assert len(F.low_rank_factors(F.truncate_rank(k, 1))[0]) == 1
+    with pytest.raises(ValueError, match="rank"):
+        F.truncate_rank(k)
+    with pytest.raises(ValueError, match="rank"):
+        F.truncate_rank(k, 0)
