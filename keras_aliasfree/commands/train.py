@@ -61,7 +61,8 @@ def register(subparsers):
                    help="sample a grid every K epochs (0 = never; default 5)")
     p.add_argument("--sample-steps", type=int, default=50, help="DDIM steps for the grid")
     p.add_argument("--seed", type=int, default=None, help="seed (weights, noise, data order)")
-    p.add_argument("--no-jit", action="store_true", help="compile(jit_compile=False)")
+    p.add_argument("--no-jit", action="store_true",
+                   help="compile(jit_compile=False); default \"auto\" (XLA on TF/JAX, eager torch)")
     p.add_argument("--verbose", type=int, default=1, help="Keras fit verbosity (0, 1, 2)")
     p.set_defaults(func=run)
     return p
@@ -188,7 +189,8 @@ def run(args):
         print(f"error: data images are {tuple(x.shape[1:])} but the model expects "
               f"{model.image_shape}", file=sys.stderr)
         return 2
-    model.compile(optimizer=optimizer, jit_compile=not args.no_jit)
+    # "auto": XLA on TensorFlow/JAX; PyTorch stays eager (torch.compile is slow to build here)
+    model.compile(optimizer=optimizer, jit_compile=False if args.no_jit else "auto")
     initial_epoch = 0
     if resume_from:
         state = model.restore_training_state(resume_from)
