@@ -1,0 +1,404 @@
+"""UNet training and sampling speed per backend: config D-1N against config A, side by side.
+
+For each backend (tensorflow, jax, torch), each in its own subprocess, at paper size (batch 16,
+32x32x1, default widths, AdamW 3e-4, noise-prediction MSE through ``DiffusionModel``):
+
+* training step seconds for A and D-1N (``compile(jit_compile=True)`` on TF/JAX, eager on torch,
+  ``train_on_batch`` on one fixed batch), timed interleaved (A, D, ref, then D, ref, A, ...) so
+  machine noise hits all of them, together with the plain-PyTorch config A UNet of
+  ``benchmarks/reference_torch.py`` (torch eager, 2 threads) in the same process;
+* peak RSS (``getrusage(RUSAGE_SELF).ru_maxrss``) of an A and of a D-1N training process, each
+  its own child process running a few steps, also minus the RSS after imports (framework baseline);
+* sampling: seconds per reverse step, plain (rotation 0) against rotation-aware (rotation 45 deg,
+  same steps), interleaved; images/s for DDIM-50 and DDPM-1000 (see --sample-steps: per-step cost
+  may be measured over fewer steps and scaled; the table says which).
+
+Writes docs/benchmarks/unet_perf.md with the exact command, the machine and its load average.
+
+Usage:
+    python benchmarks/unet_perf.py                      # all three backends (~15 min idle machine)
+    python benchmarks/unet_perf.py --backends jax --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+ROOT = Path(__file__).resolve().parent.parent
+RESULT = "UNET_PERF_RESULT "
+BATCH, SIZE, LR = 16, 32, 3e-4
+
+
+def _rss_now_mib():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def _peak_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _median(v):
+    return statistics.median(v) if v else float("nan")
+
+
+def _diffusion(config, backend, schedule=None):
+    import keras
+    from keras_aliasfree.diffusion import DiffusionModel
+    from keras_aliasfree.unet import build_unet
+
+    net = build_unet(config, image_size=SIZE, channels=1)
+    dm = DiffusionModel(net, schedule, seed=0)
+    dm.compile(optimizer=keras.optimizers.AdamW(LR), jit_compile=backend != "torch")
+    return dm
+
+
+def _data():
+    import numpy as np
+    return np.random.default_rng(0).uniform(-1, 1, (BATCH, SIZE, SIZE, 1)).astype("float32")
+
+
+def _torch_reference():
+    """Plain-PyTorch config A step closure, or None when torch can't be imported here."""
+    try:
+        import torch
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        import reference_torch as ref
+    except Exception as e:  # pragma: no cover - reported in the table
+        print(f"torch reference unavailable: {e}", file=sys.stderr)
+        return None, None
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    model = ref.UNetA(SIZE, 1)
+    step = ref.make_step(model, lr=LR)
+    x0 = torch.from_numpy(_data().transpose(0, 3, 1, 2).copy())
+    return (lambda: step(x0)), ref.count_params(model)
+
+
+def worker_bench(args):
+    """Training (A, D-1N, torch ref interleaved) and sampling timings in this process."""
+    import keras
+    from keras_aliasfree.diffusion import DiffusionModel, NoiseSchedule
+
+    backend = keras.backend.backend()
+    x = _data()
+    out = {"backend": backend, "load_start": os.getloadavg()}
+    dms = {c: _diffusion(c, backend) for c in ("A", "D-1N")}
+    out["params"] = {c: int(dm.denoiser.count_params()) for c, dm in dms.items()}
+    fns = {c: (lambda dm=dm: dm.train_on_batch(x)) for c, dm in dms.items()}
+    ref, ref_params = (None, None) if args.no_ref else _torch_reference()
+    if ref is not None:
+        fns["ref"] = ref
+        out["params"]["ref"] = ref_params
+    t0 = time.perf_counter()
+    first = {}
+    for name, fn in fns.items():  # first call = trace/compile; then warm-up
+        s = time.perf_counter()
+        fn()
+        first[name] = time.perf_counter() - s
+        for _ in range(args.warmup):
+            fn()
+    out["first_call_s"] = first
+    times = {k: [] for k in fns}
+    order = list(fns)
+    t_train = time.perf_counter()
+    for i in range(args.steps):
+        for name in order[i % len(order):] + order[:i % len(order)]:
+            s = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - s)
+        if i + 1 >= 3 and time.perf_counter() - t_train > args.train_budget:
+            break
+    out["train_times"] = times
+    out["train_setup_s"] = t_train - t0
+    print(f"[{backend}] train medians: " + ", ".join(f"{k} {_median(v):.3f}s" for k, v in
+                                                    times.items()), file=sys.stderr, flush=True)
+
+    # -- sampling ------------------------------------------------------------------------------
+    k = args.sample_steps
+    samp = {}
+    for cfg, dm in dms.items():
+        short = DiffusionModel(dm.denoiser, NoiseSchedule(args.ddpm_steps), ema_decay=0.0, seed=0)
+        runs = {
+            "plain": lambda dm=dm: dm.sample(BATCH, steps=k, sampler="ddim", rotation=0.0, seed=0,
+                                             verbose=0),
+            "rotation": lambda dm=dm: dm.sample(BATCH, steps=k, sampler="ddim", rotation=45.0,
+                                                seed=0, verbose=0),
+            "ddpm": lambda s=short: s.sample(BATCH, sampler="ddpm", seed=0, verbose=0),
+        }
+        nsteps = {"plain": k, "rotation": k, "ddpm": args.ddpm_steps}
+        for fn in runs.values():  # compile
+            fn()
+        per = {n: [] for n in runs}
+        t_s = time.perf_counter()
+        names = list(runs)
+        for r in range(args.sample_repeats):
+            for n in (names if r % 2 == 0 else names[::-1]):
+                s = time.perf_counter()
+                runs[n]()
+                per[n].append((time.perf_counter() - s) / nsteps[n])
+            if r + 1 >= 2 and time.perf_counter() - t_s > args.sample_budget:
+                break
+        samp[cfg] = {"per_step": per, "steps": nsteps}
+        print(f"[{backend}] {cfg} sampling s/step: " + ", ".join(
+            f"{n} {_median(v):.4f}" for n, v in per.items()), file=sys.stderr, flush=True)
+    out["sampling"] = samp
+    out["load_end"] = os.getloadavg()
+    print(RESULT + json.dumps(out), flush=True)
+
+
+def worker_rss(args):
+    """Peak RSS of a process that trains one config for a few steps."""
+    if args.config == "ref":
+        import torch  # noqa: F401
+        base = _rss_now_mib()
+        step, _ = _torch_reference()
+        fn = step
+    else:
+        import keras
+        import keras_aliasfree.diffusion  # noqa: F401  (imports the framework)
+        base = _rss_now_mib()
+        dm = _diffusion(args.config, keras.backend.backend())
+        x = _data()
+        fn = lambda: dm.train_on_batch(x)  # noqa: E731
+    for _ in range(args.rss_steps):
+        fn()
+    print(RESULT + json.dumps({"config": args.config, "base_mib": base, "peak_mib": _peak_mib()}),
+          flush=True)
+
+
+# ------------------------------------------------------------------------------------ driver
+
+def _child(backend, argv, timeout):
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    cmd = [sys.executable, str(Path(__file__).resolve())] + argv
+    t = time.perf_counter()
+    p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    sys.stderr.write("".join(l + "\n" for l in p.stderr.splitlines() if l.startswith("[")))
+    for line in p.stdout.splitlines():
+        if line.startswith(RESULT):
+            res = json.loads(line[len(RESULT):])
+            res["wall_s"] = time.perf_counter() - t
+            return res
+    tail = "\n".join((p.stderr or "").splitlines()[-15:])
+    raise RuntimeError(f"{' '.join(argv)} on {backend} failed (rc {p.returncode}):\n{tail}")
+
+
+def _fmt(v, d=3):
+    return "n/a" if v is None or v != v else f"{v:.{d}f}"
+
+
+def _ok(flag):
+    return "yes" if flag else "**no**"
+
+
+def render(results, args, argv, started, wall):
+    la = os.getloadavg()
+    lines = [
+        "# UNet training and sampling speed: config D-1N vs config A",
+        "",
+        "Generated by `benchmarks/unet_perf.py`; rerun with:",
+        "",
+        "```",
+        "python " + " ".join(["benchmarks/unet_perf.py"] + argv),
+        "```",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores "
+        f"(shared with other jobs), Python {platform.python_version()}, run started {started} UTC, "
+        f"{wall / 60:.1f} min. Load average (1/5/15 min) at the end: "
+        f"{la[0]:.1f}/{la[1]:.1f}/{la[2]:.1f}; per backend below. Absolute times are context only: "
+        "the machine was shared, so read the ratios, which were measured side by side in one "
+        "process with the timings interleaved.",
+        "",
+        f"Paper size: batch {BATCH}, {SIZE}x{SIZE}x1, default widths (base 32), AdamW lr {LR}, "
+        "MSE on the noise, `DiffusionModel.train_on_batch` on one fixed batch; "
+        "`jit_compile=True` on TensorFlow and JAX, eager on torch. `ref` = the plain PyTorch "
+        "config A UNet of `benchmarks/reference_torch.py` (eager, `torch.set_num_threads(2)`), "
+        "timed in the same process, interleaved.",
+        "",
+        "## Training step (median seconds/step)",
+        "",
+        "| backend | load avg | params A / D / ref | steps | A | D-1N | **D/A** (target <= 1.15) | "
+        "ref A (torch) | **D-1N / ref** (target < 1) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for b, r in results.items():
+        if "bench" not in r:
+            lines.append(f"| {b} | failed: {r.get('bench_error', '?')[:80]} |")
+            continue
+        s = r["bench"]
+        tt = s["train_times"]
+        a, d = _median(tt["A"]), _median(tt["D-1N"])
+        ref = _median(tt["ref"]) if "ref" in tt else float("nan")
+        p = s["params"]
+        lines.append(
+            f"| {b} | {s['load_start'][0]:.1f} -> {s['load_end'][0]:.1f} | "
+            f"{p['A']:,} / {p['D-1N']:,} / {p.get('ref', 0):,} | {len(tt['A'])} | {_fmt(a)} | "
+            f"{_fmt(d)} | {_fmt(d / a, 2)} ({_ok(d / a <= 1.15)}) | {_fmt(ref)} | "
+            f"{_fmt(d / ref, 2)} ({_ok(d / ref < 1)}) |")
+    lines += ["", "Per-step spread (min..max seconds): " + "; ".join(
+        f"{b} " + ", ".join(f"{k} {min(v):.2f}..{max(v):.2f}" for k, v in
+                            r["bench"]["train_times"].items())
+        for b, r in results.items() if "bench" in r) + ".", ""]
+
+    if args.no_rss:
+        lines += ["(Peak memory not measured: --no-rss.)", ""]
+    lines += [] if args.no_rss else ["## Peak memory of a training process (RSS, MiB)", "",
+              f"Each row: a separate child process that builds one model and runs "
+              f"{args.rss_steps} training steps; peak = `getrusage(RUSAGE_SELF).ru_maxrss`, "
+              "baseline = RSS after importing the framework and the library (before building).", "",
+              "| backend | A peak | D-1N peak | **D/A peak** (target <= 1.5) | A peak - baseline | "
+              "D-1N peak - baseline | D/A above baseline |",
+              "|---|---|---|---|---|---|---|"]
+    for b, r in ({} if args.no_rss else results).items():
+        if "rss_A" not in r or "rss_D-1N" not in r:
+            lines.append(f"| {b} | failed: {r.get('rss_error', '?')[:80]} |")
+            continue
+        ra, rd = r["rss_A"], r["rss_D-1N"]
+        ia, id_ = ra["peak_mib"] - ra["base_mib"], rd["peak_mib"] - rd["base_mib"]
+        lines.append(f"| {b} | {ra['peak_mib']:.0f} | {rd['peak_mib']:.0f} | "
+                     f"{rd['peak_mib'] / ra['peak_mib']:.2f} "
+                     f"({_ok(rd['peak_mib'] / ra['peak_mib'] <= 1.5)}) | {ia:.0f} | {id_:.0f} | "
+                     f"{id_ / ia:.2f} |")
+    if any("rss_ref" in r for r in results.values()):
+        rr = next(r["rss_ref"] for r in results.values() if "rss_ref" in r)
+        lines += ["", f"Plain PyTorch reference A, same measurement: peak {rr['peak_mib']:.0f} "
+                  f"MiB, {rr['peak_mib'] - rr['base_mib']:.0f} MiB above its baseline."]
+    lines.append("")
+
+    lines += ["## Sampling", "",
+              f"Batch of {BATCH} images, EMA weights, `DiffusionModel.sample`. Seconds per reverse "
+              "step = wall time of a whole `sample()` call / its steps (median of interleaved "
+              "repeats, after a compile call). Rotation-aware = `rotation=45` (FFT three-shear "
+              "rotation of x_t before every step), same sampler and steps as plain.", "",
+              "| backend | config | plain s/step | rotation s/step | **rotation overhead** "
+              "(target <= 5%) | DDIM-50 images/s | DDPM-1000 images/s |",
+              "|---|---|---|---|---|---|---|"]
+    note_steps = set()
+    for b, r in results.items():
+        if "bench" not in r:
+            continue
+        for cfg, s in r["bench"]["sampling"].items():
+            pl, ro, dd = (_median(s["per_step"][n]) for n in ("plain", "rotation", "ddpm"))
+            ov = ro / pl - 1.0
+            note_steps.add((s["steps"]["plain"], s["steps"]["ddpm"]))
+            lines.append(f"| {b} | {cfg} | {pl:.4f} | {ro:.4f} | {100 * ov:+.1f}% "
+                         f"({_ok(ov <= 0.05)}) | {BATCH / (50 * pl):.3f} | "
+                         f"{BATCH / (1000 * dd):.4f} |")
+    for k, kd in sorted(note_steps):
+        lines += ["", f"Measured over DDIM-{k} runs (plain and rotated) and DDPM runs of a "
+                  f"{kd}-step schedule (same denoiser, same per-step work: one UNet call, one "
+                  f"noise draw, one update). DDIM-50 images/s = {BATCH} / (50 x DDIM s/step)"
+                  + (" (measured directly)" if k == 50 else " (scaled from the measured per-step "
+                     "cost)") + f"; DDPM-1000 images/s = {BATCH} / (1000 x DDPM s/step) (scaled "
+                  f"from the {kd}-step runs)."]
+    lines.append("")
+    lines += ["## Raw numbers", "", "```json", json.dumps(results, indent=1, default=str)[:20000],
+              "```", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--backends", default="tensorflow,jax,torch")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer steps and repeats (a smoke run; ratios are noisier)")
+    p.add_argument("--steps", type=int, default=None, help="timed training steps per model")
+    p.add_argument("--warmup", type=int, default=None)
+    p.add_argument("--train-budget", type=float, default=None,
+                   help="stop timing training rounds after this many seconds (>= 3 rounds)")
+    p.add_argument("--sample-steps", type=int, default=None, help="DDIM steps of a timed run")
+    p.add_argument("--ddpm-steps", type=int, default=None,
+                   help="schedule length of the timed DDPM runs (per-step cost scaled to 1000)")
+    p.add_argument("--sample-repeats", type=int, default=None)
+    p.add_argument("--sample-budget", type=float, default=None)
+    p.add_argument("--rss-steps", type=int, default=2)
+    p.add_argument("--no-ref", action="store_true", help="skip the PyTorch reference")
+    p.add_argument("--no-rss", action="store_true")
+    p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "unet_perf.md"))
+    p.add_argument("--worker", choices=("bench", "rss"), help=argparse.SUPPRESS)
+    p.add_argument("--config", default="A", help=argparse.SUPPRESS)
+    p.add_argument("--timeout", type=float, default=900, help="seconds per child process")
+    args = p.parse_args(argv)
+    q = args.quick
+    for name, full, quick in (("steps", 6, 3), ("warmup", 1, 1), ("train_budget", 120, 40),
+                              ("sample_steps", 5, 3), ("ddpm_steps", 5, 3),
+                              ("sample_repeats", 3, 2), ("sample_budget", 60, 20)):
+        if getattr(args, name) is None:
+            setattr(args, name, quick if q else full)
+
+    if args.worker == "bench":
+        return worker_bench(args)
+    if args.worker == "rss":
+        return worker_rss(args)
+
+    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    t0 = time.perf_counter()
+    passthrough, skip = [], False
+    for a in argv:  # the command line for the doc, without --out PATH
+        if skip or a.startswith("--out"):
+            skip = a == "--out"
+            continue
+        passthrough.append(a)
+    common = ["--steps", str(args.steps), "--warmup", str(args.warmup),
+              "--train-budget", str(args.train_budget), "--sample-steps", str(args.sample_steps),
+              "--ddpm-steps", str(args.ddpm_steps), "--sample-repeats", str(args.sample_repeats),
+              "--sample-budget", str(args.sample_budget), "--rss-steps", str(args.rss_steps)]
+    if args.no_ref:
+        common.append("--no-ref")
+    results = {}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(res):
+        text = render(res, args, passthrough, started, time.perf_counter() - t0)
+        out.write_text(text)
+        return text
+
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    for b in backends:
+        r = results.setdefault(b, {})
+        print(f"== {b}: timing (load {os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
+        try:
+            r["bench"] = _child(b, ["--worker", "bench"] + common, args.timeout)
+        except Exception as e:
+            r["bench_error"] = str(e)
+            print(e, file=sys.stderr)
+        if args.no_rss:
+            continue
+        for cfg in ("A", "D-1N"):
+            try:
+                r[f"rss_{cfg}"] = _child(b, ["--worker", "rss", "--config", cfg] + common,
+                                         args.timeout)
+            except Exception as e:
+                r["rss_error"] = str(e)
+                print(e, file=sys.stderr)
+        write(results)  # after every backend, so a cut-off run leaves what it measured
+    if not args.no_rss and not args.no_ref and backends:
+        try:
+            results[backends[-1]]["rss_ref"] = _child(
+                "torch", ["--worker", "rss", "--config", "ref"] + common, args.timeout)
+        except Exception as e:
+            print(e, file=sys.stderr)
+    text = write(results)
+    print(text.split("## Raw numbers")[0])
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
