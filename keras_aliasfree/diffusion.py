@@ -434,7 +434,8 @@ class DiffusionModel(keras.Model):
         }
 
     def _save_denoiser_weights(self, path, values):
-        raw = [v.value for v in self.denoiser.trainable_variables]
+        # numpy copies: on PyTorch `v.value` is the live tensor that assign() overwrites in place
+        raw = [ops.convert_to_numpy(v.value).copy() for v in self.denoiser.trainable_variables]
         try:
             for v, val in zip(self.denoiser.trainable_variables, values):
                 v.assign(val)
@@ -461,8 +462,7 @@ class DiffusionModel(keras.Model):
         try:
             with open(os.path.join(tmp, "config.json"), "w") as f:
                 json.dump(self.checkpoint_config(), f, indent=2)
-            self._save_denoiser_weights(os.path.join(tmp, "raw.weights.h5"),
-                                        [v.value for v in self.denoiser.trainable_variables])
+            self.denoiser.save_weights(os.path.join(tmp, "raw.weights.h5"))
             self._save_denoiser_weights(os.path.join(tmp, "ema.weights.h5"),
                                         [e.value for e in self.ema_variables])
             state = dict(training_state or {})
@@ -498,7 +498,7 @@ class DiffusionModel(keras.Model):
         """Load raw and EMA weights, EMA counter and RNG state from a checkpoint directory."""
         directory = find_checkpoint(directory)
         self.denoiser.load_weights(os.path.join(directory, "ema.weights.h5"))
-        ema_values = [ops.convert_to_numpy(v.value) for v in self.denoiser.trainable_variables]
+        ema_values = [ops.convert_to_numpy(v.value).copy() for v in self.denoiser.trainable_variables]
         self.denoiser.load_weights(os.path.join(directory, "raw.weights.h5"))
         for e, val in zip(self.ema_variables, ema_values):
             e.assign(val)

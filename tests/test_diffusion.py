@@ -150,11 +150,17 @@ def test_wrong_image_shape_in_fit():
 
 def test_checkpoint_round_trip(trained, tmp_path):
     dm, _ = trained
+    before = [keras.ops.convert_to_numpy(v.value).copy() for v in dm.denoiser.trainable_variables]
     path = dm.save_checkpoint(tmp_path / "ck", {"epoch": 6})
+    for b, v in zip(before, dm.denoiser.trainable_variables):  # saving must not alter weights
+        np.testing.assert_array_equal(b, keras.ops.convert_to_numpy(v.value))
     assert sorted(os.listdir(path)) == ["config.json", "ema.weights.h5", "optimizer.npz",
                                         "raw.weights.h5", "training_state.json"]
     assert [p for p in os.listdir(tmp_path) if p.startswith(".tmp")] == []
     dm2 = load_checkpoint(path)
+    for v1, v2 in zip(dm.denoiser.trainable_variables, dm2.denoiser.trainable_variables):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(v1.value),
+                                      keras.ops.convert_to_numpy(v2.value))
     for e1, e2 in zip(dm.ema_variables, dm2.ema_variables):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(e1.value),
                                       keras.ops.convert_to_numpy(e2.value))
