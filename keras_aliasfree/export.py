@@ -1,0 +1,369 @@
+"""TensorFlow SavedModel export with rotation-aware sampling signatures (TensorFlow-only module).
+
+:func:`export_saved_model` turns a training checkpoint (see :mod:`keras_aliasfree.diffusion`) into a
+SavedModel that serves sampling with plain TensorFlow -- no ``keras_aliasfree`` and no Keras needed
+at load time. Signatures (``saved_model_cli show --all --dir DIR`` lists them; TensorFlow Serving
+reads the same):
+
+* ``sample(seed: int64 [], num_images: int32 [], rotation_degrees: float32 [], steps: int32 [])``
+  -> ``{"images": uint8 (N, H, W, C)}``. The whole reverse process runs in one graph call
+  (``tf.while_loop``) with the EMA weights. ``steps <= 0`` or ``steps == T`` runs DDPM (all T
+  steps, Ho et al. Algorithm 2); ``1 <= steps < T`` runs DDIM (eta = 0) over ``steps`` timesteps
+  evenly spaced in ``0..T-1`` (computed in-graph exactly as
+  :meth:`NoiseSchedule.sampling_tables`); ``steps > T`` is an error. With
+  ``rotation_degrees = phi != 0`` x_t is rotated by ``phi / n_steps`` degrees before every reverse
+  step (the library's default rotation, the band-limited FFT three-shear, traced into the graph).
+* ``denoise(noisy_images: float32 (None, H, W, C), timesteps: int32 (None,))``
+  -> ``{"noise": float32 (None, H, W, C)}``: one call of the noise-prediction UNet (EMA weights).
+* ``serving_default`` = ``sample``.
+
+Randomness: the initial noise and the per-step noise are ``tf.random.stateless_normal`` draws with
+seeds ``[seed, 0]``, ``[seed, 1]``, ... (reduced modulo ``2**31 - 2`` to int32) -- exactly the
+stream :meth:`DiffusionModel.sample` draws under the TensorFlow backend from
+``keras.random.SeedGenerator(seed)``. The loop arithmetic is the same too, so for the same seed the
+SavedModel reproduces the library's TensorFlow-backend samples (to float rounding; the tests check
+it). The same seed always gives the same images.
+
+Backends: the SavedModel is always traced with the TensorFlow backend. The checkpoint's weight
+files (``ema.weights.h5``) are backend-independent, so when the current backend is JAX or PyTorch,
+:func:`export_saved_model` runs the export in a subprocess with ``KERAS_BACKEND=tensorflow`` and
+the same arguments. (jax2tf cannot express this sampler: ``num_images`` and ``steps`` are runtime
+values that set the noise shape and the loop length.)
+
+Example:
+    >>> # from keras_aliasfree.export import export_saved_model
+    >>> # export_saved_model("runs/mnist_d1n", "saved_models/mnist-d")
+    >>> # import tensorflow as tf; m = tf.saved_model.load("saved_models/mnist-d")
+    >>> # m.sample(seed=tf.constant(0, tf.int64), num_images=tf.constant(4),
+    >>> #          rotation_degrees=tf.constant(45.0), steps=tf.constant(20))["images"].shape
+    >>> # TensorShape([4, 32, 32, 1])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+EXPORT_FORMAT = "keras_aliasfree.saved_model"
+EXPORT_VERSION = 1
+INFO_FILE = os.path.join("assets.extra", "keras_aliasfree.json")
+SIGNATURES = ("serving_default", "sample", "denoise")
+
+_INT32_SEED_MOD = 2**31 - 2  # keras' _cast_seed: floormod(seed, int32.max - 1)
+
+
+def _require_tensorflow_backend(what):
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(f"{what} needs the TensorFlow backend (KERAS_BACKEND=tensorflow); the "
+                           f"current backend is {keras.backend.backend()!r}. "
+                           "export_saved_model() switches backends for you via a subprocess.")
+
+
+def ddim_timesteps_tf(steps, timesteps):
+    """In-graph DDIM timesteps: ``round(linspace(0, T-1, steps))`` reversed, int32 (TF ops).
+
+    Computed in float64 as numpy's ``linspace`` does (``i * ((T-1)/(steps-1))``, the last value set
+    to ``T-1``), then rounded half-to-even like ``np.round``, so it equals
+    ``NoiseSchedule(T).sampling_tables("ddim", steps)[0]`` for every ``1 <= steps <= T``.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> ddim_timesteps_tf(tf.constant(5), 1000).numpy().tolist()
+        [999, 749, 500, 250, 0]
+    """
+    import tensorflow as tf
+
+    n = tf.cast(steps, tf.int32)
+    last = float(timesteps - 1)
+    i = tf.cast(tf.range(n), tf.float64)
+    step = tf.constant(last, tf.float64) / tf.cast(tf.maximum(n - 1, 1), tf.float64)
+    vals = i * step
+    vals = tf.where((tf.range(n) == n - 1) & (n > 1), tf.constant(last, tf.float64), vals)
+    return tf.reverse(tf.cast(tf.round(vals), tf.int32), axis=[0])
+
+
+def _make_module(denoiser, schedule, rotation_method):
+    """The tf.Module holding the denoiser (EMA weights) and the two signature tf.functions."""
+    import tensorflow as tf
+
+    from keras_aliasfree.transforms import rotate
+
+    h, w, c = (int(d) for d in denoiser.inputs[0].shape[1:])
+    T = int(schedule.timesteps)
+    alpha_bars = np.asarray(schedule.alpha_bars, np.float64)
+    p_t, p_a, p_b, p_s = schedule.sampling_tables("ddpm")
+    ddpm_tables = [np.asarray(v, np.float32) for v in (p_t, p_a, p_b, p_s)]
+
+    module = tf.Module(name="keras_aliasfree_diffusion")
+    module.denoiser = denoiser
+    module.timesteps = tf.Variable(T, dtype=tf.int32, trainable=False, name="timesteps")
+    module.image_shape = tf.Variable([h, w, c], dtype=tf.int32, trainable=False,
+                                     name="image_shape")
+
+    def seed_pair(seed, k):
+        s = tf.stack([tf.cast(seed, tf.int64), tf.cast(k, tf.int64)])
+        return tf.cast(tf.math.floormod(s, tf.constant(_INT32_SEED_MOD, tf.int64)), tf.int32)
+
+    def run_denoiser(x, t_float):
+        eps = denoiser([x, t_float], training=False)
+        return tf.cast(eps, tf.float32)
+
+    def ddpm():
+        return tuple(tf.constant(v) for v in ddpm_tables)
+
+    def ddim(n):
+        t = ddim_timesteps_tf(n, T)
+        ab_all = tf.constant(alpha_bars, tf.float64)
+        ab = tf.gather(ab_all, t)
+        ab_prev = tf.concat([tf.gather(ab_all, t[1:]), tf.ones([1], tf.float64)], axis=0)
+        a = tf.sqrt(ab_prev) / tf.sqrt(ab)
+        b = tf.sqrt(1.0 - ab_prev) - tf.sqrt(ab_prev) * tf.sqrt(1.0 - ab) / tf.sqrt(ab)
+        f32 = lambda v: tf.cast(v, tf.float32)  # noqa: E731
+        return f32(t), f32(a), f32(b), tf.zeros_like(f32(a))
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([], tf.int64, name="seed"),
+        tf.TensorSpec([], tf.int32, name="num_images"),
+        tf.TensorSpec([], tf.float32, name="rotation_degrees"),
+        tf.TensorSpec([], tf.int32, name="steps"),
+    ], autograph=False)
+    def sample(seed, num_images, rotation_degrees, steps):
+        checks = [
+            tf.debugging.assert_greater_equal(
+                num_images, 1, message="sample: num_images must be >= 1"),
+            tf.debugging.assert_less_equal(
+                steps, T, message=f"sample: steps must be <= T={T} (<= 0 or T = DDPM, "
+                                  f"1..{T - 1} = DDIM)"),
+            tf.debugging.assert_all_finite(
+                rotation_degrees, message="sample: rotation_degrees must be finite"),
+        ]
+        with tf.control_dependencies(checks):
+            use_ddpm = tf.logical_or(steps <= 0, tf.equal(steps, T))
+            tt, aa, bb, ss = tf.cond(use_ddpm, ddpm, lambda: ddim(steps))
+        n_steps = tf.shape(tt)[0]
+        angle = tf.cast(tf.cast(rotation_degrees, tf.float64) / tf.cast(n_steps, tf.float64),
+                        tf.float32)
+        do_rotate = tf.not_equal(rotation_degrees, 0.0)
+        shape = tf.stack([num_images, h, w, c])
+        x0 = tf.random.stateless_normal(shape, seed=seed_pair(seed, 0), dtype=tf.float32)
+        x0 = tf.ensure_shape(x0, [None, h, w, c])
+
+        def body(i, x):
+            x = tf.cond(do_rotate, lambda: rotate(x, angle, method=rotation_method),
+                        lambda: tf.identity(x))
+            x = tf.ensure_shape(x, [None, h, w, c])
+            t = tf.fill(tf.reshape(num_images, [1]), tt[i])
+            eps = run_denoiser(x, t)
+            z = tf.random.stateless_normal(shape, seed=seed_pair(seed, i + 1),
+                                           dtype=tf.float32)
+            x = aa[i] * x + bb[i] * eps + ss[i] * z
+            return i + 1, tf.ensure_shape(x, [None, h, w, c])
+
+        _, x = tf.while_loop(lambda i, x: i < n_steps, body, (tf.constant(0), x0),
+                             shape_invariants=(tf.TensorShape([]),
+                                               tf.TensorShape([None, h, w, c])))
+        x = tf.clip_by_value(x, -1.0, 1.0)
+        images = tf.cast(tf.clip_by_value(tf.round((x + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+        return {"images": images}
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, h, w, c], tf.float32, name="noisy_images"),
+        tf.TensorSpec([None], tf.int32, name="timesteps"),
+    ], autograph=False)
+    def denoise(noisy_images, timesteps):
+        checks = [
+            tf.debugging.assert_equal(
+                tf.shape(noisy_images)[1:], tf.constant([h, w, c]),
+                message=f"denoise: noisy_images must have shape (N, {h}, {w}, {c})"),
+            tf.debugging.assert_equal(
+                tf.shape(timesteps)[0], tf.shape(noisy_images)[0],
+                message="denoise: need one timestep per image"),
+            tf.debugging.assert_greater_equal(
+                timesteps, 0, message=f"denoise: timesteps must be in 0..{T - 1}"),
+            tf.debugging.assert_less(
+                timesteps, T, message=f"denoise: timesteps must be in 0..{T - 1}"),
+        ]
+        with tf.control_dependencies(checks):
+            x = tf.identity(noisy_images)
+            t = tf.cast(timesteps, tf.float32)
+        return {"noise": run_denoiser(x, t)}
+
+    module.sample = sample
+    module.denoise = denoise
+    return module
+
+
+def build_serving_module(checkpoint, rotation_method=None):
+    """The ``tf.Module`` that :func:`export_saved_model` saves (TensorFlow backend only).
+
+    Loads the checkpoint's UNet with its EMA weights; ``module.sample`` and ``module.denoise`` are
+    the signature functions (callable directly, e.g. to compare before saving).
+
+    Example:
+        >>> # m = build_serving_module("runs/mnist_d1n")
+        >>> # m.sample(tf.constant(0, tf.int64), tf.constant(2), tf.constant(0.0), tf.constant(10))
+    """
+    _require_tensorflow_backend("build_serving_module")
+    from keras_aliasfree.diffusion import (DEFAULT_ROTATION_METHOD, ROTATION_METHODS,
+                                           NoiseSchedule, find_checkpoint,
+                                           read_checkpoint_config)
+    from keras_aliasfree.unet import unet_from_config
+
+    method = DEFAULT_ROTATION_METHOD if rotation_method is None else rotation_method
+    if method not in ROTATION_METHODS:
+        raise ValueError(f"rotation_method must be one of {ROTATION_METHODS}, got {method!r}")
+    ckpt = find_checkpoint(checkpoint)
+    config = read_checkpoint_config(ckpt)
+    if not config.get("unet"):
+        raise ValueError(f"checkpoint {ckpt} has no UNet config (saved from a denoiser not built "
+                         "by build_unet); it cannot be rebuilt for export")
+    denoiser = unet_from_config(config["unet"])
+    denoiser.load_weights(os.path.join(ckpt, "ema.weights.h5"))
+    schedule = NoiseSchedule(**config["schedule"])
+    module = _make_module(denoiser, schedule, method)
+    module.export_info = {
+        "format": EXPORT_FORMAT, "format_version": EXPORT_VERSION,
+        "checkpoint": ckpt, "checkpoint_backend": config.get("backend"),
+        "unet": config["unet"], "schedule": schedule.get_config(),
+        "image_shape": [int(d) for d in denoiser.inputs[0].shape[1:]],
+        "rotation_method": method, "weights": "ema",
+        "signatures": list(SIGNATURES),
+    }
+    return module
+
+
+def _export_in_subprocess(checkpoint, out, rotation_method, overwrite, verify, verbose):
+    cmd = [sys.executable, "-m", "keras_aliasfree", "export", "--checkpoint",
+           os.fspath(checkpoint), "--out", os.fspath(out)]
+    if rotation_method:
+        cmd += ["--rotation-method", rotation_method]
+    if overwrite:
+        cmd.append("--overwrite")
+    if not verify:
+        cmd.append("--no-verify")
+    if not verbose:
+        cmd.append("--quiet")
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    if verbose:
+        print(f"export: backend is {keras.backend.backend()}; tracing the SavedModel in a "
+              "subprocess with KERAS_BACKEND=tensorflow (checkpoint weights are "
+              "backend-independent)")
+    proc = subprocess.run(cmd, env=env, capture_output=not verbose, text=True)
+    if proc.returncode != 0:
+        detail = "" if verbose else f"\n{proc.stdout}\n{proc.stderr}"
+        raise RuntimeError(f"export subprocess (KERAS_BACKEND=tensorflow) failed with exit code "
+                           f"{proc.returncode}: {' '.join(cmd)}{detail}")
+    return os.path.abspath(os.fspath(out))
+
+
+def export_saved_model(checkpoint, out, rotation_method=None, overwrite=False, verify=True,
+                       verbose=True):
+    """Export a checkpoint as a TensorFlow SavedModel with ``sample``/``denoise`` signatures.
+
+    Args:
+        checkpoint: a checkpoint directory or a training run directory (its latest checkpoint).
+        out: SavedModel directory to write (atomically: a temp directory renamed into place).
+        rotation_method: rotation of x_t traced into ``sample`` (default: the library's default,
+            ``"fft"``).
+        overwrite: replace ``out`` if it exists (otherwise an existing ``out`` is an error).
+        verify: reload the written SavedModel with ``tf.saved_model.load`` and check that its
+            ``denoise`` matches the Keras UNet on a small batch.
+        verbose: print what was written.
+
+    Under a non-TensorFlow backend the export runs in a ``KERAS_BACKEND=tensorflow`` subprocess.
+    Returns the absolute path of ``out``.
+
+    Example:
+        >>> # export_saved_model("runs/mnist_d1n", "saved_models/mnist-d")
+    """
+    import keras
+
+    out = os.path.abspath(os.fspath(out))
+    if os.path.exists(out) and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to "
+                              "replace it")
+    if keras.backend.backend() != "tensorflow":
+        return _export_in_subprocess(checkpoint, out, rotation_method, overwrite, verify, verbose)
+
+    import tensorflow as tf
+
+    t0 = time.perf_counter()
+    module = build_serving_module(checkpoint, rotation_method)
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(out) + "-", dir=parent)
+    try:
+        signatures = {"serving_default": module.sample.get_concrete_function(),
+                      "sample": module.sample.get_concrete_function(),
+                      "denoise": module.denoise.get_concrete_function()}
+        tf.saved_model.save(module, tmp, signatures=signatures)
+        info = dict(module.export_info, keras_version=keras.__version__,
+                    tensorflow_version=tf.__version__,
+                    exported_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+        with open(os.path.join(tmp, INFO_FILE), "w") as f:
+            json.dump(info, f, indent=2)
+        if verify:
+            _verify(tmp, module)
+        if os.path.exists(out):
+            old = out + ".old-" + os.path.basename(tmp)
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if verbose:
+        size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
+        print(f"exported {module.export_info['checkpoint']} -> {out} ({size / 1e6:.1f} MB, "
+              f"{time.perf_counter() - t0:.0f} s); signatures: {', '.join(SIGNATURES)}")
+    return out
+
+
+def _verify(path, module):
+    """Reload ``path`` and compare its ``denoise`` with the in-memory module on a small batch."""
+    import tensorflow as tf
+
+    h, w, c = module.export_info["image_shape"]
+    T = module.export_info["schedule"]["timesteps"]
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(2, h, w, c)).astype("float32"))
+    t = tf.constant([0, T - 1], tf.int32)
+    loaded = tf.saved_model.load(path)
+    got = loaded.signatures["denoise"](noisy_images=x, timesteps=t)["noise"].numpy()
+    want = module.denoise(x, t)["noise"].numpy()
+    if not np.allclose(got, want, atol=1e-5, rtol=1e-5):
+        raise RuntimeError(f"export check failed: the reloaded SavedModel's denoise differs from "
+                           f"the Keras UNet by {np.abs(got - want).max():.3g}")
+
+
+def read_export_info(path) -> dict:
+    """The ``assets.extra/keras_aliasfree.json`` written next to an exported SavedModel ({} if none).
+
+    Example:
+        >>> # read_export_info("saved_models/mnist-d")["image_shape"]
+        >>> # [32, 32, 1]
+    """
+    p = os.path.join(os.fspath(path), INFO_FILE)
+    if not os.path.exists(p):
+        return {}
+    with open(p) as f:
+        return json.load(f)
+
+
+__all__ = ["export_saved_model", "build_serving_module", "ddim_timesteps_tf", "read_export_info",
+           "SIGNATURES"]
