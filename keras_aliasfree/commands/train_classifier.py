@@ -88,6 +88,12 @@ def train_classifier(data="mnist", out=None, data_dir=None, image_size=32, epoch
     model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, shuffle=True)
     train_s = time.time() - t0
     _, acc = model.evaluate(xt, yt, batch_size=512, verbose=0)
+    # fixed feature scale: mean square feature of the real test images = 1 (keeps KID's cubic
+    # kernel (x.y/d + 1)^3 in its usual range; stored in the JSON, applied by the extractor)
+    fmodel = keras.Model(model.input, model.get_layer("features").output)
+    f = np.concatenate([keras.ops.convert_to_numpy(fmodel(xt[s:s + 512], training=False))
+                        for s in range(0, len(xt), 512)])
+    feature_scale = float(1.0 / np.sqrt(np.mean(np.square(f.astype(np.float64)))))
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / MODEL_FILE)
     info = {
@@ -97,6 +103,7 @@ def train_classifier(data="mnist", out=None, data_dir=None, image_size=32, epoch
         "num_classes": num_classes,
         "feature_dim": feature_dim,
         "feature_layer": "features",
+        "feature_scale": round(feature_scale, 6),
         "input_range": [-1.0, 1.0],
         "test_accuracy": round(float(acc), 5),
         "test_set": f"{len(xt)} images ({test_desc})",

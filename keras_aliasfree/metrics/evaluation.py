@@ -47,18 +47,20 @@ def sample_images(model, num, batch_size=250, sampler="ddim", steps=50, seed=0, 
 def generative_scores(fake_feats, fake_probs, ref, kid_subsets=100, kid_subset_size=1000,
                       is_splits=10):
     """FD, KID (mean and std over subsets) and IS of generated features against ``ref`` (the dict
-    of :func:`~keras_aliasfree.metrics.extractors.reference_features`). The KID subset size and
-    IS splits are capped by the number of samples (the caps are returned).
+    of :func:`~keras_aliasfree.metrics.extractors.reference_features`). With fewer samples N than
+    ``kid_subset_size`` the KID subsets hold N // 2 samples; IS splits are capped at N // 2 (the
+    values used are returned).
 
     Example:
         >>> rng = np.random.default_rng(0)
         >>> f = rng.normal(size=(50, 4)); p = np.full((50, 3), 1 / 3)
         >>> s = generative_scores(f, p, {"features": f}, kid_subsets=5)
         >>> round(s["fd"], 6), s["kid_subset_size"], round(s["is"], 6)
-        (0.0, 50, 1.0)
+        (0.0, 25, 1.0)
     """
     n = min(len(fake_feats), len(ref["features"]))
-    subset = int(min(kid_subset_size, n))
+    # with fewer samples than a subset, use half of them (subsets of all N would all be the same)
+    subset = int(kid_subset_size) if n >= kid_subset_size else max(2, n // 2)
     kid, kid_std = D.kernel_distance(fake_feats, ref["features"], subsets=kid_subsets,
                                      subset_size=subset, return_std=True)
     splits = int(max(1, min(is_splits, len(fake_probs) // 2)))

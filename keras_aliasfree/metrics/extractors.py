@@ -14,7 +14,10 @@ Two kinds of extractor, both returning ``(features, probabilities)`` for images 
   ``keras.applications``: values are close to, not identical with, published FIDs.
 * **A small classifier trained on the real data** (:mod:`keras_aliasfree.metrics.classifier`,
   ``keras-aliasfree train-classifier``): features = its 128-d penultimate layer, probabilities = its
-  softmax. The MNIST one ships in ``saved_models/mnist-classifier``. It works offline; FD computed
+  softmax. The MNIST one ships in ``saved_models/mnist-classifier``. Its features are multiplied
+  by the fixed ``feature_scale`` stored in ``classifier.json`` (chosen at training time so that the
+  mean square feature of the real test images is 1), which keeps the cubic KID kernel in its usual
+  range; the scale is part of the extractor's name. It works offline; FD computed
   with it is *not* FID and is not comparable with Inception values or with another classifier.
 
 Reference statistics (features of real images) are cached on disk in ``cache_dir`` (default
@@ -53,8 +56,8 @@ def quantize(images):
     """Round images in [-1, 1] to the 256 levels of an 8-bit file (values stay in [-1, 1]).
 
     Example:
-        >>> float(quantize(np.array([0.001]))[0])
-        0.0039215686274509665
+        >>> round(float(quantize(np.array([0.001]))[0]) * 127.5, 4)   # one 8-bit level up
+        0.5
     """
     x = np.clip(np.asarray(images, np.float32), -1.0, 1.0)
     return np.round((x + 1.0) * 127.5) / 127.5 - 1.0
@@ -77,8 +80,9 @@ class FeatureExtractor:
     """
 
     def __init__(self, model, name, description, input_size, channels, resize_method="bilinear",
-                 quantize_inputs=True):
+                 quantize_inputs=True, feature_scale=1.0):
         self.model = model
+        self.feature_scale = float(feature_scale)
         self.name = name
         self.description = description
         self.input_size = int(input_size)
@@ -114,7 +118,7 @@ class FeatureExtractor:
         for s in range(0, n, int(batch_size)):
             x = self.preprocess(images[s:s + int(batch_size)])
             f, p = self.model(x, training=False)
-            feats.append(keras.ops.convert_to_numpy(f).astype(np.float32))
+            feats.append(keras.ops.convert_to_numpy(f).astype(np.float32) * self.feature_scale)
             probs.append(keras.ops.convert_to_numpy(p).astype(np.float64))
             if bar is not None:
                 bar.update(min(n, s + int(batch_size)))
@@ -159,12 +163,16 @@ def load_classifier_extractor(path=None):
     model = keras.saving.load_model(file, compile=False)
     fmodel = keras.Model(model.input, [model.get_layer(FEATURES_LAYER).output, model.output])
     dataset = info.get("dataset", file.stem)
+    scale = float(info.get("feature_scale", 1.0))
     name = f"{dataset}-classifier-{_file_digest(file)}"
+    if scale != 1.0:
+        name += f"-s{scale:.4g}"
     acc = info.get("test_accuracy")
     desc = (f"{dataset} classifier {file} ({model.get_layer(FEATURES_LAYER).units}-d features"
             + (f", test accuracy {acc:.4f}" if acc is not None else "") + ")")
     _, h, _, c = model.input_shape
-    return FeatureExtractor(fmodel, name, desc, h, c, resize_method="bilinear")
+    return FeatureExtractor(fmodel, name, desc, h, c, resize_method="bilinear",
+                            feature_scale=scale)
 
 
 def keras_cache_dir():
