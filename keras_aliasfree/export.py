@@ -104,7 +104,10 @@ def _make_module(denoiser, schedule, rotation_method):
     ddpm_tables = [np.asarray(v, np.float32) for v in (p_t, p_a, p_b, p_s)]
 
     module = tf.Module(name="keras_aliasfree_diffusion")
-    module.denoiser = denoiser
+    # Track the underlying tf.Variables, not the Keras model: then session-based loaders (TF1
+    # `loader.load`, `saved_model_cli run`, TensorFlow Serving's C++ SavedModelBundle) restore
+    # them too; tracking the Keras model only works with the TF2 `tf.saved_model.load`.
+    module.denoiser_variables = [v.value for v in denoiser.variables]
     module.timesteps = tf.Variable(T, dtype=tf.int32, trainable=False, name="timesteps")
     module.image_shape = tf.Variable([h, w, c], dtype=tf.int32, trainable=False,
                                      name="image_shape")

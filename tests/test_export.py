@@ -256,6 +256,27 @@ def test_saved_model_cli_lists_signatures(tiny_export):
     assert "DT_UINT8" in text  # the images output of sample
 
 
+@pytest.mark.tf_only
+@pytest.mark.slow
+def test_saved_model_cli_run_session_loader(tiny_export, tmp_path):
+    """`saved_model_cli run` loads with the TF1 session loader (as TensorFlow Serving's C++
+    SavedModelBundle does): variables must restore there too, and give the same images."""
+    cli = _saved_model_cli()
+    if cli is None:
+        pytest.skip("saved_model_cli is not installed next to this Python")
+    c = SAMPLE_CALLS[0]
+    out = tmp_path / "run"
+    proc = subprocess.run([cli, "run", "--dir", tiny_export["dir"], "--tag_set", "serve",
+                           "--signature_def", "sample", "--input_exprs",
+                           f"seed={c['seed']};num_images={c['num']};"
+                           f"rotation_degrees={c['rotation']};steps={c['steps']}",
+                           "--outdir", str(out)],
+                          capture_output=True, text=True, timeout=300, env=_tiny_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _assert_images_match(np.load(out / "images.npy"), tiny_export["refs"][0],
+                         "saved_model_cli run")
+
+
 # --------------------------------------------------------------------------- shipped models
 
 SHIPPED = sorted(os.path.dirname(p) for p in
