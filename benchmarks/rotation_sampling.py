@@ -131,6 +131,9 @@ def main(argv=None):
     if not args.no_write:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
+        notes = ""
+        if out.exists() and "<!-- notes -->" in out.read_text():
+            notes = "\n<!-- notes -->" + out.read_text().split("<!-- notes -->", 1)[1]
         out.write_text(
             "# Rotation-aware sampling: rotation consistency\n\n"
             "PSNR between `sample(rotation=phi, seed)` and `rotate(sample(0, seed), phi)`: how well "
@@ -141,7 +144,8 @@ def main(argv=None):
             f"`{cmd}`\n\n{cond}\n\n{table}\n\n"
             "These are tiny, briefly trained models at 16x16 (minutes of CPU), not the paper's "
             "32x32 models trained for 100 epochs; the comparison between methods and configs is "
-            "side by side in one run, the absolute values are specific to this setting.\n")
+            "side by side in one run, the absolute values are specific to this setting.\n"
+            + notes)
         print(f"wrote {out}")
     return 0
 
