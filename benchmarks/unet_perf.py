@@ -88,6 +88,44 @@ def _torch_reference():
     return (lambda: step(x0)), ref.count_params(model)
 
 
+def _layer_census(denoiser):
+    """Elements per image going through each alias-free layer kind of a built UNet."""
+    from keras_aliasfree.layers import AliasFreeDownsample, AliasFreeUpsample, FilteredActivation
+
+    out = {}
+    for layer in denoiser.layers:
+        for kind, cls in (("filtered_act", FilteredActivation), ("af_up", AliasFreeUpsample),
+                          ("af_down", AliasFreeDownsample)):
+            if type(layer) is cls:
+                n, e = out.get(kind, (0, 0))
+                shape = layer.input.shape[1:]
+                out[kind] = (n + 1, e + int(__import__("math").prod(shape)))
+    return out
+
+
+def _op_probe(rounds):
+    """FilteredActivation (D-1N filters) vs GELU fwd+bwd on (16, 32, 32, 64), as the ops bench."""
+    import keras
+    import numpy as np
+    from keras_aliasfree.bench import _value_and_grad
+    from keras_aliasfree.layers import FilteredActivation
+
+    x = keras.ops.convert_to_tensor(
+        np.random.default_rng(1).standard_normal((16, 32, 32, 64)).astype("float32"))
+    fns = {"gelu": _value_and_grad(keras.activations.gelu),
+           "filtered_gelu": _value_and_grad(FilteredActivation("gelu", beta=1.0, normalize=True))}
+    times = {k: [] for k in fns}
+    for f in fns.values():
+        f(x)
+        f(x)
+    for r in range(rounds):
+        for k, f in fns.items():
+            s = time.perf_counter()
+            f(x)
+            times[k].append(time.perf_counter() - s)
+    return {k: _median(v) for k, v in times.items()}
+
+
 def worker_bench(args):
     """Training (A, D-1N, torch ref interleaved) and sampling timings in this process."""
     import keras
@@ -96,8 +134,10 @@ def worker_bench(args):
     backend = keras.backend.backend()
     x = _data()
     out = {"backend": backend, "load_start": os.getloadavg()}
-    dms = {c: _diffusion(c, backend) for c in ("A", "D-1N")}
+    configs = ["A", "D-1N"] + [c for c in args.configs.split(",") if c and c not in ("A", "D-1N")]
+    dms = {c: _diffusion(c, backend) for c in configs}
     out["params"] = {c: int(dm.denoiser.count_params()) for c, dm in dms.items()}
+    out["census_D"] = _layer_census(dms["D-1N"].denoiser)
     fns = {c: (lambda dm=dm: dm.train_on_batch(x)) for c, dm in dms.items()}
     ref, ref_params = (None, None) if args.no_ref else _torch_reference()
     if ref is not None:
@@ -130,7 +170,7 @@ def worker_bench(args):
     # -- sampling ------------------------------------------------------------------------------
     k = args.sample_steps
     samp = {}
-    for cfg, dm in dms.items():
+    for cfg, dm in ([] if args.no_sampling else [(c, dms[c]) for c in ("A", "D-1N")]):
         short = DiffusionModel(dm.denoiser, NoiseSchedule(args.ddpm_steps), ema_decay=0.0, seed=0)
         runs = {
             "plain": lambda dm=dm: dm.sample(BATCH, steps=k, sampler="ddim", rotation=0.0, seed=0,
@@ -156,8 +196,47 @@ def worker_bench(args):
         print(f"[{backend}] {cfg} sampling s/step: " + ", ".join(
             f"{n} {_median(v):.4f}" for n, v in per.items()), file=sys.stderr, flush=True)
     out["sampling"] = samp
+    if not args.no_probe and time.perf_counter() - t0 < 0.7 * args.timeout:
+        try:
+            out["op_probe"] = _op_probe(5)
+        except Exception as e:  # the probe is context; the table says when it is missing
+            print(f"op probe failed: {e}", file=sys.stderr)
     out["load_end"] = os.getloadavg()
     print(RESULT + json.dumps(out), flush=True)
+
+
+def worker_rot(args):
+    """Seconds of the sampler's per-step rotation alone (FFT three-shear, 16x32x32x1), compiled
+    the way the sampler compiles it."""
+    import keras
+    import numpy as np
+    from keras_aliasfree.transforms import rotate
+
+    backend = keras.backend.backend()
+    f = lambda x, a: rotate(x, a, method="fft")  # noqa: E731
+    if backend == "jax":
+        import jax
+        jf = jax.jit(f)
+        g = lambda x, a: jax.block_until_ready(jf(x, a))  # noqa: E731
+    elif backend == "tensorflow":
+        import tensorflow as tf
+        tf_f = tf.function(f, autograph=False)
+        g = lambda x, a: tf_f(x, a).numpy()  # noqa: E731
+    else:
+        import torch
+        g = torch.no_grad()(f)
+    x = keras.ops.convert_to_tensor(
+        np.random.default_rng(0).standard_normal((BATCH, SIZE, SIZE, 1)).astype("float32"))
+    a = keras.ops.convert_to_tensor(0.9, "float32")
+    for _ in range(3):
+        g(x, a)
+    times = []
+    for _ in range(30):
+        s = time.perf_counter()
+        g(x, a)
+        times.append(time.perf_counter() - s)
+    print(RESULT + json.dumps({"rotate_s": _median(times), "rotate_min_s": min(times)}),
+          flush=True)
 
 
 def worker_rss(args):
@@ -176,8 +255,15 @@ def worker_rss(args):
         fn = lambda: dm.train_on_batch(x)  # noqa: E731
     for _ in range(args.rss_steps):
         fn()
-    print(RESULT + json.dumps({"config": args.config, "base_mib": base, "peak_mib": _peak_mib()}),
-          flush=True)
+    res = {"config": args.config, "base_mib": base, "peak_mib": _peak_mib()}
+    if args.config == "ref":  # also time the reference alone in its own process (no other framework)
+        times = []
+        for _ in range(args.steps):
+            s = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - s)
+        res["times"] = times
+    print(RESULT + json.dumps(res), flush=True)
 
 
 # ------------------------------------------------------------------------------------ driver
@@ -235,6 +321,8 @@ def render(results, args, argv, started, wall):
         "ref A (torch) | **D-1N / ref** (target < 1) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    alone = next((r["rss_ref"]["times"] for r in results.values()
+                  if "times" in r.get("rss_ref", {})), None)
     for b, r in results.items():
         if "bench" not in r:
             lines.append(f"| {b} | failed: {r.get('bench_error', '?')[:80]} |")
@@ -245,10 +333,47 @@ def render(results, args, argv, started, wall):
         ref = _median(tt["ref"]) if "ref" in tt else float("nan")
         p = s["params"]
         lines.append(
-            f"| {b} | {s['load_start'][0]:.1f} -> {s['load_end'][0]:.1f} | "
+            f"| {b}{s.get('label', '')} | {s['load_start'][0]:.1f} -> {s['load_end'][0]:.1f} | "
             f"{p['A']:,} / {p['D-1N']:,} / {p.get('ref', 0):,} | {len(tt['A'])} | {_fmt(a)} | "
             f"{_fmt(d)} | {_fmt(d / a, 2)} ({_ok(d / a <= 1.15)}) | {_fmt(ref)} | "
             f"{_fmt(d / ref, 2)} ({_ok(d / ref < 1)}) |")
+    est = []
+    for b, r in results.items():
+        s = r.get("bench", {})
+        if "op_probe" not in s or "census_D" not in s:
+            continue
+        n, elems = s["census_D"].get("filtered_act", (0, 0))
+        scale = BATCH * elems / (16 * 32 * 32 * 64)
+        pr, tt = s["op_probe"], s["train_times"]
+        extra_act = scale * (pr["filtered_gelu"] - pr["gelu"])
+        est.append(f"{b}: GELU {pr['gelu'] * 1e3:.1f} ms, FilteredActivation "
+                   f"{pr['filtered_gelu'] * 1e3:.1f} ms ({pr['filtered_gelu'] / pr['gelu']:.1f}x); "
+                   f"D-1N has {n} filtered GELUs over {scale:.1f}x that many elements per batch, "
+                   f"so about {extra_act:.2f} s of extra work, i.e. "
+                   f"{extra_act / _median(tt['A']):.2f} of A's step (D-A measured: "
+                   f"{(_median(tt['D-1N']) - _median(tt['A'])) / _median(tt['A']):.2f})")
+    if est:
+        lines += ["", "Where D's extra time goes (estimate from the same process): forward+backward "
+                  "of GELU and of FilteredActivation (D-1N filters) on (16, 32, 32, 64), scaled by "
+                  "the elements the D-1N UNet's filtered GELUs see (smaller tensors are less "
+                  "efficient per element, so this is a lower bound of the activation share). "
+                  + "; ".join(est) + "."]
+    extra = [(b, r["bench"]["train_times"]) for b, r in results.items() if "bench" in r
+             and set(r["bench"]["train_times"]) - {"A", "D-1N", "ref"}]
+    if extra:
+        lines += ["", "Other configs in the same interleaved rounds (median s/step, ratio to A): "
+                  + "; ".join(f"{b}: " + ", ".join(
+                      f"{c} {_median(v):.3f} ({_median(v) / _median(tt['A']):.2f}x A)"
+                      for c, v in tt.items() if c not in ("A", "ref")) for b, tt in extra) + "."]
+    if alone:
+        lines += ["", f"The reference in a process of its own (torch only, after the rows above, "
+                  f"{len(alone)} steps): median {_median(alone):.3f} s/step (min {min(alone):.3f}). "
+                  "Ratio of each backend's D-1N step to it: " + ", ".join(
+                      f"{b} {_median(r['bench']['train_times']['D-1N']) / _median(alone):.2f}"
+                      for b, r in results.items() if "bench" in r) + ". In the TensorFlow and "
+                  "JAX processes the torch reference shares the process with that framework's "
+                  "thread pools and runs slower than alone; the torch row (same framework, same "
+                  "process) and this standalone figure are the fair comparisons."]
     lines += ["", "Per-step spread (min..max seconds): " + "; ".join(
         f"{b} " + ", ".join(f"{k} {min(v):.2f}..{max(v):.2f}" for k, v in
                             r["bench"]["train_times"].items())
@@ -295,9 +420,20 @@ def render(results, args, argv, started, wall):
             pl, ro, dd = (_median(s["per_step"][n]) for n in ("plain", "rotation", "ddpm"))
             ov = ro / pl - 1.0
             note_steps.add((s["steps"]["plain"], s["steps"]["ddpm"]))
-            lines.append(f"| {b} | {cfg} | {pl:.4f} | {ro:.4f} | {100 * ov:+.1f}% "
+            lines.append(f"| {b}{r['bench'].get('label', '')} | {cfg} | {pl:.4f} | {ro:.4f} | "
+                         f"{100 * ov:+.1f}% "
                          f"({_ok(ov <= 0.05)}) | {BATCH / (50 * pl):.3f} | "
                          f"{BATCH / (1000 * dd):.4f} |")
+    rot = [f"{b} {r['rot']['rotate_s'] * 1e3:.1f} ms = "
+           f"{100 * r['rot']['rotate_s'] / _median(r['bench']['sampling']['D-1N']['per_step']['plain']):.1f}% of D-1N's and "
+           f"{100 * r['rot']['rotate_s'] / _median(r['bench']['sampling']['A']['per_step']['plain']):.1f}% of A's plain step"
+           for b, r in results.items() if "rot" in r and r.get("bench", {}).get("sampling")]
+    if rot:
+        lines += ["", "The rotation alone (the work rotation-aware sampling adds per step: one FFT "
+                  "three-shear rotation of the 16x32x32x1 batch, compiled as in the sampler, median "
+                  "of 30 calls in its own process): " + "; ".join(rot) + ". On a loaded machine "
+                  "this is the steadier estimate of the overhead; the plain-vs-rotated column "
+                  "above differences two noisy wall times."]
     for k, kd in sorted(note_steps):
         lines += ["", f"Measured over DDIM-{k} runs (plain and rotated) and DDPM runs of a "
                   f"{kd}-step schedule (same denoiser, same per-step work: one UNet call, one "
@@ -329,8 +465,14 @@ def main(argv=None):
     p.add_argument("--rss-steps", type=int, default=2)
     p.add_argument("--no-ref", action="store_true", help="skip the PyTorch reference")
     p.add_argument("--no-rss", action="store_true")
+    p.add_argument("--no-sampling", action="store_true")
+    p.add_argument("--no-probe", action="store_true",
+                   help="skip timing FilteredActivation vs GELU on (16,32,32,64) in the worker")
+    p.add_argument("--configs", default="A,D-1N",
+                   help="configs timed in the training rounds (A and D-1N always; add e.g. "
+                        "B-1N,C-1N to split D's extra cost into resampling and activations)")
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "unet_perf.md"))
-    p.add_argument("--worker", choices=("bench", "rss"), help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=("bench", "rss", "rot"), help=argparse.SUPPRESS)
     p.add_argument("--config", default="A", help=argparse.SUPPRESS)
     p.add_argument("--timeout", type=float, default=900, help="seconds per child process")
     args = p.parse_args(argv)
@@ -345,6 +487,8 @@ def main(argv=None):
         return worker_bench(args)
     if args.worker == "rss":
         return worker_rss(args)
+    if args.worker == "rot":
+        return worker_rot(args)
 
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     t0 = time.perf_counter()
@@ -360,6 +504,11 @@ def main(argv=None):
               "--sample-budget", str(args.sample_budget), "--rss-steps", str(args.rss_steps)]
     if args.no_ref:
         common.append("--no-ref")
+    if args.no_sampling:
+        common.append("--no-sampling")
+    if args.no_probe:
+        common.append("--no-probe")
+    common += ["--configs", args.configs]
     results = {}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -378,6 +527,11 @@ def main(argv=None):
         except Exception as e:
             r["bench_error"] = str(e)
             print(e, file=sys.stderr)
+        if not args.no_sampling:
+            try:
+                r["rot"] = _child(b, ["--worker", "rot"], args.timeout)
+            except Exception as e:
+                print(e, file=sys.stderr)
         if args.no_rss:
             continue
         for cfg in ("A", "D-1N"):
