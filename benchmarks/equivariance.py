@@ -174,7 +174,13 @@ def unet_rows(configs, checkpoints, timestep=500, num=8, size=32, seed=0, data_d
         cfg = getattr(net, "unet_config", None) or {}
         label = str(cfg.get("config", "?")) if isinstance(cfg, dict) else "?"
         vals = _measure(denoiser_fn(net, timestep), x, seed)
-        rows.append((label, f"checkpoint {directory}") + vals)
+        from keras_aliasfree.diffusion import read_training_state
+
+        steps = read_training_state(directory).get("ema_updates")
+        width = cfg.get("base_width") if isinstance(cfg, dict) else None
+        desc = f"trained: {os.path.basename(os.path.dirname(os.path.dirname(directory)))}/" \
+               f"{os.path.basename(directory)}, {steps} steps, base width {width}, EMA"
+        rows.append((label, desc) + vals)
         print(f"  {label:28s} {directory} " + " ".join(f"{v:7.2f}" for v in vals), flush=True)
     return rows, source
 
