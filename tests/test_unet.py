@@ -1,5 +1,6 @@
 """UNet configs A-D: name parsing, parameter counts, shapes and clear errors (all backends)."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -66,8 +67,8 @@ def test_paper_size_matches_reference_count():
 def test_forward_shape_and_time_dependence(rng):
     m = build_unet("D-1N", channels=3, **TINY)
     x = rng.normal(size=(2, 16, 16, 3)).astype("float32")
-    y0 = np.asarray(m([x, np.array([0.0, 0.0], "float32")]))
-    y1 = np.asarray(m([x, np.array([500.0, 500.0], "float32")]))
+    y0 = keras.ops.convert_to_numpy(m([x, np.array([0.0, 0.0], "float32")]))
+    y1 = keras.ops.convert_to_numpy(m([x, np.array([500.0, 500.0], "float32")]))
     assert y0.shape == (2, 16, 16, 3) and y0.dtype == np.float32
     assert not np.allclose(y0, y1)  # the time embedding reaches the output
 
@@ -80,7 +81,7 @@ def test_rebuild_from_config():
 
 def test_bilinear_upsample_align_corners():
     x = np.arange(6, dtype="float32").reshape(1, 2, 3, 1)
-    y = np.asarray(BilinearUpsample()(x))[0, :, :, 0]
+    y = keras.ops.convert_to_numpy(BilinearUpsample()(x))[0, :, :, 0]
     assert y.shape == (4, 6)
     np.testing.assert_allclose(y[0, [0, -1]], [0, 2], atol=1e-6)  # corners kept exactly
     np.testing.assert_allclose(y[-1, [0, -1]], [3, 5], atol=1e-6)
