@@ -2,11 +2,12 @@
 # The exact command that trained the shipped model saved_models/mnist-d/ (see saved_models/README.md).
 # Config D-1N (alias-free up/down + filtered GELU, Kaiser beta 1, normalised, default filters),
 # 32x32 MNIST, small widths (base width 8, no attention) so that it trains on 2 CPU cores.
-# It runs up to 40 epochs of 375 steps (5 epochs = one pass over the 60,000 training images);
-# the shipped model was exported from the last checkpoint written before the time budget ran out
-# (the step count is recorded in saved_models/README.md), then exported with:
+# It runs up to 40 epochs of 375 steps (5 epochs = one pass over the 60,000 training images).
+# The shipped model is epoch 7 (2,625 steps, 40 minutes on the shared 2-core machine): the run
+# was stopped there for time and exported with
 #   KERAS_BACKEND=tensorflow keras-aliasfree export --checkpoint runs/mnist_d1n_pretrained \
-#       --out saved_models/mnist-d --overwrite
+#       --out saved_models/mnist-d
+# (see saved_models/README.md for its figures and its known problem).
 # Usage: bash scripts/train_pretrained.sh   (from the repository root; data in ../shared/data)
 set -eu
 export KERAS_BACKEND=tensorflow
