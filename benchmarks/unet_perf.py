@@ -424,7 +424,7 @@ def render(results, args, argv, started, wall):
                          f"{100 * ov:+.1f}% "
                          f"({_ok(ov <= 0.05)}) | {BATCH / (50 * pl):.3f} | "
                          f"{BATCH / (1000 * dd):.4f} |")
-    rot = [f"{b} {r['rot']['rotate_s'] * 1e3:.1f} ms = "
+    rot = [f"{b} {r['rot']['rotate_s'] * 1e3:.1f} ms (min {r['rot']['rotate_min_s'] * 1e3:.1f}) = "
            f"{100 * r['rot']['rotate_s'] / _median(r['bench']['sampling']['D-1N']['per_step']['plain']):.1f}% of D-1N's and "
            f"{100 * r['rot']['rotate_s'] / _median(r['bench']['sampling']['A']['per_step']['plain']):.1f}% of A's plain step"
            for b, r in results.items() if "rot" in r and r.get("bench", {}).get("sampling")]
@@ -472,7 +472,7 @@ def main(argv=None):
                    help="configs timed in the training rounds (A and D-1N always; add e.g. "
                         "B-1N,C-1N to split D's extra cost into resampling and activations)")
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "unet_perf.md"))
-    p.add_argument("--worker", choices=("bench", "rss", "rot"), help=argparse.SUPPRESS)
+    p.add_argument("--worker", choices=("bench", "rss", "rot", "probe"), help=argparse.SUPPRESS)
     p.add_argument("--config", default="A", help=argparse.SUPPRESS)
     p.add_argument("--timeout", type=float, default=900, help="seconds per child process")
     args = p.parse_args(argv)
@@ -489,6 +489,9 @@ def main(argv=None):
         return worker_rss(args)
     if args.worker == "rot":
         return worker_rot(args)
+    if args.worker == "probe":  # the op probe alone (when a bench worker ran out of time for it)
+        print(RESULT + json.dumps({"op_probe": _op_probe(5)}), flush=True)
+        return 0
 
     started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     t0 = time.perf_counter()
