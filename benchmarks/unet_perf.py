@@ -15,8 +15,13 @@ For each backend (tensorflow, jax, torch), each in its own subprocess, at paper 
 
 Writes docs/benchmarks/unet_perf.md with the exact command, the machine and its load average.
 
+Run time: the full run took ~57 min on 2 cores shared at load 8-12 (compiling the two UNets
+and three sampling loops per config dominates on TF/JAX; eager sampling dominates on torch);
+``--quick`` took ~9 min for JAX alone. Each child is limited by ``--timeout``; a child that
+passes it loses its rows (the table says "failed").
+
 Usage:
-    python benchmarks/unet_perf.py                      # all three backends (~15 min idle machine)
+    python benchmarks/unet_perf.py                      # all three backends
     python benchmarks/unet_perf.py --backends jax --quick
 """
 
@@ -474,7 +479,7 @@ def main(argv=None):
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "unet_perf.md"))
     p.add_argument("--worker", choices=("bench", "rss", "rot", "probe"), help=argparse.SUPPRESS)
     p.add_argument("--config", default="A", help=argparse.SUPPRESS)
-    p.add_argument("--timeout", type=float, default=900, help="seconds per child process")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per child process")
     args = p.parse_args(argv)
     q = args.quick
     for name, full, quick in (("steps", 6, 3), ("warmup", 1, 1), ("train_budget", 120, 40),
