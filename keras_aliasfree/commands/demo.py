@@ -71,8 +71,8 @@ def tile(images, nrow=None, pad=2, scale=1):
 
     Example:
         >>> import numpy as np
-        >>> tile(np.zeros((4, 8, 8, 1), "uint8")).shape
-        (20, 20, 1)
+        >>> tile(np.zeros((4, 8, 8, 1), "uint8")).shape   # 2x2 tiles of 8, padding 2
+        (22, 22, 1)
     """
     import numpy as np
 
