@@ -63,7 +63,25 @@ class _FilterLayer(keras.layers.Layer):
         self.kernel = _filters.design_filter(self.factor, kernel_size=kernel_size, cutoff=cutoff,
                                              beta=beta, normalize=normalize, preset=preset,
                                              window=window)
+        self._built_hw = None
+        self._operands = None
+
+    def build(self, input_shape):
+        # the resampling matrices for this input size are built here, once, so that ``call``
+        # holds tensor ops only (torch.compile / XLA see constants, not numpy code)
+        self._check_rank(input_shape)
+        h, w = (input_shape[a] for a in self._spatial_axes())
+        if h is not None and w is not None:
+            self._built_hw = (int(h), int(w))
+            self._operands = self._make_operands(int(h), int(w))
         self.built = True
+
+    def _operands_for(self, x):
+        h, w = (x.shape[a] for a in self._spatial_axes())
+        if (h, w) == self._built_hw:
+            return self._operands
+        # a size other than the one built for (or unknown at build time): computed (cached) here
+        return self._make_operands(*_ops._spatial_dims(x, self.data_format, type(self).__name__))
 
     def _spatial_axes(self):
         return (1, 2) if self.data_format == "channels_last" else (2, 3)
@@ -111,8 +129,11 @@ class AliasFreeUpsample(_FilterLayer):
         super().__init__(factor, kernel_size, cutoff, beta, normalize, preset, window,
                          data_format, **kwargs)
 
+    def _make_operands(self, h, w):
+        return _ops.gemm_operands(self.kernel, h, w, self.factor, "up")
+
     def call(self, inputs):
-        return _ops.upsample_2d(inputs, self.kernel, self.factor, self.data_format)
+        return _ops.resample_with(inputs, self._operands_for(inputs), self.data_format)
 
     def compute_output_shape(self, input_shape):
         self._check_rank(input_shape)
@@ -143,8 +164,14 @@ class AliasFreeDownsample(_FilterLayer):
         super().__init__(factor, kernel_size, cutoff, beta, normalize, preset, window,
                          data_format, **kwargs)
 
+    def _make_operands(self, h, w):
+        if h % self.factor or w % self.factor:
+            raise ValueError(f"AliasFreeDownsample(factor={self.factor}) needs height and width "
+                             f"divisible by {self.factor}, got {h}x{w}")
+        return _ops.gemm_operands(self.kernel, h, w, self.factor, "down")
+
     def call(self, inputs):
-        return _ops.downsample_2d(inputs, self.kernel, self.factor, self.data_format)
+        return _ops.resample_with(inputs, self._operands_for(inputs), self.data_format)
 
     def compute_output_shape(self, input_shape):
         self._check_rank(input_shape)
@@ -196,9 +223,14 @@ class FilteredActivation(_FilterLayer):
     def up_factor(self):
         return self.factor
 
+    def _make_operands(self, h, w):
+        f = self.factor
+        return (_ops.gemm_operands(self.kernel, h, w, f, "up"),
+                _ops.gemm_operands(self.kernel, h * f, w * f, f, "down"))
+
     def call(self, inputs):
-        return _ops.filtered_activation(inputs, self.activation_fn, self.factor, self.kernel,
-                                        self.kernel, self.data_format)
+        up, down = self._operands_for(inputs)
+        return _ops.filtered_activation_with(inputs, self.activation_fn, up, down, self.data_format)
 
     def compute_output_shape(self, input_shape):
         self._check_rank(input_shape)

@@ -139,7 +139,23 @@ def _cached_gemm_operands(kernel_bytes: bytes, kshape: tuple, h: int, w: int, fa
     return b_cat, a_cat, r, p, b.shape[1]
 
 
-def _resample_cf(x, kernel, factor, mode):
+def gemm_operands(kernel, h: int, w: int, factor: int, mode: str):
+    """The constant operands of one resampling of an ``h x w`` image (numpy, cached).
+
+    Returns ``(b_cat, a_cat, r)``: ``b_cat (w, r*w_out)`` stacks the W-axis matrices of the ``r``
+    separable terms, ``a_cat (r*h, h_out)`` the H-axis ones. Layers compute these once in
+    ``build`` so their ``call`` holds tensor ops only (nothing for a tracer to stumble on).
+
+    Example:
+        >>> b_cat, a_cat, r = gemm_operands(np.outer([0.5, 0.5], [0.5, 0.5]), 4, 4, 2, "up")
+        >>> b_cat.shape, a_cat.shape, r
+        ((4, 8), (4, 8), 1)
+    """
+    kernel = np.ascontiguousarray(kernel, dtype=np.float64)
+    return _cached_gemm_operands(kernel.tobytes(), kernel.shape, int(h), int(w), int(factor), mode)[:3]
+
+
+def _resample_cf(x, operands):
     """Resample a channels-first tensor ``(b, c, h, w)`` with two plain 2-D matrix products.
 
     1. along W, all separable terms at once: ``(b*c*h, w) @ (w, r*q)``;
@@ -147,9 +163,9 @@ def _resample_cf(x, kernel, factor, mode):
        ``(b*c*q, r*h) @ (r*h, p)``.
     Plain 2-D GEMMs run at full speed on every backend's CPU kernels (XLA's batched dot does not).
     """
+    b_cat, a_cat, r = operands
     _, c_, h, w = x.shape
-    kernel = np.ascontiguousarray(kernel, dtype=np.float64)
-    b_cat, a_cat, r, p, q = _cached_gemm_operands(kernel.tobytes(), kernel.shape, h, w, factor, mode)
+    q, p = b_cat.shape[1] // r, a_cat.shape[1]
     b_cat = ops.convert_to_tensor(b_cat, dtype=x.dtype)
     a_cat = ops.convert_to_tensor(a_cat, dtype=x.dtype)
     y = ops.matmul(ops.reshape(x, (-1, w)), b_cat)                      # (b c h, r q)
@@ -188,8 +204,8 @@ def upsample_2d(x, kernel=None, factor: int = 2, data_format=None):
     data_format = _norm_data_format(data_format)
     kernel = _check_kernel(kernel, factor)
     x = ops.convert_to_tensor(x)
-    _spatial_dims(x, data_format, "upsample_2d")
-    return _from_cf(_resample_cf(_to_cf(x, data_format), kernel, factor, "up"), data_format)
+    h, w = _spatial_dims(x, data_format, "upsample_2d")
+    return resample_with(x, gemm_operands(kernel, h, w, factor, "up"), data_format)
 
 
 def downsample_2d(x, kernel=None, factor: int = 2, data_format=None):
@@ -211,7 +227,7 @@ def downsample_2d(x, kernel=None, factor: int = 2, data_format=None):
     if h % factor or w % factor:
         raise ValueError(f"downsample_2d: height and width must be divisible by factor={factor}, "
                          f"got {h}x{w}")
-    return _from_cf(_resample_cf(_to_cf(x, data_format), kernel, factor, "down"), data_format)
+    return resample_with(x, gemm_operands(kernel, h, w, factor, "down"), data_format)
 
 
 def get_activation(activation):
@@ -255,8 +271,21 @@ def filtered_activation(x, activation="gelu", up_factor: int = 2, up_kernel=None
     up_kernel = _check_kernel(up_kernel, up_factor)
     down_kernel = _check_kernel(down_kernel, up_factor)
     x = ops.convert_to_tensor(x)
-    _spatial_dims(x, data_format, "filtered_activation")
-    # stay channels-first on the upsampled grid: two fewer transposes of the 4x-size tensor
-    fine = _resample_cf(_to_cf(x, data_format), up_kernel, up_factor, "up")
-    out = _resample_cf(fn(fine), down_kernel, up_factor, "down")
-    return _from_cf(out, data_format)
+    h, w = _spatial_dims(x, data_format, "filtered_activation")
+    up = gemm_operands(up_kernel, h, w, up_factor, "up")
+    down = gemm_operands(down_kernel, h * up_factor, w * up_factor, up_factor, "down")
+    return filtered_activation_with(x, fn, up, down, data_format)
+
+
+def resample_with(x, operands, data_format):
+    """Apply a resampling given its precomputed :func:`gemm_operands` (used by the layers)."""
+    return _from_cf(_resample_cf(_to_cf(x, data_format), operands), data_format)
+
+
+def filtered_activation_with(x, fn, up_operands, down_operands, data_format):
+    """Filtered activation given precomputed operands (used by the layers).
+
+    Stays channels-first on the upsampled grid: two fewer transposes of the 4x-size tensor.
+    """
+    fine = _resample_cf(_to_cf(x, data_format), up_operands)
+    return _from_cf(_resample_cf(fn(fine), down_operands), data_format)
