@@ -65,3 +65,14 @@ def test_train_errors(toy_npz, tmp_path, capsys):
     assert "12" in err and "error" in err
     assert main(["sample", "--checkpoint", str(tmp_path / "none"), "--out", "x.png"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_steps_per_epoch_does_not_run_out_of_data(toy_npz, tmp_path):
+    # 16 images at batch 8 are 2 batches a pass; 3 steps an epoch runs dry in the middle of epoch 1.
+    # Keras keeps one iterator across epochs with steps_per_epoch, so the data must repeat.
+    run = str(tmp_path / "spe")
+    assert main(["train", "--data", toy_npz, "--epochs", "3", "--steps-per-epoch", "3",
+                 "--out", run, *TINY]) == 0
+    name, state = _state(run)
+    assert name == "epoch_0003" and state["epoch"] == 3 and state["step"] == 9

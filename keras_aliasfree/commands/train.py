@@ -219,9 +219,15 @@ def run(args):
                                                      update_freq="epoch", write_graph=False))
     except ImportError:
         print("note: TensorFlow is not installed; no TensorBoard logs", file=sys.stderr)
-    model.fit(x, batch_size=args.batch_size, epochs=args.epochs, initial_epoch=initial_epoch,
-              steps_per_epoch=args.steps_per_epoch, shuffle=True, callbacks=callbacks,
-              verbose=args.verbose)
+    if args.steps_per_epoch:
+        # Keras keeps one iterator across epochs when steps_per_epoch is set, and stops training
+        # ("input ran out of data") when it runs dry mid-epoch: feed an endless, reshuffled stream
+        data = _repeating_batches(x, args.batch_size, seed=args.seed + initial_epoch)
+        model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch,
+                  steps_per_epoch=args.steps_per_epoch, callbacks=callbacks, verbose=args.verbose)
+    else:
+        model.fit(x, batch_size=args.batch_size, epochs=args.epochs, initial_epoch=initial_epoch,
+                  shuffle=True, callbacks=callbacks, verbose=args.verbose)
     if ckpt_cb.nan_epoch is not None:
         print(f"error: training stopped at epoch {ckpt_cb.nan_epoch} because the loss became "
               f"NaN/inf; the last good checkpoint is kept in {os.path.join(out, 'checkpoints')}",
@@ -229,3 +235,23 @@ def run(args):
         return EXIT_NAN
     print(f"done: {ckpt_cb.last_checkpoint}")
     return 0
+
+
+def _repeating_batches(x, batch_size, seed=0):
+    """Endless ``(batch,)`` tuples of full batches of ``x``, reshuffled every pass (``--steps-per-epoch``).
+
+    Example:
+        >>> import numpy as np
+        >>> it = _repeating_batches(np.arange(10).reshape(10, 1), 4)
+        >>> [next(it)[0].shape for _ in range(5)]
+        [(4, 1), (4, 1), (4, 1), (4, 1), (4, 1)]
+    """
+    import numpy as np
+
+    if batch_size > len(x):
+        raise ValueError(f"--batch-size {batch_size} is larger than the {len(x)} training images")
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(x))
+        for i in range(0, len(x) - batch_size + 1, batch_size):
+            yield (x[order[i:i + batch_size]],)
