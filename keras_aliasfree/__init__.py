@@ -11,5 +11,8 @@ Example:
 
 from keras_aliasfree.version import __version__
 from keras_aliasfree.layers import AliasFreeDownsample, AliasFreeUpsample, FilteredActivation
+from keras_aliasfree.unet import build_unet, parse_config
+from keras_aliasfree.diffusion import DiffusionModel, NoiseSchedule, load_checkpoint
 
-__all__ = ["__version__", "AliasFreeUpsample", "AliasFreeDownsample", "FilteredActivation"]
+__all__ = ["__version__", "AliasFreeUpsample", "AliasFreeDownsample", "FilteredActivation",
+           "build_unet", "parse_config", "DiffusionModel", "NoiseSchedule", "load_checkpoint"]

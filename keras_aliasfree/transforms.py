@@ -56,13 +56,7 @@ ROTATION_METHODS = ("fft", "bilinear", "cubic")
 # input handling
 
 
-def _norm_data_format(data_format):
-    data_format = keras.config.image_data_format() if data_format is None else data_format
-    data_format = str(data_format).lower()
-    if data_format not in ("channels_last", "channels_first"):
-        raise ValueError("data_format must be 'channels_last' or 'channels_first', "
-                         f"got {data_format!r}")
-    return data_format
+from keras_aliasfree.ops import _norm_data_format  # noqa: E402  (one validation for both)
 
 
 def _to_nchw(images, data_format, what):

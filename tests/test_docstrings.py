@@ -11,6 +11,13 @@ MODULES = [
     "keras_aliasfree.ops",
     "keras_aliasfree.layers",
     "keras_aliasfree.analysis",
+    "keras_aliasfree.transforms",
+    "keras_aliasfree.metrics.distances",
+    "keras_aliasfree.metrics.equivariance",
+    "keras_aliasfree.metrics.extractors",
+    "keras_aliasfree.metrics.evaluation",
+    "keras_aliasfree.metrics.classifier",
+    "keras_aliasfree.commands.train",
 ]
 
 
