@@ -180,9 +180,7 @@ def table(r: dict) -> str:
 def run_all(backends, out=None, rounds=5) -> int:
     sections = []
     for backend in backends:
-        proc = subprocess.run([sys.executable, "-m", "keras_aliasfree.bench", "--backend", backend, "--json",
-                               "--rounds", str(rounds)],
-                              capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        proc = _child(backend, ["--json", "--rounds", str(rounds)], capture=True)
         if proc.returncode != 0:
             print(proc.stderr[-3000:], file=sys.stderr)
             return proc.returncode
@@ -226,10 +224,21 @@ def main(argv=None) -> int:
     return run(parser.parse_args(argv))
 
 
+def _child(backend, extra, capture):
+    """Run this module for one backend in a fresh process (Keras fixes its backend at import)."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "keras_aliasfree.bench", "--backend", backend, *extra],
+                          capture_output=capture, text=True, env=env)
+
+
 def run(args) -> int:
     if args.backend:
-        os.environ["KERAS_BACKEND"] = args.backend
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import keras
+
+        if keras.backend.backend() != args.backend:
+            # keras was imported (with another backend) before we could choose: measure in a child
+            extra = ["--rounds", str(args.rounds)] + (["--json"] if args.json else [])
+            return _child(args.backend, extra, capture=False).returncode
         r = measure(rounds=args.rounds)
         print(json.dumps(r) if args.json else table(r))
         return 0
