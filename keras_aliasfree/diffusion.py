@@ -32,6 +32,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_aliasfree._io import replace_directory
+
 _PACKAGE = "keras_aliasfree"
 CHECKPOINT_FORMAT = "keras_aliasfree.checkpoint"
 CHECKPOINT_VERSION = 1
@@ -482,13 +484,7 @@ class DiffusionModel(keras.Model):
                 json.dump(state, f, indent=2, default=_json_default)
             for name in os.listdir(tmp):
                 _fsync(os.path.join(tmp, name))
-            if os.path.exists(directory):
-                old = directory + ".old-" + os.path.basename(tmp)
-                os.replace(directory, old)
-                os.replace(tmp, directory)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, directory)
+            replace_directory(tmp, directory)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -51,6 +51,8 @@ import time
 
 import numpy as np
 
+from keras_aliasfree._io import replace_directory
+
 EXPORT_FORMAT = "keras_aliasfree.saved_model"
 EXPORT_VERSION = 1
 INFO_FILE = os.path.join("assets.extra", "keras_aliasfree.json")
@@ -320,13 +322,7 @@ def export_saved_model(checkpoint, out, rotation_method=None, overwrite=False, v
             json.dump(info, f, indent=2)
         if verify:
             _verify(tmp, module)
-        if os.path.exists(out):
-            old = out + ".old-" + os.path.basename(tmp)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        replace_directory(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

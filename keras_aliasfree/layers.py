@@ -92,6 +92,10 @@ class _FilterLayer(keras.layers.Layer):
                              f"({'(batch, height, width, channels)' if self.data_format == 'channels_last' else '(batch, channels, height, width)'}), "
                              f"got shape {tuple(input_shape)}")
 
+    def call(self, inputs):
+        # the resampling layers; FilteredActivation overrides this
+        return _ops.resample_with(inputs, self._operands_for(inputs), self.data_format)
+
     def get_config(self):
         config = super().get_config()
         config.update(factor=self.factor, kernel_size=self.kernel_size, cutoff=self.cutoff,
@@ -132,9 +136,6 @@ class AliasFreeUpsample(_FilterLayer):
     def _make_operands(self, h, w):
         return _ops.gemm_operands(self.kernel, h, w, self.factor, "up")
 
-    def call(self, inputs):
-        return _ops.resample_with(inputs, self._operands_for(inputs), self.data_format)
-
     def compute_output_shape(self, input_shape):
         self._check_rank(input_shape)
         shape = list(input_shape)
@@ -169,9 +170,6 @@ class AliasFreeDownsample(_FilterLayer):
             raise ValueError(f"AliasFreeDownsample(factor={self.factor}) needs height and width "
                              f"divisible by {self.factor}, got {h}x{w}")
         return _ops.gemm_operands(self.kernel, h, w, self.factor, "down")
-
-    def call(self, inputs):
-        return _ops.resample_with(inputs, self._operands_for(inputs), self.data_format)
 
     def compute_output_shape(self, input_shape):
         self._check_rank(input_shape)

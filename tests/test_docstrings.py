@@ -11,6 +11,7 @@ MODULES = [
     "keras_aliasfree.ops",
     "keras_aliasfree.layers",
     "keras_aliasfree.analysis",
+    "keras_aliasfree._io",
     "keras_aliasfree.transforms",
     "keras_aliasfree.metrics.distances",
     "keras_aliasfree.metrics.equivariance",
