@@ -223,7 +223,7 @@ def run(args):
         # Keras keeps one iterator across epochs when steps_per_epoch is set, and stops training
         # ("input ran out of data") when it runs dry mid-epoch: feed an endless, reshuffled stream
         data = _repeating_batches(x, args.batch_size, seed=args.seed + initial_epoch)
-        model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch,
+        model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch, shuffle=False,
                   steps_per_epoch=args.steps_per_epoch, callbacks=callbacks, verbose=args.verbose)
     else:
         model.fit(x, batch_size=args.batch_size, epochs=args.epochs, initial_epoch=initial_epoch,
