@@ -536,14 +536,7 @@ class DiffusionModel(keras.Model):
             >>> # dm = DiffusionModel.from_checkpoint("runs/mnist_d1n")
             >>> # images = dm.sample(16, sampler="ddim", steps=100, rotation=90, seed=0)
         """
-        directory = find_checkpoint(directory)
-        config = read_checkpoint_config(directory)
-        if not config.get("unet"):
-            raise ValueError(f"checkpoint {directory} has no UNet config; it was saved from a "
-                             "denoiser not built by build_unet")
-        from keras_aliasfree.unet import unet_from_config
-
-        denoiser = unet_from_config(config["unet"])
+        directory, config, denoiser = denoiser_from_checkpoint(directory)
         model = cls(denoiser, NoiseSchedule(**config["schedule"]),
                     ema_decay=kwargs.pop("ema_decay", config.get("ema_decay", 0.999)), **kwargs)
         model.load_weights_from_checkpoint(directory)
@@ -551,6 +544,25 @@ class DiffusionModel(keras.Model):
 
 
 # ----------------------------------------------------------------------------- checkpoint files
+
+def denoiser_from_checkpoint(path):
+    """Resolve ``path`` to a checkpoint and rebuild its UNet (weights not loaded).
+
+    Returns ``(checkpoint_dir, config, denoiser)``; used by :meth:`DiffusionModel.from_checkpoint`
+    and by the SavedModel export.
+
+    Example:
+        >>> # ckpt, config, unet = denoiser_from_checkpoint("runs/mnist_d1n")
+    """
+    directory = find_checkpoint(path)
+    config = read_checkpoint_config(directory)
+    if not config.get("unet"):
+        raise ValueError(f"checkpoint {directory} has no UNet config; it was saved from a "
+                         "denoiser not built by build_unet and cannot be rebuilt")
+    from keras_aliasfree.unet import unet_from_config
+
+    return directory, config, unet_from_config(config["unet"])
+
 
 def _json_default(o):
     if isinstance(o, (np.integer,)):

@@ -219,19 +219,12 @@ def build_serving_module(checkpoint, rotation_method=None):
     """
     _require_tensorflow_backend("build_serving_module")
     from keras_aliasfree.diffusion import (DEFAULT_ROTATION_METHOD, ROTATION_METHODS,
-                                           NoiseSchedule, find_checkpoint,
-                                           read_checkpoint_config)
-    from keras_aliasfree.unet import unet_from_config
+                                           NoiseSchedule, denoiser_from_checkpoint)
 
     method = DEFAULT_ROTATION_METHOD if rotation_method is None else rotation_method
     if method not in ROTATION_METHODS:
         raise ValueError(f"rotation_method must be one of {ROTATION_METHODS}, got {method!r}")
-    ckpt = find_checkpoint(checkpoint)
-    config = read_checkpoint_config(ckpt)
-    if not config.get("unet"):
-        raise ValueError(f"checkpoint {ckpt} has no UNet config (saved from a denoiser not built "
-                         "by build_unet); it cannot be rebuilt for export")
-    denoiser = unet_from_config(config["unet"])
+    ckpt, config, denoiser = denoiser_from_checkpoint(checkpoint)
     denoiser.load_weights(os.path.join(ckpt, "ema.weights.h5"))
     schedule = NoiseSchedule(**config["schedule"])
     module = _make_module(denoiser, schedule, method)

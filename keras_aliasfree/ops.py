@@ -101,14 +101,16 @@ def _cached_matrices(kernel_bytes: bytes, kshape: tuple, h: int, w: int, factor:
     return a.astype(np.float32), b.astype(np.float32)
 
 
-def _matrices(kernel: np.ndarray, h: int, w: int, factor: int, mode: str):
-    kernel = np.ascontiguousarray(kernel, dtype=np.float64)
-    return _cached_matrices(kernel.tobytes(), kernel.shape, h, w, factor, mode)
+@functools.lru_cache(maxsize=8)
+def _default_kernel(factor: int) -> np.ndarray:
+    kernel = _filters.design_filter(factor)
+    kernel.setflags(write=False)  # one design shared by every call: read-only
+    return kernel
 
 
 def _check_kernel(kernel, factor):
     if kernel is None:
-        return _filters.design_filter(factor)
+        return _default_kernel(factor)
     kernel = np.asarray(kernel, dtype=np.float64)
     if kernel.ndim != 2 or kernel.shape[0] < 1 or kernel.shape[1] < 1:
         raise ValueError(f"kernel must be a 2-D array, got shape {kernel.shape}")
