@@ -40,6 +40,10 @@ CHECKPOINT_VERSION = 1
 SAMPLERS = ("ddpm", "ddim")
 ROTATION_METHODS = ("fft", "bilinear", "cubic")
 DEFAULT_ROTATION_METHOD = "fft"
+BAND_LIMITS = ("auto", "disc", None)
+#: raised-cosine roll-off of the training-data low-pass under ``band_limit="disc"``: flat up to
+#: 0.8 x Nyquist, zero from Nyquist (the disc radius) on; see :class:`DiffusionModel`.
+DATA_TAPER = 0.2
 
 
 # ----------------------------------------------------------------------------- schedule
@@ -149,6 +153,26 @@ class DiffusionModel(keras.Model):
             so early averages are not dominated by the random initialisation. 0 disables averaging
             (the EMA copy then equals the weights).
         seed: seed of the model's ``SeedGenerator`` (timesteps and noise of the training steps).
+        band_limit: ``"disc"``, ``None`` or ``"auto"`` (default): ``"disc"`` for a UNet of config
+            C or D with the default filters, ``None`` otherwise (A, B, the ``paper`` preset, or a
+            network that is not a :func:`~keras_aliasfree.unet.build_unet` model).
+
+    Band limit. A filtered activation with a radially symmetric (jinc) low-pass keeps only the
+    disc of frequencies that a rotation maps onto itself, so every path of a C/D UNet to its
+    output is disc-limited, while the noise it must predict is white: it fills the whole square
+    band, corners included (21% of it). No convolution can put the corners back, and a sampler
+    that never removes the corner noise ends in a checkerboard (``docs/DESIGN_NOTES.md``). With
+    ``band_limit="disc"`` the model treats the data as band-limited to the disc, which makes the
+    corners of ``x_t`` pure noise with a known scale, so their noise is predicted exactly, in
+    closed form, and the network predicts the disc::
+
+        eps_hat(x_t, t) = P(net(x_t, t)) + (x_t - P(x_t)) / sqrt(1 - alpha_bar_t)
+
+    where ``P`` is the ideal disc projection (:func:`~keras_aliasfree.transforms.disc_lowpass`,
+    radius = Nyquist). Training images are low-passed to the disc first (raised-cosine roll-off
+    from 0.8 x Nyquist, :data:`DATA_TAPER`), so the loss on the corners is zero and the network
+    learns the disc only; samples come out band-limited to the disc. The same ``eps_hat`` is
+    used by :meth:`sample`, by :meth:`predict_noise` and by the exported SavedModel.
 
     ``fit`` accepts images (float, [-1, 1], NHWC) as an array or a dataset yielding images or
     ``(images, labels)``; labels are ignored.
@@ -165,7 +189,8 @@ class DiffusionModel(keras.Model):
         (2, 8, 8, 1)
     """
 
-    def __init__(self, denoiser, schedule=None, ema_decay=0.999, seed=None, **kwargs):
+    def __init__(self, denoiser, schedule=None, ema_decay=0.999, seed=None, band_limit="auto",
+                 **kwargs):
         super().__init__(**kwargs)
         if not isinstance(denoiser, keras.Model):
             raise TypeError(f"denoiser must be a keras.Model, got {type(denoiser).__name__}")
@@ -179,6 +204,7 @@ class DiffusionModel(keras.Model):
         if not 0.0 <= float(ema_decay) < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
         self.denoiser = denoiser
+        self.band_limit = resolve_band_limit(band_limit, denoiser)
         self.schedule = schedule if schedule is not None else NoiseSchedule()
         self.ema_decay = float(ema_decay)
         self.image_shape = tuple(int(d) for d in shape[1:])
@@ -206,7 +232,8 @@ class DiffusionModel(keras.Model):
     def get_config(self):
         return {**super().get_config(),
                 "denoiser": keras.saving.serialize_keras_object(self.denoiser),
-                "schedule": self.schedule.get_config(), "ema_decay": self.ema_decay}
+                "schedule": self.schedule.get_config(), "ema_decay": self.ema_decay,
+                "band_limit": self.band_limit}
 
     @classmethod
     def from_config(cls, config):
@@ -236,9 +263,34 @@ class DiffusionModel(keras.Model):
                              f"{', '.join(map(str, self.image_shape))}), got {shape}")
         return ops.cast(x, "float32")
 
+    def band_limit_images(self, images):
+        """The training images as the model sees them: low-passed to the disc under
+        ``band_limit="disc"`` (see the class docs), unchanged otherwise."""
+        x0 = ops.cast(ops.convert_to_tensor(images), "float32")
+        if self.band_limit is None:
+            return x0
+        from keras_aliasfree.transforms import disc_lowpass
+        return disc_lowpass(x0, taper=DATA_TAPER)
+
+    def predict_noise(self, noisy_images, timesteps, training=False, _sigma=None):
+        """The model's noise prediction ``eps_hat(x_t, t)`` (integer timesteps, one per image).
+
+        The denoiser's output, with the band limit applied (see the class docs); sampling, the
+        loss and the SavedModel's ``denoise`` signature all use it.
+        """
+        x = ops.cast(ops.convert_to_tensor(noisy_images), "float32")
+        t = ops.convert_to_tensor(timesteps)
+        eps = ops.cast(self.denoiser([x, ops.cast(t, "float32")], training=training), "float32")
+        if self.band_limit is None:
+            return eps
+        sigma = _sigma
+        if sigma is None:
+            sigma = ops.take(ops.convert_to_tensor(self._sqrt_1mab), ops.cast(t, "int32"))
+        return apply_band_limit(eps, x, sigma)
+
     def diffusion_loss(self, images, training=True):
         """MSE between the drawn noise and the predicted noise for random timesteps."""
-        x0 = self._images(images)
+        x0 = self.band_limit_images(self._images(images))
         n = ops.shape(x0)[0]
         T = self.schedule.timesteps
         t = keras.random.randint((n,), 0, T, dtype="int32", seed=self.seed_generator)
@@ -246,8 +298,8 @@ class DiffusionModel(keras.Model):
         ca = ops.reshape(ops.take(ops.convert_to_tensor(self._sqrt_ab), t), (-1, 1, 1, 1))
         cb = ops.reshape(ops.take(ops.convert_to_tensor(self._sqrt_1mab), t), (-1, 1, 1, 1))
         x_t = ca * x0 + cb * eps
-        pred = self.denoiser([x_t, ops.cast(t, "float32")], training=training)
-        return ops.mean(ops.square(ops.cast(pred, "float32") - eps))
+        pred = self.predict_noise(x_t, t, training=training, _sigma=cb)
+        return ops.mean(ops.square(pred - eps))
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = self.diffusion_loss(x, training=training)
@@ -297,6 +349,8 @@ class DiffusionModel(keras.Model):
         n_steps = len(t_tab)
         shape = (num,) + self.image_shape
         denoiser = self.denoiser
+        band_limit = self.band_limit
+        sig_tab = self._sqrt_1mab[np.asarray(t_tab).astype(int)]
         rotate_fn = None
         if rotate:
             from keras_aliasfree.transforms import rotate as rotate_fn  # noqa: F811
@@ -304,7 +358,7 @@ class DiffusionModel(keras.Model):
         tv_refs = list(denoiser.trainable_variables)
         ntv_refs = list(denoiser.non_trainable_variables)
         tables = [ops.convert_to_tensor(np.asarray(v, "float32"))
-                  for v in (t_tab, a_tab, b_tab, s_tab)]
+                  for v in (t_tab, a_tab, b_tab, s_tab, sig_tab)]
 
         def draw(seed_state):
             with keras.StatelessScope(state_mapping=[(sg.state, seed_state)]) as scope:
@@ -316,7 +370,7 @@ class DiffusionModel(keras.Model):
             return draw(seed_state)
 
         def run(x, seed_state, weights, nt_weights, angle, start, stop):
-            tt, aa, bb, ss = tables
+            tt, aa, bb, ss, sg_tab = tables
 
             def body(i, carry):
                 x, seed_state = carry
@@ -327,6 +381,8 @@ class DiffusionModel(keras.Model):
                 with keras.StatelessScope(state_mapping=mapping):
                     eps = denoiser([x, ops.broadcast_to(t, (num,))], training=False)
                 eps = ops.cast(eps, "float32")
+                if band_limit is not None:
+                    eps = apply_band_limit(eps, x, ops.take(sg_tab, i))
                 z, seed_state = draw(seed_state)
                 x = ops.take(aa, i) * x + ops.take(bb, i) * eps + ops.take(ss, i) * z
                 return x, seed_state
@@ -431,6 +487,7 @@ class DiffusionModel(keras.Model):
             "channels": self.image_shape[2],
             "schedule": self.schedule.get_config(),
             "ema_decay": self.ema_decay,
+            "band_limit": self.band_limit,
             "keras_version": keras.__version__,
             "backend": _backend(),
         }
@@ -537,10 +594,50 @@ class DiffusionModel(keras.Model):
             >>> # images = dm.sample(16, sampler="ddim", steps=100, rotation=90, seed=0)
         """
         directory, config, denoiser = denoiser_from_checkpoint(directory)
-        model = cls(denoiser, NoiseSchedule(**config["schedule"]),
-                    ema_decay=kwargs.pop("ema_decay", config.get("ema_decay", 0.999)), **kwargs)
+        kwargs.setdefault("ema_decay", config.get("ema_decay", 0.999))
+        # checkpoints written before the band limit existed were trained without one
+        kwargs.setdefault("band_limit", config.get("band_limit"))
+        model = cls(denoiser, NoiseSchedule(**config["schedule"]), **kwargs)
         model.load_weights_from_checkpoint(directory)
         return model
+
+
+# ----------------------------------------------------------------------------- band limit
+
+def resolve_band_limit(band_limit, denoiser=None):
+    """``"auto"`` -> ``"disc"`` for a C/D UNet with the default filters, else ``None``.
+
+    Example:
+        >>> resolve_band_limit("auto"), resolve_band_limit("disc"), resolve_band_limit("none")
+        (None, 'disc', None)
+    """
+    if isinstance(band_limit, str) and band_limit.lower() == "none":
+        band_limit = None
+    if band_limit not in BAND_LIMITS:
+        raise ValueError(f"band_limit must be one of 'auto', 'disc' or None, got {band_limit!r}")
+    if band_limit != "auto":
+        return band_limit
+    cfg = getattr(denoiser, "unet_config", None)
+    if not cfg:
+        return None
+    from keras_aliasfree.unet import parse_config
+    fa = parse_config(cfg["config"]).filtered_activation
+    return "disc" if fa and cfg.get("filter_preset", "default") != "paper" else None
+
+
+def apply_band_limit(eps, noisy_images, sigma):
+    """``P(eps) + (x_t - P(x_t)) / sigma`` with ``P`` the ideal disc projection (NHWC).
+
+    ``sigma = sqrt(1 - alpha_bar_t)``: a scalar or one value per image. See
+    :class:`DiffusionModel` (``band_limit="disc"``).
+    """
+    from keras_aliasfree.transforms import disc_lowpass
+    sigma = ops.cast(ops.convert_to_tensor(sigma), "float32")
+    if len(sigma.shape) == 1:
+        sigma = ops.reshape(sigma, (-1, 1, 1, 1))
+    x = ops.cast(noisy_images, "float32")
+    # one FFT round trip: eps_hat = x/s + P(eps - x/s)
+    return x / sigma + disc_lowpass(ops.cast(eps, "float32") - x / sigma)
 
 
 # ----------------------------------------------------------------------------- checkpoint files

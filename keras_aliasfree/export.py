@@ -93,10 +93,11 @@ def ddim_timesteps_tf(steps, timesteps):
     return tf.reverse(tf.cast(tf.round(vals), tf.int32), axis=[0])
 
 
-def _make_module(denoiser, schedule, rotation_method):
+def _make_module(denoiser, schedule, rotation_method, band_limit=None):
     """The tf.Module holding the denoiser (EMA weights) and the two signature tf.functions."""
     import tensorflow as tf
 
+    from keras_aliasfree.diffusion import apply_band_limit
     from keras_aliasfree.transforms import rotate
 
     h, w, c = (int(d) for d in denoiser.inputs[0].shape[1:])
@@ -118,9 +119,14 @@ def _make_module(denoiser, schedule, rotation_method):
         s = tf.stack([tf.cast(seed, tf.int64), tf.cast(k, tf.int64)])
         return tf.cast(tf.math.floormod(s, tf.constant(_INT32_SEED_MOD, tf.int64)), tf.int32)
 
+    sigma_table = tf.constant(np.sqrt(1.0 - alpha_bars).astype(np.float32))
+
     def run_denoiser(x, t_float):
-        eps = denoiser([x, t_float], training=False)
-        return tf.cast(eps, tf.float32)
+        eps = tf.cast(denoiser([x, t_float], training=False), tf.float32)
+        if band_limit is not None:  # the model's closed-form noise outside the disc
+            sigma = tf.gather(sigma_table, tf.cast(tf.round(t_float), tf.int32))
+            eps = apply_band_limit(eps, x, sigma)
+        return eps
 
     def ddpm():
         return tuple(tf.constant(v) for v in ddpm_tables)
@@ -227,13 +233,14 @@ def build_serving_module(checkpoint, rotation_method=None):
     ckpt, config, denoiser = denoiser_from_checkpoint(checkpoint)
     denoiser.load_weights(os.path.join(ckpt, "ema.weights.h5"))
     schedule = NoiseSchedule(**config["schedule"])
-    module = _make_module(denoiser, schedule, method)
+    band_limit = config.get("band_limit")  # absent: a checkpoint from before the band limit
+    module = _make_module(denoiser, schedule, method, band_limit)
     module.export_info = {
         "format": EXPORT_FORMAT, "format_version": EXPORT_VERSION,
         "checkpoint": ckpt, "checkpoint_backend": config.get("backend"),
         "unet": config["unet"], "schedule": schedule.get_config(),
         "image_shape": [int(d) for d in denoiser.inputs[0].shape[1:]],
-        "rotation_method": method, "weights": "ema",
+        "rotation_method": method, "weights": "ema", "band_limit": band_limit,
         "signatures": list(SIGNATURES),
     }
     return module

@@ -47,7 +47,8 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["rotate", "fractional_shift", "integer_shift", "disc_mask", "psnr", "ROTATION_METHODS"]
+__all__ = ["rotate", "fractional_shift", "integer_shift", "disc_lowpass", "disc_response",
+           "disc_mask", "psnr", "ROTATION_METHODS"]
 
 ROTATION_METHODS = ("fft", "bilinear", "cubic")
 
@@ -330,6 +331,67 @@ def integer_shift(images, dy, dx, data_format=None):
         raise ValueError(f"integer_shift expects a rank-4 image batch, got shape {tuple(x.shape)}")
     axes = (1, 2) if data_format == "channels_last" else (2, 3)
     return ops.roll(ops.roll(x, int(dy), axis=axes[0]), int(dx), axis=axes[1])
+
+
+# ----------------------------------------------------------------------------------------------
+# FFT-domain disc low-pass (band limit of the diffusion models)
+
+
+def disc_response(h, w, radius=0.5, taper=0.0):
+    """The ``(h, w)`` DFT-grid response of :func:`disc_lowpass` (numpy, float32).
+
+    Frequencies are in cycles per sample (Nyquist = 0.5), on ``np.fft.fftfreq`` order. The
+    response is 1 up to ``radius * (1 - taper)``, falls with a raised cosine to 0 at ``radius``
+    and is 0 beyond. ``taper=0`` gives the ideal disc (0/1), an orthogonal projection. The grid is
+    symmetric under ``f -> -f``, so filtering a real image gives a real image.
+
+    Example:
+        >>> r = disc_response(4, 4)
+        >>> r.tolist()[0], r.tolist()[2]
+        ([1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0])
+    """
+    h, w = int(h), int(w)
+    radius, taper = float(radius), float(taper)
+    if h < 1 or w < 1:
+        raise ValueError(f"disc_response: h and w must be positive, got {h}x{w}")
+    if not 0.0 < radius:
+        raise ValueError(f"disc_response: radius must be > 0 cycles/sample, got {radius}")
+    if not 0.0 <= taper <= 1.0:
+        raise ValueError(f"disc_response: taper must be in [0, 1], got {taper}")
+    fy, fx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
+    rho = np.sqrt(fy * fy + fx * fx)
+    eps = 1e-9  # keep grid points that sit exactly on the circle (e.g. (0.5, 0)) inside
+    if taper == 0.0:
+        return (rho <= radius + eps).astype(np.float32)
+    r0 = radius * (1.0 - taper)
+    t = np.clip((rho - r0) / (radius - r0), 0.0, 1.0)
+    resp = 0.5 * (1.0 + np.cos(np.pi * t))
+    resp[rho > radius + eps] = 0.0
+    return resp.astype(np.float32)
+
+
+def disc_lowpass(images, radius=0.5, taper=0.0, data_format=None):
+    """Low-pass ``images`` to a disc of ``radius`` cycles/sample with an FFT (periodic borders).
+
+    ``taper=0`` is the ideal disc projection ``P``: ``P(P(x)) = P(x)`` up to float round-off, and
+    ``x - P(x)`` holds exactly the frequencies outside the disc (for ``radius = 0.5``, the corners
+    of the square band that a rotation cannot map onto itself). ``taper > 0`` rolls off with a
+    raised cosine inside the disc (less ringing at sharp edges) and is still zero outside it, so
+    ``P`` leaves its output unchanged. See :func:`disc_response` for the exact response.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).normal(size=(2, 8, 8, 1)).astype("float32")
+        >>> y = np.asarray(disc_lowpass(x))
+        >>> bool(np.allclose(np.asarray(disc_lowpass(y)), y, atol=1e-5))
+        True
+    """
+    data_format = _norm_data_format(data_format)
+    x, dtype, h, w = _to_nchw(images, data_format, "disc_lowpass")
+    resp = ops.convert_to_tensor(disc_response(h, w, radius, taper))
+    yr, yi = ops.fft2((x, ops.zeros_like(x)))
+    yr, yi = ops.ifft2((yr * resp, yi * resp))
+    return _from_nchw(yr, dtype, data_format)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -53,6 +53,10 @@ def register(subparsers):
     p.add_argument("--filter-preset", default="default", choices=("default", "paper"))
     p.add_argument("--kernel-size", type=int, default=None)
     p.add_argument("--cutoff", type=float, default=None, help="filter cutoff in radians")
+    p.add_argument("--band-limit", default="auto", choices=("auto", "disc", "none"),
+                   help="treat the data as band-limited to the disc of a rotation (closed-form "
+                        "noise prediction outside it); auto = disc for configs C/D with the "
+                        "default filters (see DiffusionModel)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT's latest checkpoint (epoch, optimizer, EMA, RNG)")
@@ -169,7 +173,7 @@ def run(args):
                   f"(--config {args.config} ignored)", file=sys.stderr)
         net = unet_from_config(cfg["unet"])
         model = DiffusionModel(net, NoiseSchedule(**cfg["schedule"]), ema_decay=cfg["ema_decay"],
-                               seed=args.seed)
+                               seed=args.seed, band_limit=cfg.get("band_limit"))
         optimizer = keras.optimizers.deserialize(state["optimizer"]) if "optimizer" in state \
             else keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay)
     else:
@@ -182,7 +186,8 @@ def run(args):
             print(f"error: {e}", file=sys.stderr)
             return 2
         model = DiffusionModel(net, NoiseSchedule(args.timesteps, kind=args.schedule),
-                               ema_decay=args.ema_decay, seed=args.seed)
+                               ema_decay=args.ema_decay, seed=args.seed,
+                               band_limit=args.band_limit)
         optimizer = keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay)
         state = {}
     if tuple(x.shape[1:]) != model.image_shape:
@@ -203,8 +208,10 @@ def run(args):
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "train_args.json"), "w") as f:
         json.dump({**vars(args), "func": None, "backend": keras.backend.backend(),
-                   "num_images": int(x.shape[0]), "params": int(net.count_params())}, f, indent=2)
+                   "num_images": int(x.shape[0]), "params": int(net.count_params()),
+                   "band_limit_resolved": model.band_limit}, f, indent=2)
     print(f"config {model.denoiser.unet_config['config']}: {net.count_params():,} parameters, "
+          f"band limit {model.band_limit}, "
           f"{x.shape[0]} images {model.image_shape}, backend {keras.backend.backend()}")
 
     ckpt_cb = TrainingCheckpoint(out, keep=args.keep, sample_every=args.sample_every,
