@@ -12,9 +12,12 @@ How it is computed. A 2-D kernel ``K`` is factored by SVD into a few separable t
 small ``(n_out, n_in)`` matrix whose entries are the filter taps that meet a *real* input sample
 (polyphase form), so the inserted zeros are never multiplied and no discarded output is
 computed. The op is then ``y = sum_k A_k x B_k^T``, computed as two plain 2-D matrix products
-(all terms along W at once, then H and the term index contracted together; see
-:func:`_resample_cf`), which run fast on every backend (depthwise convolution is slow on XLA's CPU
-backend). The matrices depend only on the kernel and the static spatial size and are cached.
+(all terms along one axis at once, then the other axis and the term index contracted together;
+see :func:`_two_products`), which run fast on every backend (depthwise convolution is slow on
+XLA's CPU backend). The products are ordered so that no tensor of the upsampled size is ever
+transposed: upsampling transposes its small input, downsampling its small output, and a filtered
+activation keeps the upsampled tensor in the order the first product leaves it. The matrices
+depend only on the kernel and the static spatial size and are cached.
 
 Phase convention (no op translates the signal). Input sample ``i`` sits at fine-grid index
 ``factor*i + s`` with ``s = (factor-1)/2`` -- pixel centres line up exactly -- whenever
@@ -30,6 +33,7 @@ Spatial sizes must be static (known when the op is traced).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import keras
@@ -132,48 +136,94 @@ def _spatial_dims(x, data_format, what):
     return int(h), int(w)
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class GemmOperands:
+    """The constant operands of one resampling (numpy, see :func:`gemm_operands`).
+
+    ``h_first (h, r*p)`` / ``w_first (w, r*q)``: the ``r`` separable terms' matrices of that axis
+    side by side, for the first product (along the last axis); ``h_second (r*h, p)`` /
+    ``w_second (r*w, q)``: stacked, for the second product, which also sums the terms.
+    """
+
+    h_first: np.ndarray
+    h_second: np.ndarray
+    w_first: np.ndarray
+    w_second: np.ndarray
+    r: int
+    mode: str
+
+
+def _first_form(m):   # (r, n_out, n_in) -> (n_in, r*n_out)
+    return np.ascontiguousarray(np.concatenate(list(m), axis=0).T)
+
+
+def _second_form(m):  # (r, n_out, n_in) -> (r*n_in, n_out)
+    r, n_out, n_in = m.shape
+    return np.ascontiguousarray(np.transpose(m, (0, 2, 1)).reshape(r * n_in, n_out))
+
+
 @functools.lru_cache(maxsize=256)
 def _cached_gemm_operands(kernel_bytes: bytes, kshape: tuple, h: int, w: int, factor: int, mode: str):
     a, b = _cached_matrices(kernel_bytes, kshape, h, w, factor, mode)
-    r, p, _ = a.shape
-    b_cat = np.ascontiguousarray(np.concatenate(list(b), axis=0).T)            # (w, r*q)
-    a_cat = np.ascontiguousarray(np.transpose(a, (0, 2, 1)).reshape(r * h, p))  # (r*h, p)
-    return b_cat, a_cat, r, p, b.shape[1]
+    return GemmOperands(_first_form(a), _second_form(a), _first_form(b), _second_form(b),
+                        a.shape[0], mode)
 
 
 def gemm_operands(kernel, h: int, w: int, factor: int, mode: str):
     """The constant operands of one resampling of an ``h x w`` image (numpy, cached).
 
-    Returns ``(b_cat, a_cat, r)``: ``b_cat (w, r*w_out)`` stacks the W-axis matrices of the ``r``
-    separable terms, ``a_cat (r*h, h_out)`` the H-axis ones. Layers compute these once in
+    Returns a :class:`GemmOperands`: each axis's 1-D resampling matrices of the ``r`` separable
+    terms, in the two arrangements the two matrix products need. Layers compute these once in
     ``build`` so their ``call`` holds tensor ops only (nothing for a tracer to stumble on).
 
     Example:
-        >>> b_cat, a_cat, r = gemm_operands(np.outer([0.5, 0.5], [0.5, 0.5]), 4, 4, 2, "up")
-        >>> b_cat.shape, a_cat.shape, r
+        >>> g = gemm_operands(np.outer([0.5, 0.5], [0.5, 0.5]), 4, 4, 2, "up")
+        >>> g.w_first.shape, g.h_second.shape, g.r
         ((4, 8), (4, 8), 1)
     """
     kernel = np.ascontiguousarray(kernel, dtype=np.float64)
-    return _cached_gemm_operands(kernel.tobytes(), kernel.shape, int(h), int(w), int(factor), mode)[:3]
+    return _cached_gemm_operands(kernel.tobytes(), kernel.shape, int(h), int(w), int(factor), mode)
 
 
-def _resample_cf(x, operands):
-    """Resample a channels-first tensor ``(b, c, h, w)`` with two plain 2-D matrix products.
+def _two_products(x, first, second, r):
+    """Resample the last two axes of ``x (..., n2, n1)``; returns them *swapped*: ``(..., m1, m2)``.
 
-    1. along W, all separable terms at once: ``(b*c*h, w) @ (w, r*q)``;
-    2. along H, contracting the H axis and the term index together, which also sums the terms:
-       ``(b*c*q, r*h) @ (r*h, p)``.
-    Plain 2-D GEMMs run at full speed on every backend's CPU kernels (XLA's batched dot does not).
+    1. along the last axis, all ``r`` separable terms at once: ``(.. n2, n1) @ (n1, r*m1)``;
+    2. along the other axis, contracting it and the term index together (which sums the
+       terms): ``(.. m1, r*n2) @ (r*n2, m2)``.
+    Two plain 2-D GEMMs: they run at full speed on every backend's CPU kernels (XLA's batched
+    dot does not). The result comes out transposed; the callers arrange their inputs so that
+    the large tensors (the upsampled ones) are never transposed.
     """
-    b_cat, a_cat, r = operands
-    _, c_, h, w = x.shape
-    q, p = b_cat.shape[1] // r, a_cat.shape[1]
-    b_cat = ops.convert_to_tensor(b_cat, dtype=x.dtype)
-    a_cat = ops.convert_to_tensor(a_cat, dtype=x.dtype)
-    y = ops.matmul(ops.reshape(x, (-1, w)), b_cat)                      # (b c h, r q)
-    y = ops.transpose(ops.reshape(y, (-1, h, r, q)), (0, 3, 2, 1))      # (b c, q, r, h)
-    z = ops.matmul(ops.reshape(y, (-1, r * h)), a_cat)                  # (b c q, p)
-    return ops.transpose(ops.reshape(z, (-1, c_, q, p)), (0, 1, 3, 2))  # (b, c, p, q)
+    lead = tuple(x.shape[:-2])
+    n2, n1 = x.shape[-2], x.shape[-1]
+    m1, m2 = first.shape[1] // r, second.shape[1]
+    first = ops.convert_to_tensor(first, dtype=x.dtype)
+    second = ops.convert_to_tensor(second, dtype=x.dtype)
+    y = ops.matmul(ops.reshape(x, (-1, n1)), first)                     # (.. n2, r m1)
+    y = ops.transpose(ops.reshape(y, (-1, n2, r, m1)), (0, 3, 2, 1))    # (.., m1, r, n2)
+    z = ops.matmul(ops.reshape(y, (-1, r * n2)), second)                # (.. m1, m2)
+    return ops.reshape(z, lead + (m1, m2))
+
+
+def _to_cf_swapped(x, data_format):
+    """``(b, c, w, h)`` from either layout, with one transpose."""
+    return ops.transpose(x, (0, 3, 2, 1) if data_format == "channels_last" else (0, 1, 3, 2))
+
+
+def _from_cf_swapped(x, data_format):
+    """``(b, c, w, h)`` back to the layout, with one transpose."""
+    return ops.transpose(x, (0, 3, 2, 1) if data_format == "channels_last" else (0, 1, 3, 2))
+
+
+def _resample(x, g, data_format):
+    if g.mode == "up":
+        # transpose the small input, not the upsampled output: (b,c,w,h) -> products -> (b,c,P,Q)
+        y = _two_products(_to_cf_swapped(x, data_format), g.h_first, g.w_second, g.r)
+        return _from_cf(y, data_format)
+    # down: products on (b,c,h,w) give (b,c,Q,P); the swap back is on the small output
+    y = _two_products(_to_cf(x, data_format), g.w_first, g.h_second, g.r)
+    return _from_cf_swapped(y, data_format)
 
 
 def _to_cf(x, data_format):
@@ -281,13 +331,17 @@ def filtered_activation(x, activation="gelu", up_factor: int = 2, up_kernel=None
 
 def resample_with(x, operands, data_format):
     """Apply a resampling given its precomputed :func:`gemm_operands` (used by the layers)."""
-    return _from_cf(_resample_cf(_to_cf(x, data_format), operands), data_format)
+    return _resample(x, operands, data_format)
 
 
 def filtered_activation_with(x, fn, up_operands, down_operands, data_format):
     """Filtered activation given precomputed operands (used by the layers).
 
-    Stays channels-first on the upsampled grid: two fewer transposes of the 4x-size tensor.
+    The upsampled tensor stays in the swapped ``(b, c, W, H)`` order that the first product
+    leaves it in (the nonlinearity is pointwise), so no tensor of the upsampled size is ever
+    transposed.
     """
-    fine = _resample_cf(_to_cf(x, data_format), up_operands)
-    return _from_cf(_resample_cf(fn(fine), down_operands), data_format)
+    u, d = up_operands, down_operands
+    fine_t = _two_products(_to_cf(x, data_format), u.w_first, u.h_second, u.r)   # (b,c,W,H)
+    y = _two_products(fn(fine_t), d.h_first, d.w_second, d.r)                     # (b,c,h,w)
+    return _from_cf(y, data_format)
