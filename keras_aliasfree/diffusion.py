@@ -134,6 +134,36 @@ class NoiseSchedule:
         b = np.sqrt(1.0 - ab_prev) - np.sqrt(ab_prev) * np.sqrt(1.0 - ab) / np.sqrt(ab)
         return t, a, b, np.zeros_like(a)
 
+    def x0_tables(self, sampler="ddpm", steps=None):
+        """Per-step tables ``(t, sqrt_ab, sigma, cx, ce, s)`` of the same samplers, written with
+        the predicted clean image (float64)::
+
+            x0_hat = (x_t - sigma * eps_hat) / sqrt_ab        (clipped to [-1, 1] by default)
+            x_prev = cx * x0_hat + ce * x_t + s * z
+
+        DDPM: ``cx, ce`` are the coefficients of the posterior mean ``q(x_prev | x_t, x0_hat)``;
+        DDIM: ``x_prev = sqrt(ab_prev) x0_hat + sqrt(1 - ab_prev) eps'`` with ``eps'`` recomputed
+        from ``x0_hat``. Without clipping this is exactly :meth:`sampling_tables`.
+
+        Example:
+            >>> t, ra, sg, cx, ce, s = NoiseSchedule(10).x0_tables("ddim", 5)
+            >>> float(cx[-1]), float(ce[-1])   # the last step returns x0_hat
+            (1.0, 0.0)
+        """
+        t, _, _, s = self.sampling_tables(sampler, steps)
+        ab = self.alpha_bars[t]
+        sigma = np.sqrt(1.0 - ab)
+        if sampler == "ddpm":
+            ab_prev = np.where(t > 0, self.alpha_bars[np.maximum(t - 1, 0)], 1.0)
+            be, al = self.betas[t], self.alphas[t]
+            cx = np.sqrt(ab_prev) * be / (1.0 - ab)
+            ce = np.sqrt(al) * (1.0 - ab_prev) / (1.0 - ab)
+        else:
+            ab_prev = np.concatenate([self.alpha_bars[t[1:]], [1.0]])
+            ce = np.sqrt(1.0 - ab_prev) / sigma
+            cx = np.sqrt(ab_prev) - ce * np.sqrt(ab)
+        return t, np.sqrt(ab), sigma, cx, ce, s
+
 
 # ----------------------------------------------------------------------------- model
 
@@ -344,13 +374,12 @@ class DiffusionModel(keras.Model):
             ema.assign(ops.convert_to_numpy(raw.value))
 
     # -- sampling -----------------------------------------------------------------------------
-    def _build_sample_fns(self, num, sampler, steps, rotate, method):
-        t_tab, a_tab, b_tab, s_tab = self.schedule.sampling_tables(sampler, steps)
+    def _build_sample_fns(self, num, sampler, steps, rotate, method, clip):
+        t_tab, ra_tab, sig_tab, cx_tab, ce_tab, s_tab = self.schedule.x0_tables(sampler, steps)
         n_steps = len(t_tab)
         shape = (num,) + self.image_shape
         denoiser = self.denoiser
         band_limit = self.band_limit
-        sig_tab = self._sqrt_1mab[np.asarray(t_tab).astype(int)]
         rotate_fn = None
         if rotate:
             from keras_aliasfree.transforms import rotate as rotate_fn  # noqa: F811
@@ -358,7 +387,7 @@ class DiffusionModel(keras.Model):
         tv_refs = list(denoiser.trainable_variables)
         ntv_refs = list(denoiser.non_trainable_variables)
         tables = [ops.convert_to_tensor(np.asarray(v, "float32"))
-                  for v in (t_tab, a_tab, b_tab, s_tab, sig_tab)]
+                  for v in (t_tab, ra_tab, sig_tab, cx_tab, ce_tab, s_tab)]
 
         def draw(seed_state):
             with keras.StatelessScope(state_mapping=[(sg.state, seed_state)]) as scope:
@@ -370,7 +399,7 @@ class DiffusionModel(keras.Model):
             return draw(seed_state)
 
         def run(x, seed_state, weights, nt_weights, angle, start, stop):
-            tt, aa, bb, ss, sg_tab = tables
+            tt, ra, sg_tab, cx, ce, ss = tables
 
             def body(i, carry):
                 x, seed_state = carry
@@ -381,10 +410,14 @@ class DiffusionModel(keras.Model):
                 with keras.StatelessScope(state_mapping=mapping):
                     eps = denoiser([x, ops.broadcast_to(t, (num,))], training=False)
                 eps = ops.cast(eps, "float32")
+                sigma = ops.take(sg_tab, i)
                 if band_limit is not None:
-                    eps = apply_band_limit(eps, x, ops.take(sg_tab, i))
+                    eps = apply_band_limit(eps, x, sigma)
+                x0 = (x - sigma * eps) / ops.take(ra, i)
+                if clip:
+                    x0 = ops.clip(x0, -1.0, 1.0)
                 z, seed_state = draw(seed_state)
-                x = ops.take(aa, i) * x + ops.take(bb, i) * eps + ops.take(ss, i) * z
+                x = ops.take(cx, i) * x0 + ops.take(ce, i) * x + ops.take(ss, i) * z
                 return x, seed_state
 
             return ops.fori_loop(start, stop, body, (x, seed_state))
@@ -403,7 +436,8 @@ class DiffusionModel(keras.Model):
         return init, run, n_steps
 
     def sample(self, num_images, steps=None, sampler="ddpm", rotation=0.0, seed=None,
-               return_trajectory=False, rotation_method=None, use_ema=True, verbose="auto"):
+               return_trajectory=False, rotation_method=None, use_ema=True, verbose="auto",
+               clip_denoised=True):
         """Generate ``num_images`` images, optionally turned by ``rotation`` degrees.
 
         Args:
@@ -419,6 +453,10 @@ class DiffusionModel(keras.Model):
                 variance) or ``"bilinear"`` (the paper-style interpolating rotation).
             use_ema: sample with the EMA weights (default) or the raw trained weights.
             verbose: progress bar; ``"auto"`` shows it for runs of >= 100 steps.
+            clip_denoised: clip the predicted clean image ``x0_hat`` to [-1, 1] at every step
+                (default, as Ho et al.'s released code does); each step then moves toward an
+                image in the data range. ``False`` gives the textbook update (Algorithm 2 /
+                DDIM), which diverges for a denoiser that is not yet accurate.
 
         Returns:
             float32 numpy array in [-1, 1], shape (N, H, W, C) (and the trajectory if asked).
@@ -437,10 +475,12 @@ class DiffusionModel(keras.Model):
         if not math.isfinite(rotation):
             raise ValueError(f"rotation must be a finite number of degrees, got {rotation}")
         rotate = rotation != 0.0
+        clip = bool(clip_denoised)
         key = (num, sampler, None if steps is None else int(steps), rotate,
-               method if rotate else None)
+               method if rotate else None, clip)
         if key not in self._sample_fns:
-            self._sample_fns[key] = self._build_sample_fns(num, sampler, steps, rotate, method)
+            self._sample_fns[key] = self._build_sample_fns(num, sampler, steps, rotate, method,
+                                                           clip)
         init, run, n_steps = self._sample_fns[key]
 
         if seed is None:

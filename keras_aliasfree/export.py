@@ -10,11 +10,15 @@ reads the same):
   (``tf.while_loop``) with the EMA weights. ``steps <= 0`` or ``steps == T`` runs DDPM (all T
   steps, Ho et al. Algorithm 2); ``1 <= steps < T`` runs DDIM (eta = 0) over ``steps`` timesteps
   evenly spaced in ``0..T-1`` (computed in-graph exactly as
-  :meth:`NoiseSchedule.sampling_tables`); ``steps > T`` is an error. With
+  :meth:`NoiseSchedule.sampling_tables`); ``steps > T`` is an error. Every step clips the
+  predicted clean image to [-1, 1] (``DiffusionModel.sample``'s default ``clip_denoised=True``;
+  :meth:`NoiseSchedule.x0_tables`). With
   ``rotation_degrees = phi != 0`` x_t is rotated by ``phi / n_steps`` degrees before every reverse
   step (the library's default rotation, the band-limited FFT three-shear, traced into the graph).
 * ``denoise(noisy_images: float32 (None, H, W, C), timesteps: int32 (None,))``
-  -> ``{"noise": float32 (None, H, W, C)}``: one call of the noise-prediction UNet (EMA weights).
+  -> ``{"noise": float32 (None, H, W, C)}``: the model's noise prediction (EMA weights): one call
+  of the UNet, plus the closed-form noise outside the disc for a band-limited model
+  (``DiffusionModel.predict_noise``).
 * ``serving_default`` = ``sample``.
 
 Randomness: the initial noise and the per-step noise are ``tf.random.stateless_normal`` draws with
@@ -103,8 +107,7 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None):
     h, w, c = (int(d) for d in denoiser.inputs[0].shape[1:])
     T = int(schedule.timesteps)
     alpha_bars = np.asarray(schedule.alpha_bars, np.float64)
-    p_t, p_a, p_b, p_s = schedule.sampling_tables("ddpm")
-    ddpm_tables = [np.asarray(v, np.float32) for v in (p_t, p_a, p_b, p_s)]
+    ddpm_tables = [np.asarray(v, np.float32) for v in schedule.x0_tables("ddpm")]
 
     module = tf.Module(name="keras_aliasfree_diffusion")
     # Track the underlying tf.Variables, not the Keras model: then session-based loaders (TF1
@@ -136,10 +139,11 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None):
         ab_all = tf.constant(alpha_bars, tf.float64)
         ab = tf.gather(ab_all, t)
         ab_prev = tf.concat([tf.gather(ab_all, t[1:]), tf.ones([1], tf.float64)], axis=0)
-        a = tf.sqrt(ab_prev) / tf.sqrt(ab)
-        b = tf.sqrt(1.0 - ab_prev) - tf.sqrt(ab_prev) * tf.sqrt(1.0 - ab) / tf.sqrt(ab)
+        sigma = tf.sqrt(1.0 - ab)
+        ce = tf.sqrt(1.0 - ab_prev) / sigma
+        cx = tf.sqrt(ab_prev) - ce * tf.sqrt(ab)
         f32 = lambda v: tf.cast(v, tf.float32)  # noqa: E731
-        return f32(t), f32(a), f32(b), tf.zeros_like(f32(a))
+        return f32(t), f32(tf.sqrt(ab)), f32(sigma), f32(cx), f32(ce), tf.zeros_like(f32(cx))
 
     @tf.function(input_signature=[
         tf.TensorSpec([], tf.int64, name="seed"),
@@ -159,7 +163,7 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None):
         ]
         with tf.control_dependencies(checks):
             use_ddpm = tf.logical_or(steps <= 0, tf.equal(steps, T))
-            tt, aa, bb, ss = tf.cond(use_ddpm, ddpm, lambda: ddim(steps))
+            tt, ra, sg, cx, ce, ss = tf.cond(use_ddpm, ddpm, lambda: ddim(steps))
         n_steps = tf.shape(tt)[0]
         angle = tf.cast(tf.cast(rotation_degrees, tf.float64) / tf.cast(n_steps, tf.float64),
                         tf.float32)
@@ -176,7 +180,8 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None):
             eps = run_denoiser(x, t)
             z = tf.random.stateless_normal(shape, seed=seed_pair(seed, i + 1),
                                            dtype=tf.float32)
-            x = aa[i] * x + bb[i] * eps + ss[i] * z
+            x0 = tf.clip_by_value((x - sg[i] * eps) / ra[i], -1.0, 1.0)  # clip_denoised
+            x = cx[i] * x0 + ce[i] * x + ss[i] * z
             return i + 1, tf.ensure_shape(x, [None, h, w, c])
 
         _, x = tf.while_loop(lambda i, x: i < n_steps, body, (tf.constant(0), x0),

@@ -195,7 +195,7 @@ def _two_products(x, first, second, r):
     dot does not). The result comes out transposed; the callers arrange their inputs so that
     the large tensors (the upsampled ones) are never transposed.
     """
-    lead = tuple(x.shape[:-2])
+    lead = (-1,) + tuple(x.shape[1:-2])  # the batch may be unknown (None) when traced
     n2, n1 = x.shape[-2], x.shape[-1]
     m1, m2 = first.shape[1] // r, second.shape[1]
     first = ops.convert_to_tensor(first, dtype=x.dtype)

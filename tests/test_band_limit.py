@@ -112,8 +112,9 @@ def banded():
 @pytest.mark.parametrize("sampler,steps", [("ddpm", None), ("ddim", 5)])
 def test_samples_end_band_limited(banded, sampler, steps):
     # the last reverse step removes all of the noise outside the disc, in closed form
+    # (clip_denoised=False: the clip is a pointwise nonlinearity, which spreads a little energy)
     _, traj = banded.sample(3, sampler=sampler, steps=steps, seed=1, verbose=0,
-                            return_trajectory=True)
+                            return_trajectory=True, clip_denoised=False)
     assert outside_energy(traj[0]) > 0.15  # the start is white noise
     assert outside_energy(traj[-1]) < 1e-8
 

@@ -75,6 +75,30 @@ def test_sampling_tables_recover_x0():
         s.sampling_tables("euler", 10)
 
 
+def test_x0_tables_equal_the_eps_form_without_clipping():
+    s = NoiseSchedule(50)
+    for sampler, steps in (("ddpm", None), ("ddim", 7)):
+        t, a, b, sd = s.sampling_tables(sampler, steps)
+        t2, ra, sg, cx, ce, s2 = s.x0_tables(sampler, steps)
+        np.testing.assert_array_equal(t, t2)
+        np.testing.assert_array_equal(sd, s2)
+        # cx * (x - sg * e) / ra + ce * x == a * x + b * e for every x, e
+        np.testing.assert_allclose(cx / ra + ce, a, rtol=1e-9)
+        np.testing.assert_allclose(-cx * sg / ra, b, rtol=1e-9, atol=1e-12)
+        assert cx[-1] == pytest.approx(1.0) and ce[-1] == pytest.approx(0.0)
+
+
+def test_clip_denoised(trained):
+    dm, _ = trained
+    kw = dict(sampler="ddim", steps=6, seed=4, verbose=0, return_trajectory=True)
+    _, clipped = dm.sample(2, **kw)
+    _, free = dm.sample(2, clip_denoised=False, **kw)
+    np.testing.assert_array_equal(clipped[0], free[0])  # same start
+    # the last step returns x0_hat: clipped it lies in the data range
+    assert np.abs(clipped[-1]).max() <= 1.0 + 1e-6
+    assert not np.array_equal(clipped[-1], free[-1])
+
+
 def test_fit_lowers_loss_and_updates_ema(trained):
     dm, losses = trained
     assert np.all(np.isfinite(losses))
