@@ -26,6 +26,11 @@ T = sched["timesteps"]
 betas = np.linspace(sched["beta_start"], sched["beta_end"], T)  # linear schedule
 ab = np.cumprod(1.0 - betas)
 x0, _ = load_numpy("mnist", split="test", image_size=h, limit=64)
+if info.get("band_limit") == "disc":  # the model's data: low-passed to the disc (DiffusionModel)
+    from keras_aliasfree.diffusion import DATA_TAPER
+    from keras_aliasfree.transforms import disc_lowpass
+
+    x0 = np.asarray(disc_lowpass(x0, taper=DATA_TAPER))
 model = tf.saved_model.load(path)
 fy, fx = np.fft.fftfreq(h)[:, None], np.fft.fftfreq(w)[None, :]
 r = np.sqrt(fx**2 + fy**2) / 0.5
