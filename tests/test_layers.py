@@ -195,3 +195,18 @@ def test_invalid_arguments(make, exc, match):
 def test_downsample_symbolic_shape_error():
     with pytest.raises(ValueError, match="divisible"):
         AliasFreeDownsample()(keras.Input((15, 16, 3)))
+
+
+@pytest.mark.tf_only
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_unknown_batch_when_traced(data_format):
+    # a SavedModel signature traces the layers with batch None
+    import tensorflow as tf
+
+    shape = [None, 8, 8, 3] if data_format == "channels_last" else [None, 3, 8, 8]
+    x = np.random.default_rng(0).normal(size=[2] + shape[1:]).astype("float32")
+    for layer in (AliasFreeUpsample(data_format=data_format),
+                  AliasFreeDownsample(data_format=data_format),
+                  FilteredActivation("gelu", data_format=data_format)):
+        fn = tf.function(layer, input_signature=[tf.TensorSpec(shape, tf.float32)])
+        np.testing.assert_allclose(fn(x).numpy(), to_numpy(layer(x)), atol=1e-6)
