@@ -12,6 +12,7 @@ from keras_aliasfree.diffusion import (DATA_TAPER, DiffusionModel, NoiseSchedule
                                        apply_band_limit, load_checkpoint, resolve_band_limit)
 from keras_aliasfree.transforms import disc_lowpass, disc_response
 from keras_aliasfree.unet import build_unet
+from test_diffusion import toy_images
 
 T = 20
 
@@ -90,14 +91,6 @@ def test_resolve_band_limit():
         resolve_band_limit("square", tiny_unet("A"))
 
 
-def toy_images(n=16, seed=0):
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:8, 0:8]
-    c = rng.uniform(2, 5, size=(n, 2))
-    r2 = (yy[None] - c[:, 0, None, None]) ** 2 + (xx[None] - c[:, 1, None, None]) ** 2
-    return (2.0 * np.exp(-r2 / 4.0) - 1.0)[..., None].astype("float32")
-
-
 @pytest.fixture(scope="module")
 def banded():
     keras.utils.set_random_seed(0)
@@ -105,7 +98,7 @@ def banded():
                         band_limit="disc")
     dm.compile(optimizer=keras.optimizers.AdamW(3e-3),
                jit_compile=keras.backend.backend() != "torch")
-    dm.fit(toy_images(), batch_size=8, epochs=2, verbose=0, shuffle=False)
+    dm.fit(toy_images(16), batch_size=8, epochs=2, verbose=0, shuffle=False)
     return dm
 
 
