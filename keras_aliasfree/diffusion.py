@@ -134,7 +134,7 @@ class NoiseSchedule:
         b = np.sqrt(1.0 - ab_prev) - np.sqrt(ab_prev) * np.sqrt(1.0 - ab) / np.sqrt(ab)
         return t, a, b, np.zeros_like(a)
 
-    def x0_tables(self, sampler="ddpm", steps=None):
+    def x0_tables(self, sampler="ddpm", steps=None, eta=0.0):
         """Per-step tables ``(t, sqrt_ab, sigma, cx, ce, s)`` of the same samplers, written with
         the predicted clean image (float64)::
 
@@ -142,14 +142,22 @@ class NoiseSchedule:
             x_prev = cx * x0_hat + ce * x_t + s * z
 
         DDPM: ``cx, ce`` are the coefficients of the posterior mean ``q(x_prev | x_t, x0_hat)``;
-        DDIM: ``x_prev = sqrt(ab_prev) x0_hat + sqrt(1 - ab_prev) eps'`` with ``eps'`` recomputed
-        from ``x0_hat``. Without clipping this is exactly :meth:`sampling_tables`.
+        DDIM: ``x_prev = sqrt(ab_prev) x0_hat + sqrt(1 - ab_prev - s^2) eps' + s z`` with ``eps'``
+        recomputed from ``x0_hat`` and ``s = eta * sqrt((1 - ab_prev) / (1 - ab)) *
+        sqrt(1 - ab / ab_prev)`` (Song et al. 2021, eq. 16: ``eta = 0`` deterministic, ``eta = 1``
+        the DDPM posterior noise on the shortened schedule). Without clipping and with ``eta = 0``
+        this is exactly :meth:`sampling_tables`.
 
         Example:
             >>> t, ra, sg, cx, ce, s = NoiseSchedule(10).x0_tables("ddim", 5)
             >>> float(cx[-1]), float(ce[-1])   # the last step returns x0_hat
             (1.0, 0.0)
         """
+        eta = float(eta)
+        if not 0.0 <= eta <= 1.0:
+            raise ValueError(f"eta must be in [0, 1], got {eta}")
+        if sampler == "ddpm" and eta != 0.0:
+            raise ValueError("eta applies to the DDIM sampler; DDPM always adds its noise")
         t, _, _, s = self.sampling_tables(sampler, steps)
         ab = self.alpha_bars[t]
         sigma = np.sqrt(1.0 - ab)
@@ -160,7 +168,8 @@ class NoiseSchedule:
             ce = np.sqrt(al) * (1.0 - ab_prev) / (1.0 - ab)
         else:
             ab_prev = np.concatenate([self.alpha_bars[t[1:]], [1.0]])
-            ce = np.sqrt(1.0 - ab_prev) / sigma
+            s = eta * np.sqrt((1.0 - ab_prev) / (1.0 - ab)) * np.sqrt(1.0 - ab / ab_prev)
+            ce = np.sqrt(np.maximum(1.0 - ab_prev - s * s, 0.0)) / sigma
             cx = np.sqrt(ab_prev) - ce * np.sqrt(ab)
         return t, np.sqrt(ab), sigma, cx, ce, s
 
@@ -374,8 +383,9 @@ class DiffusionModel(keras.Model):
             ema.assign(ops.convert_to_numpy(raw.value))
 
     # -- sampling -----------------------------------------------------------------------------
-    def _build_sample_fns(self, num, sampler, steps, rotate, method, clip):
-        t_tab, ra_tab, sig_tab, cx_tab, ce_tab, s_tab = self.schedule.x0_tables(sampler, steps)
+    def _build_sample_fns(self, num, sampler, steps, rotate, method, clip, eta):
+        t_tab, ra_tab, sig_tab, cx_tab, ce_tab, s_tab = self.schedule.x0_tables(sampler, steps,
+                                                                                 eta)
         n_steps = len(t_tab)
         shape = (num,) + self.image_shape
         denoiser = self.denoiser
@@ -437,7 +447,7 @@ class DiffusionModel(keras.Model):
 
     def sample(self, num_images, steps=None, sampler="ddpm", rotation=0.0, seed=None,
                return_trajectory=False, rotation_method=None, use_ema=True, verbose="auto",
-               clip_denoised=True):
+               clip_denoised=True, eta=0.0):
         """Generate ``num_images`` images, optionally turned by ``rotation`` degrees.
 
         Args:
@@ -457,6 +467,8 @@ class DiffusionModel(keras.Model):
                 (default, as Ho et al.'s released code does); each step then moves toward an
                 image in the data range. ``False`` gives the textbook update (Algorithm 2 /
                 DDIM), which diverges for a denoiser that is not yet accurate.
+            eta: DDIM only: 0 (default) = deterministic DDIM; 1 = as much fresh noise per step as
+                DDPM's posterior (Song et al. 2021), which forgives a less accurate denoiser.
 
         Returns:
             float32 numpy array in [-1, 1], shape (N, H, W, C) (and the trajectory if asked).
@@ -476,11 +488,12 @@ class DiffusionModel(keras.Model):
             raise ValueError(f"rotation must be a finite number of degrees, got {rotation}")
         rotate = rotation != 0.0
         clip = bool(clip_denoised)
+        eta = float(eta)
         key = (num, sampler, None if steps is None else int(steps), rotate,
-               method if rotate else None, clip)
+               method if rotate else None, clip, eta)
         if key not in self._sample_fns:
             self._sample_fns[key] = self._build_sample_fns(num, sampler, steps, rotate, method,
-                                                           clip)
+                                                           clip, eta)
         init, run, n_steps = self._sample_fns[key]
 
         if seed is None:

@@ -97,7 +97,7 @@ def ddim_timesteps_tf(steps, timesteps):
     return tf.reverse(tf.cast(tf.round(vals), tf.int32), axis=[0])
 
 
-def _make_module(denoiser, schedule, rotation_method, band_limit=None):
+def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0):
     """The tf.Module holding the denoiser (EMA weights) and the two signature tf.functions."""
     import tensorflow as tf
 
@@ -140,10 +140,11 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None):
         ab = tf.gather(ab_all, t)
         ab_prev = tf.concat([tf.gather(ab_all, t[1:]), tf.ones([1], tf.float64)], axis=0)
         sigma = tf.sqrt(1.0 - ab)
-        ce = tf.sqrt(1.0 - ab_prev) / sigma
+        s = eta * tf.sqrt((1.0 - ab_prev) / (1.0 - ab)) * tf.sqrt(1.0 - ab / ab_prev)
+        ce = tf.sqrt(tf.maximum(1.0 - ab_prev - s * s, 0.0)) / sigma
         cx = tf.sqrt(ab_prev) - ce * tf.sqrt(ab)
         f32 = lambda v: tf.cast(v, tf.float32)  # noqa: E731
-        return f32(t), f32(tf.sqrt(ab)), f32(sigma), f32(cx), f32(ce), tf.zeros_like(f32(cx))
+        return f32(t), f32(tf.sqrt(ab)), f32(sigma), f32(cx), f32(ce), f32(s)
 
     @tf.function(input_signature=[
         tf.TensorSpec([], tf.int64, name="seed"),
@@ -218,7 +219,7 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None):
     return module
 
 
-def build_serving_module(checkpoint, rotation_method=None):
+def build_serving_module(checkpoint, rotation_method=None, eta=0.0):
     """The ``tf.Module`` that :func:`export_saved_model` saves (TensorFlow backend only).
 
     Loads the checkpoint's UNet with its EMA weights; ``module.sample`` and ``module.denoise`` are
@@ -239,21 +240,24 @@ def build_serving_module(checkpoint, rotation_method=None):
     denoiser.load_weights(os.path.join(ckpt, "ema.weights.h5"))
     schedule = NoiseSchedule(**config["schedule"])
     band_limit = config.get("band_limit")  # absent: a checkpoint from before the band limit
-    module = _make_module(denoiser, schedule, method, band_limit)
+    eta = float(eta)
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must be in [0, 1], got {eta}")
+    module = _make_module(denoiser, schedule, method, band_limit, eta)
     module.export_info = {
         "format": EXPORT_FORMAT, "format_version": EXPORT_VERSION,
         "checkpoint": ckpt, "checkpoint_backend": config.get("backend"),
         "unet": config["unet"], "schedule": schedule.get_config(),
         "image_shape": [int(d) for d in denoiser.inputs[0].shape[1:]],
-        "rotation_method": method, "weights": "ema", "band_limit": band_limit,
+        "rotation_method": method, "weights": "ema", "band_limit": band_limit, "ddim_eta": eta,
         "signatures": list(SIGNATURES),
     }
     return module
 
 
-def _export_in_subprocess(checkpoint, out, rotation_method, overwrite, verify, verbose):
+def _export_in_subprocess(checkpoint, out, rotation_method, overwrite, verify, verbose, eta):
     cmd = [sys.executable, "-m", "keras_aliasfree", "export", "--checkpoint",
-           os.fspath(checkpoint), "--out", os.fspath(out)]
+           os.fspath(checkpoint), "--out", os.fspath(out), "--eta", repr(float(eta))]
     if rotation_method:
         cmd += ["--rotation-method", rotation_method]
     if overwrite:
@@ -279,7 +283,7 @@ def _export_in_subprocess(checkpoint, out, rotation_method, overwrite, verify, v
 
 
 def export_saved_model(checkpoint, out, rotation_method=None, overwrite=False, verify=True,
-                       verbose=True):
+                       verbose=True, eta=0.0):
     """Export a checkpoint as a TensorFlow SavedModel with ``sample``/``denoise`` signatures.
 
     Args:
@@ -291,6 +295,8 @@ def export_saved_model(checkpoint, out, rotation_method=None, overwrite=False, v
         verify: reload the written SavedModel with ``tf.saved_model.load`` and check that its
             ``denoise`` matches the Keras UNet on a small batch.
         verbose: print what was written.
+        eta: the DDIM noise level of ``sample`` when ``steps < T`` (0 = deterministic DDIM, 1 =
+            DDPM-like fresh noise; see ``DiffusionModel.sample``), fixed at export time.
 
     Under a non-TensorFlow backend the export runs in a ``KERAS_BACKEND=tensorflow`` subprocess.
     Returns the absolute path of ``out``.
@@ -305,12 +311,13 @@ def export_saved_model(checkpoint, out, rotation_method=None, overwrite=False, v
         raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to "
                               "replace it")
     if keras.backend.backend() != "tensorflow":
-        return _export_in_subprocess(checkpoint, out, rotation_method, overwrite, verify, verbose)
+        return _export_in_subprocess(checkpoint, out, rotation_method, overwrite, verify, verbose,
+                                     eta)
 
     import tensorflow as tf
 
     t0 = time.perf_counter()
-    module = build_serving_module(checkpoint, rotation_method)
+    module = build_serving_module(checkpoint, rotation_method, eta)
     parent = os.path.dirname(out)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(out) + "-", dir=parent)

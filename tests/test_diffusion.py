@@ -261,3 +261,28 @@ def test_find_checkpoint_ignores_partial_writes(tmp_path):
     assert find_checkpoint(tmp_path).endswith("epoch_0002")
     (ck / "epoch_0002" / "raw.weights.h5").unlink()
     assert find_checkpoint(tmp_path).endswith("epoch_0001")
+
+
+def test_ddim_eta():
+    s = NoiseSchedule(50)
+    t, ra, sg, cx, ce, sd = s.x0_tables("ddim", 10, eta=1.0)
+    ab = s.alpha_bars[t]
+    ab_prev = np.concatenate([s.alpha_bars[t[1:]], [1.0]])
+    # eta = 1: the added noise is the DDPM posterior's on the shortened schedule
+    np.testing.assert_allclose(sd ** 2, (1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev), rtol=1e-9)
+    assert sd[-1] == 0.0 and sd[:-1].min() > 0
+    # and x_prev keeps the marginal variance for x0_hat = 0: ce^2 sg^2 + s^2 = 1 - ab_prev
+    np.testing.assert_allclose((ce * sg) ** 2 + sd ** 2, 1 - ab_prev, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="eta"):
+        s.x0_tables("ddim", 10, eta=1.5)
+    with pytest.raises(ValueError, match="DDIM"):
+        s.x0_tables("ddpm", eta=0.5)
+
+
+def test_sample_with_eta(trained):
+    dm, _ = trained
+    a = dm.sample(2, sampler="ddim", steps=5, seed=3, verbose=0, eta=1.0)
+    b = dm.sample(2, sampler="ddim", steps=5, seed=3, verbose=0, eta=1.0)
+    c = dm.sample(2, sampler="ddim", steps=5, seed=3, verbose=0)
+    np.testing.assert_array_equal(a, b)   # same seed, same images
+    assert not np.array_equal(a, c)       # eta adds noise

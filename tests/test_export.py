@@ -394,3 +394,27 @@ def test_demo_default_model_as_in_readme(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     _check_demo_output(str(tmp_path / "demo"), 13)
+
+
+@pytest.mark.tf_only
+def test_export_eta_matches_library_ddim_eta(tiny_export):
+    import tensorflow as tf
+
+    from keras_aliasfree.diffusion import load_checkpoint
+    from keras_aliasfree.export import build_serving_module
+
+    e = tiny_export
+    dm = load_checkpoint(e["ckpt"])
+    module = build_serving_module(e["ckpt"], eta=1.0)
+    assert module.export_info["ddim_eta"] == 1.0
+    for seed, rot in ((5, 0.0), (6, 30.0)):
+        got = module.sample(tf.constant(seed, tf.int64), tf.constant(2), tf.constant(rot),
+                            tf.constant(6))["images"].numpy()
+        want = _to_uint8(dm.sample(2, sampler="ddim", steps=6, rotation=rot, seed=seed,
+                                   verbose=0, eta=1.0))
+        _assert_images_match(got, want, f"eta=1 seed {seed}")
+        plain = _to_uint8(dm.sample(2, sampler="ddim", steps=6, rotation=rot, seed=seed,
+                                    verbose=0))
+        assert not np.array_equal(got, plain)
+    with pytest.raises(ValueError, match="eta"):
+        build_serving_module(e["ckpt"], eta=2.0)

@@ -32,6 +32,8 @@ def register(subparsers):
                    help="with --extractor inception: let Keras download the ImageNet weights")
     p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
     p.add_argument("--steps", type=int, default=50, help="DDIM steps (DDPM uses all T)")
+    p.add_argument("--eta", type=float, default=0.0,
+                   help="DDIM noise level: 0 = deterministic (default), 1 = DDPM-like")
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--angles", type=_floats, default=(30.0, 60.0, 90.0),
@@ -71,7 +73,7 @@ def run(args) -> int:
         rotated_num=args.rotated_num, eq_num=args.eq_num, eq_timestep=args.eq_timestep,
         rotation_method=args.rotation_method, kid_subsets=args.kid_subsets,
         kid_subset_size=args.kid_subset_size, data_dir=args.data_dir, cache=args.cache_dir,
-        verbose=not args.quiet)
+        verbose=not args.quiet, eta=args.eta if args.sampler == "ddim" else 0.0)
     meta = report["meta"]
     print(f"\n{meta['checkpoint']} (UNet {meta['unet']}), {meta['num']} samples, "
           f"{meta['sampler']} {meta['steps'] or ''} steps, extractor {meta['extractor']}")

@@ -26,6 +26,9 @@ def register(subparsers):
     p.add_argument("--out", required=True, help="SavedModel directory to write")
     p.add_argument("--rotation-method", default=None, choices=("fft", "bilinear", "cubic"),
                    help="rotation of x_t traced into sample (default: fft, the library default)")
+    p.add_argument("--eta", type=float, default=0.0,
+                   help="DDIM noise level of sample when steps < T, fixed in the export "
+                        "(0 = deterministic DDIM, the default; 1 = DDPM-like fresh noise)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--no-verify", action="store_true",
                    help="skip reloading the SavedModel to check denoise against the Keras UNet")
@@ -40,7 +43,7 @@ def run(args):
     try:
         export_saved_model(args.checkpoint, args.out, rotation_method=args.rotation_method,
                            overwrite=args.overwrite, verify=not args.no_verify,
-                           verbose=not args.quiet)
+                           verbose=not args.quiet, eta=args.eta)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -28,6 +28,8 @@ def register(subparsers):
     p.add_argument("--sampler", default="ddim", choices=("ddpm", "ddim"),
                    help="ddim (default, eta=0, --steps) or ddpm (all T steps)")
     p.add_argument("--steps", type=int, default=None, help="DDIM steps (default 100)")
+    p.add_argument("--eta", type=float, default=0.0,
+                   help="DDIM noise level: 0 = deterministic (default), 1 = DDPM-like")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--frames", type=int, default=0,
                    help="write a GIF of K frames sweeping the rotation from -phi to phi")
@@ -96,7 +98,8 @@ def run(args):
     if args.sampler == "ddim" and steps is None:
         steps = 100
     kw = dict(steps=steps, sampler=args.sampler, seed=args.seed,
-              rotation_method=args.rotation_method, use_ema=not args.raw_weights)
+              rotation_method=args.rotation_method, use_ema=not args.raw_weights,
+              eta=args.eta if args.sampler == "ddim" else 0.0)
     print(f"checkpoint: {ckpt}")
     if args.frames and args.frames > 0:
         from PIL import Image

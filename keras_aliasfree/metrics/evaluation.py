@@ -20,7 +20,7 @@ from keras_aliasfree.metrics import extractors as E
 
 
 def sample_images(model, num, batch_size=250, sampler="ddim", steps=50, seed=0, rotation=0.0,
-                  rotation_method="fft", verbose=True):
+                  rotation_method="fft", verbose=True, eta=0.0):
     """Draw ``num`` images from a :class:`~keras_aliasfree.diffusion.DiffusionModel` in batches
     (batch ``i`` uses seed ``seed + i``); returns float32 numpy in [-1, 1].
 
@@ -38,7 +38,8 @@ def sample_images(model, num, batch_size=250, sampler="ddim", steps=50, seed=0, 
         if verbose:
             print(f"  sampling {done + b}/{num} (rotation {rotation:g} deg)", flush=True)
         out.append(model.sample(b, steps=steps, sampler=sampler, rotation=rotation,
-                                seed=seed + i, rotation_method=rotation_method, verbose=False))
+                                seed=seed + i, rotation_method=rotation_method, verbose=False,
+                                eta=eta))
         done += b
         i += 1
     return np.concatenate(out).astype(np.float32)
@@ -100,7 +101,7 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
                         sampler="ddim", steps=50, batch_size=250, seed=0, angles=(30.0, 60.0, 90.0),
                         rotation_num=16, rotated_fd_angle=45.0, rotated_num=None, eq_num=16,
                         eq_timestep=500, rotation_method="fft", kid_subsets=100,
-                        kid_subset_size=1000, data_dir=None, cache=None, verbose=True):
+                        kid_subset_size=1000, data_dir=None, cache=None, verbose=True, eta=0.0):
     """Evaluate a checkpoint; returns a JSON-able dict (see docs/METRICS.md for every key).
 
     Args:
@@ -110,6 +111,7 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
         num: generated and real images for FD/KID/IS.
         extractor: ``"auto"``, ``"inception"``, ``"classifier"``, a path, or a FeatureExtractor.
         sampler, steps: sampling settings (DDIM 50 steps by default; DDPM runs all T).
+        eta: DDIM noise level (0 = deterministic DDIM; 1 = DDPM-like, see ``DiffusionModel.sample``).
         angles: rotation sweep for the rotation consistency (``rotation_num`` images per angle).
         rotated_fd_angle: FD/KID of samples drawn with this rotation vs real data rotated by the
             same angle (``rotated_num`` images, default ``num``); 0/None skips it.
@@ -133,7 +135,7 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
                   verbose=verbose, rotation_method=rotation_method)
     ref = E.reference_features(data, ext, count=num, **ref_kw)
     fake = sample_images(model, num, batch_size, sampler, steps, seed, 0.0, rotation_method,
-                         verbose)
+                         verbose, eta)
     ff, fp = ext(fake, verbose=verbose)
     scores = generative_scores(ff, fp, ref, kid_subsets, kid_subset_size)
     result = {"fd": scores["fd"], "kid_x100": 100 * scores["kid"],
@@ -147,7 +149,7 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
         rref = E.reference_features(data, ext, count=rn, rotation=float(rotated_fd_angle),
                                     **ref_kw)
         rfake = sample_images(model, rn, batch_size, sampler, steps, seed + 10_000,
-                              float(rotated_fd_angle), rotation_method, verbose)
+                              float(rotated_fd_angle), rotation_method, verbose, eta)
         rf, rp = ext(rfake, verbose=verbose)
         rs = generative_scores(rf, rp, rref, kid_subsets, kid_subset_size)
         result["fd_rotated"] = rs["fd"]
@@ -164,7 +166,7 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
         def sample_fn(rotation, s):
             return model.sample(int(rotation_num), steps=steps, sampler=sampler,
                                 rotation=rotation, seed=s, rotation_method=rotation_method,
-                                verbose=False)
+                                verbose=False, eta=eta)
 
         mean, per = EQ.rotation_consistency(sample_fn, angles=tuple(float(a) for a in angles),
                                             seed=seed, method=rotation_method,
@@ -181,7 +183,7 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
         "checkpoint": ck_dir, "unet": (cfg.get("unet") or {}).get("config"),
         "data": data, "split": split, "num": int(num), "extractor": ext.name,
         "extractor_description": ext.description, "reference_cached": bool(ref["cached"]),
-        "sampler": sampler, "steps": steps, "seed": seed, "angles": list(angles or []),
+        "sampler": sampler, "steps": steps, "eta": eta, "seed": seed, "angles": list(angles or []),
         "rotation_num": rotation_num, "rotated_fd_angle": rotated_fd_angle,
         "rotation_method": rotation_method, "eq_num": eq_num, "eq_timestep": eq_timestep,
         "kid_subsets": kid_subsets, "kid_subset_size": scores["kid_subset_size"],
