@@ -317,6 +317,11 @@ class DiffusionModel(keras.Model):
         The denoiser's output, with the band limit applied (see the class docs); sampling, the
         loss and the SavedModel's ``denoise`` signature all use it.
         """
+        if isinstance(timesteps, (int, list, tuple, np.ndarray, np.integer)):
+            t_np = np.asarray(timesteps)
+            T = self.schedule.timesteps
+            if t_np.size and (t_np.min() < 0 or t_np.max() >= T):
+                raise ValueError(f"timesteps must be in 0..{T - 1}, got {t_np.min()}..{t_np.max()}")
         x = ops.cast(ops.convert_to_tensor(noisy_images), "float32")
         t = ops.convert_to_tensor(timesteps)
         eps = ops.cast(self.denoiser([x, ops.cast(t, "float32")], training=training), "float32")

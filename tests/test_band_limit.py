@@ -124,6 +124,8 @@ def test_predict_noise_matches_denoiser_inside_the_disc(banded):
     s = np.sqrt(1.0 - banded.schedule.alpha_bars[t]).reshape(-1, 1, 1, 1)
     outside = got - np.asarray(disc_lowpass(got))
     np.testing.assert_allclose(outside, (x - np.asarray(disc_lowpass(x))) / s, atol=1e-4)
+    with pytest.raises(ValueError, match="timesteps"):
+        banded.predict_noise(x, np.array([0, T], "int32"))
 
 
 def test_band_limit_in_checkpoints(banded, tmp_path):
