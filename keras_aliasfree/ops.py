@@ -206,24 +206,19 @@ def _two_products(x, first, second, r):
     return ops.reshape(z, lead + (m1, m2))
 
 
-def _to_cf_swapped(x, data_format):
-    """``(b, c, w, h)`` from either layout, with one transpose."""
-    return ops.transpose(x, (0, 3, 2, 1) if data_format == "channels_last" else (0, 1, 3, 2))
-
-
-def _from_cf_swapped(x, data_format):
-    """``(b, c, w, h)`` back to the layout, with one transpose."""
+def _swap_cf(x, data_format):
+    """The layout <-> ``(b, c, w, h)``, with one transpose (it is its own inverse)."""
     return ops.transpose(x, (0, 3, 2, 1) if data_format == "channels_last" else (0, 1, 3, 2))
 
 
 def _resample(x, g, data_format):
     if g.mode == "up":
         # transpose the small input, not the upsampled output: (b,c,w,h) -> products -> (b,c,P,Q)
-        y = _two_products(_to_cf_swapped(x, data_format), g.h_first, g.w_second, g.r)
+        y = _two_products(_swap_cf(x, data_format), g.h_first, g.w_second, g.r)
         return _from_cf(y, data_format)
     # down: products on (b,c,h,w) give (b,c,Q,P); the swap back is on the small output
     y = _two_products(_to_cf(x, data_format), g.w_first, g.h_second, g.r)
-    return _from_cf_swapped(y, data_format)
+    return _swap_cf(y, data_format)
 
 
 def _to_cf(x, data_format):

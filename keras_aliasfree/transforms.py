@@ -41,6 +41,7 @@ numpy helpers :func:`disc_mask` and :func:`psnr`.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import keras
@@ -338,7 +339,8 @@ def integer_shift(images, dy, dx, data_format=None):
 
 
 def disc_response(h, w, radius=0.5, taper=0.0):
-    """The ``(h, w)`` DFT-grid response of :func:`disc_lowpass` (numpy, float32).
+    """The ``(h, w)`` DFT-grid response of :func:`disc_lowpass` (numpy, float32, read-only;
+    designed once per argument set).
 
     Frequencies are in cycles per sample (Nyquist = 0.5), on ``np.fft.fftfreq`` order. The
     response is 1 up to ``radius * (1 - taper)``, falls with a raised cosine to 0 at ``radius``
@@ -350,8 +352,12 @@ def disc_response(h, w, radius=0.5, taper=0.0):
         >>> r.tolist()[0], r.tolist()[2]
         ([1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0])
     """
-    h, w = int(h), int(w)
-    radius, taper = float(radius), float(taper)
+    return _disc_response(int(h), int(w), float(radius), float(taper))
+
+
+@functools.lru_cache(maxsize=32)
+def _disc_response(h, w, radius, taper):
+    # cached: the samplers and the training step call disc_lowpass at every step, eagerly on torch
     if h < 1 or w < 1:
         raise ValueError(f"disc_response: h and w must be positive, got {h}x{w}")
     if not 0.0 < radius:
@@ -362,12 +368,15 @@ def disc_response(h, w, radius=0.5, taper=0.0):
     rho = np.sqrt(fy * fy + fx * fx)
     eps = 1e-9  # keep grid points that sit exactly on the circle (e.g. (0.5, 0)) inside
     if taper == 0.0:
-        return (rho <= radius + eps).astype(np.float32)
-    r0 = radius * (1.0 - taper)
-    t = np.clip((rho - r0) / (radius - r0), 0.0, 1.0)
-    resp = 0.5 * (1.0 + np.cos(np.pi * t))
-    resp[rho > radius + eps] = 0.0
-    return resp.astype(np.float32)
+        resp = (rho <= radius + eps).astype(np.float32)
+    else:
+        r0 = radius * (1.0 - taper)
+        t = np.clip((rho - r0) / (radius - r0), 0.0, 1.0)
+        resp = 0.5 * (1.0 + np.cos(np.pi * t))
+        resp[rho > radius + eps] = 0.0
+        resp = resp.astype(np.float32)
+    resp.setflags(write=False)  # shared by every call
+    return resp
 
 
 def disc_lowpass(images, radius=0.5, taper=0.0, data_format=None):
