@@ -11,8 +11,21 @@ import pytest  # noqa: E402
 BACKEND = keras.backend.backend()
 
 
+def _versions():
+    from importlib import metadata
+
+    out = []
+    for dist in ("keras", "tensorflow", "jax", "torch", "numpy", "scipy", "h5py"):
+        try:
+            out.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            out.append(f"{dist} -")
+    return ", ".join(out)
+
+
 def pytest_report_header(config):
-    return f"keras {keras.__version__}, backend {BACKEND}"
+    # the versions pip resolved: a failure that comes from a new release shows it here
+    return f"backend {BACKEND}; {_versions()}"
 
 
 def pytest_collection_modifyitems(config, items):

@@ -38,6 +38,18 @@ def test_identical_sets_give_zero(rng):
     assert abs(mean) < 4 * std / np.sqrt(50)  # zero within the estimator's own noise
     assert metrics.kernel_distance(a, a + 1.0, subsets=50, subset_size=100) > 20 * abs(mean)
     assert metrics.frechet_distance(a, a + 2.0) == pytest.approx(5 * 4.0, rel=1e-6)
+    # never below zero, and never a negative zero, whatever the last bit of sqrtm does
+    for seed in range(5):
+        x = np.random.default_rng(seed).normal(size=(300, 6))
+        d = metrics.frechet_distance(x, x)
+        assert d >= 0.0 and np.copysign(1.0, d) == 1.0 and str(round(d, 6)) == "0.0"
+
+
+def test_frechet_distance_rejects_a_clearly_negative_result():
+    # a "covariance" that is not positive semi-definite gives a negative value beyond round-off
+    bad = -np.eye(2)  # their product is I, so sqrtm is real, but the distance is -8
+    with pytest.raises(ValueError, match="negative"):
+        metrics.frechet_distance_from_statistics(np.zeros(2), bad, np.zeros(2), bad)
 
 
 def _mmd_loops(x, y):

@@ -62,7 +62,7 @@ def frechet_distance_from_statistics(mu1, sigma1, mu2, sigma2, eps=1e-6):
         raise ValueError(f"statistics do not match: mu {mu1.shape} vs {mu2.shape}, sigma {s1.shape} "
                          f"vs {s2.shape}")
     diff = mu1 - mu2
-    covmean, _ = scipy.linalg.sqrtm(s1.dot(s2), disp=False)
+    covmean = scipy.linalg.sqrtm(s1.dot(s2))  # (the `disp` argument goes in SciPy 1.18)
     if not np.isfinite(covmean).all():
         offset = np.eye(s1.shape[0]) * eps
         covmean = scipy.linalg.sqrtm((s1 + offset).dot(s2 + offset))
@@ -71,7 +71,14 @@ def frechet_distance_from_statistics(mu1, sigma1, mu2, sigma2, eps=1e-6):
             raise ValueError(f"sqrtm gave a complex result (max imaginary part "
                              f"{np.max(np.abs(covmean.imag)):.3g}); the covariances are degenerate")
         covmean = covmean.real
-    return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
+    value = float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
+    # The distance is >= 0 by definition; round-off in sqrtm can leave a tiny negative (or -0.0)
+    # when the two sets are (nearly) the same. Clamp that, but not a negative beyond round-off.
+    scale = float(diff.dot(diff) + abs(np.trace(s1)) + abs(np.trace(s2))) + 1.0
+    if value < -1e-6 * scale:
+        raise ValueError(f"the Frechet distance came out negative ({value:.3g}); the covariances "
+                         "are not positive semi-definite")
+    return max(value, 0.0) + 0.0  # + 0.0 turns a -0.0 into 0.0
 
 
 def frechet_distance(feats_a, feats_b):
