@@ -10,7 +10,7 @@ use ``keras-aliasfree train --config D-1N --data mnist --epochs 100`` (see docs/
 import keras
 import numpy as np
 
-from keras_aliasfree.commands.sample import save_grid
+from keras_aliasfree import save_grid
 from keras_aliasfree.data import load_numpy
 from keras_aliasfree.diffusion import DiffusionModel, NoiseSchedule, TrainingCheckpoint
 from keras_aliasfree.unet import build_unet

@@ -10,9 +10,9 @@ reads the same):
   (``tf.while_loop``) with the EMA weights. ``steps <= 0`` or ``steps == T`` runs DDPM (all T
   steps, Ho et al. Algorithm 2); ``1 <= steps < T`` runs DDIM (eta = 0) over ``steps`` timesteps
   evenly spaced in ``0..T-1`` (computed in-graph exactly as
-  :meth:`NoiseSchedule.sampling_tables`); ``steps > T`` is an error. Every step clips the
-  predicted clean image to [-1, 1] (``DiffusionModel.sample``'s default ``clip_denoised=True``;
-  :meth:`NoiseSchedule.x0_tables`). With
+  :meth:`NoiseSchedule.sampler_tables`); ``steps > T`` is an error. Every step clips the
+  predicted clean image to [-1, 1] (``DiffusionModel.sample``'s default ``clip_denoised=True``);
+  the update is the library's own ``reverse_step``. With
   ``rotation_degrees = phi != 0`` x_t is rotated by ``phi / n_steps`` degrees before every reverse
   step (the library's default rotation, the band-limited FFT three-shear, traced into the graph).
 * ``denoise(noisy_images: float32 (None, H, W, C), timesteps: int32 (None,))``
@@ -79,7 +79,7 @@ def ddim_timesteps_tf(steps, timesteps):
 
     Computed in float64 as numpy's ``linspace`` does (``i * ((T-1)/(steps-1))``, the last value set
     to ``T-1``), then rounded half-to-even like ``np.round``, so it equals
-    ``NoiseSchedule(T).sampling_tables("ddim", steps)[0]`` for every ``1 <= steps <= T``.
+    ``NoiseSchedule(T).sampling_timesteps("ddim", steps)`` for every ``1 <= steps <= T``.
 
     Example:
         >>> import tensorflow as tf
@@ -98,16 +98,24 @@ def ddim_timesteps_tf(steps, timesteps):
 
 
 def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0):
-    """The tf.Module holding the denoiser (EMA weights) and the two signature tf.functions."""
+    """The tf.Module holding the denoiser (EMA weights) and the two signature tf.functions.
+
+    The reverse update is :func:`~keras_aliasfree.diffusion.sampling.reverse_step` and the noise
+    prediction :func:`~keras_aliasfree.diffusion.sampling.noise_prediction`, the same functions
+    :meth:`DiffusionModel.sample` runs; only the loop (a ``tf.while_loop`` over a run-time number
+    of steps) and the DDIM tables (computed in-graph by the same
+    :func:`~keras_aliasfree.diffusion.schedule.ddim_coefficients`) are built here.
+    """
     import tensorflow as tf
 
-    from keras_aliasfree.diffusion import apply_band_limit
+    from keras_aliasfree.diffusion.sampling import noise_prediction, reverse_step, table_row
+    from keras_aliasfree.diffusion.schedule import SamplerTables, ddim_coefficients
     from keras_aliasfree.transforms import rotate
 
     h, w, c = (int(d) for d in denoiser.inputs[0].shape[1:])
     T = int(schedule.timesteps)
     alpha_bars = np.asarray(schedule.alpha_bars, np.float64)
-    ddpm_tables = [np.asarray(v, np.float32) for v in schedule.x0_tables("ddpm")]
+    ddpm_tables = schedule.sampler_tables("ddpm").astype(np.float32)
 
     module = tf.Module(name="keras_aliasfree_diffusion")
     # Track the underlying tf.Variables, not the Keras model: then session-based loaders (TF1
@@ -124,12 +132,8 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0):
 
     sigma_table = tf.constant(np.sqrt(1.0 - alpha_bars).astype(np.float32))
 
-    def run_denoiser(x, t_float):
-        eps = tf.cast(denoiser([x, t_float], training=False), tf.float32)
-        if band_limit is not None:  # the model's closed-form noise outside the disc
-            sigma = tf.gather(sigma_table, tf.cast(tf.round(t_float), tf.int32))
-            eps = apply_band_limit(eps, x, sigma)
-        return eps
+    def run_denoiser(x, t_float, sigma):
+        return noise_prediction(denoiser([x, t_float], training=False), x, sigma, band_limit)
 
     def ddpm():
         return tuple(tf.constant(v) for v in ddpm_tables)
@@ -139,12 +143,8 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0):
         ab_all = tf.constant(alpha_bars, tf.float64)
         ab = tf.gather(ab_all, t)
         ab_prev = tf.concat([tf.gather(ab_all, t[1:]), tf.ones([1], tf.float64)], axis=0)
-        sigma = tf.sqrt(1.0 - ab)
-        s = eta * tf.sqrt((1.0 - ab_prev) / (1.0 - ab)) * tf.sqrt(1.0 - ab / ab_prev)
-        ce = tf.sqrt(tf.maximum(1.0 - ab_prev - s * s, 0.0)) / sigma
-        cx = tf.sqrt(ab_prev) - ce * tf.sqrt(ab)
-        f32 = lambda v: tf.cast(v, tf.float32)  # noqa: E731
-        return f32(t), f32(tf.sqrt(ab)), f32(sigma), f32(cx), f32(ce), f32(s)
+        coeffs = ddim_coefficients(ab, ab_prev, eta, xp=tf.math)
+        return tuple(tf.cast(v, tf.float32) for v in (t,) + tuple(coeffs))
 
     @tf.function(input_signature=[
         tf.TensorSpec([], tf.int64, name="seed"),
@@ -164,8 +164,8 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0):
         ]
         with tf.control_dependencies(checks):
             use_ddpm = tf.logical_or(steps <= 0, tf.equal(steps, T))
-            tt, ra, sg, cx, ce, ss = tf.cond(use_ddpm, ddpm, lambda: ddim(steps))
-        n_steps = tf.shape(tt)[0]
+            tables = SamplerTables(*tf.cond(use_ddpm, ddpm, lambda: ddim(steps)))
+        n_steps = tf.shape(tables.timesteps)[0]
         angle = tf.cast(tf.cast(rotation_degrees, tf.float64) / tf.cast(n_steps, tf.float64),
                         tf.float32)
         do_rotate = tf.not_equal(rotation_degrees, 0.0)
@@ -177,12 +177,11 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0):
             x = tf.cond(do_rotate, lambda: rotate(x, angle, method=rotation_method),
                         lambda: tf.identity(x))
             x = tf.ensure_shape(x, [None, h, w, c])
-            t = tf.fill(tf.reshape(num_images, [1]), tt[i])
-            eps = run_denoiser(x, t)
+            row = table_row(tables, i)
+            eps = run_denoiser(x, tf.fill(tf.reshape(num_images, [1]), row.timesteps), row.sigma)
             z = tf.random.stateless_normal(shape, seed=seed_pair(seed, i + 1),
                                            dtype=tf.float32)
-            x0 = tf.clip_by_value((x - sg[i] * eps) / ra[i], -1.0, 1.0)  # clip_denoised
-            x = cx[i] * x0 + ce[i] * x + ss[i] * z
+            x = reverse_step(x, eps, row, z, clip=True)  # clip_denoised, as DiffusionModel.sample
             return i + 1, tf.ensure_shape(x, [None, h, w, c])
 
         _, x = tf.while_loop(lambda i, x: i < n_steps, body, (tf.constant(0), x0),
@@ -212,7 +211,7 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0):
         with tf.control_dependencies(checks):
             x = tf.identity(noisy_images)
             t = tf.cast(timesteps, tf.float32)
-        return {"noise": run_denoiser(x, t)}
+        return {"noise": run_denoiser(x, t, tf.gather(sigma_table, timesteps))}
 
     module.sample = sample
     module.denoise = denoise
@@ -230,8 +229,8 @@ def build_serving_module(checkpoint, rotation_method=None, eta=0.0):
         >>> # m.sample(tf.constant(0, tf.int64), tf.constant(2), tf.constant(0.0), tf.constant(10))
     """
     _require_tensorflow_backend("build_serving_module")
-    from keras_aliasfree.diffusion import (DEFAULT_ROTATION_METHOD, ROTATION_METHODS,
-                                           NoiseSchedule, denoiser_from_checkpoint)
+    from keras_aliasfree.diffusion import NoiseSchedule, denoiser_from_checkpoint
+    from keras_aliasfree.transforms import DEFAULT_ROTATION_METHOD, ROTATION_METHODS
 
     method = DEFAULT_ROTATION_METHOD if rotation_method is None else rotation_method
     if method not in ROTATION_METHODS:

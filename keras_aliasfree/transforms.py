@@ -48,17 +48,15 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["rotate", "fractional_shift", "integer_shift", "disc_lowpass", "disc_response",
-           "disc_mask", "psnr", "ROTATION_METHODS"]
+from keras_aliasfree.constants import DEFAULT_ROTATION_METHOD, ROTATION_METHODS
+from keras_aliasfree.ops import _norm_data_format  # one data_format validation for both modules
 
-ROTATION_METHODS = ("fft", "bilinear", "cubic")
+__all__ = ["rotate", "fractional_shift", "integer_shift", "disc_lowpass", "disc_response",
+           "disc_mask", "psnr", "ROTATION_METHODS", "DEFAULT_ROTATION_METHOD"]
 
 
 # ----------------------------------------------------------------------------------------------
 # input handling
-
-
-from keras_aliasfree.ops import _norm_data_format  # noqa: E402  (one validation for both)
 
 
 def _to_nchw(images, data_format, what):

@@ -31,3 +31,12 @@ def test_filters_verb(capsys):
 def test_filters_verb_bad_argument(capsys):
     assert main(["filters", "--cutoff", "9"]) == 2
     assert "cutoff must be in (0, pi]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("verb", ["filters", "bench", "train-classifier", "evaluate", "datasets",
+                                  "train", "sample", "export", "demo"])
+def test_every_verb_has_help(verb, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([verb, "--help"])
+    assert e.value.code == 0
+    assert "usage: keras-aliasfree" in capsys.readouterr().out

@@ -58,34 +58,64 @@ def test_schedule():
         NoiseSchedule(0)
 
 
-def test_sampling_tables_recover_x0():
+def test_sampler_tables_recover_x0():
     # with the true noise, one DDIM step from t to "before 0" returns x0 exactly
     s = NoiseSchedule(50)
-    t, a, b, _ = s.sampling_tables("ddim", 1)
+    tab = s.sampler_tables("ddim", 1)
     x0, eps = 0.3, -1.2
-    xt = np.sqrt(s.alpha_bars[t[0]]) * x0 + np.sqrt(1 - s.alpha_bars[t[0]]) * eps
-    assert a[0] * xt + b[0] * eps == pytest.approx(x0)
-    t, a, b, sd = s.sampling_tables("ddpm")
+    t = tab.timesteps[0]
+    xt = np.sqrt(s.alpha_bars[t]) * x0 + np.sqrt(1 - s.alpha_bars[t]) * eps
+    x0_hat = (xt - tab.sigma[0] * eps) / tab.sqrt_alpha_bar[0]
+    assert tab.coef_x0[0] * x0_hat + tab.coef_xt[0] * xt == pytest.approx(x0)
+    tab = s.sampler_tables("ddpm")
+    t, sd = tab.timesteps, tab.noise_std
     assert len(t) == 50 and t[0] == 49 and t[-1] == 0 and sd[-1] == 0 and sd[0] > 0
     with pytest.raises(ValueError, match="DDPM runs all T"):
-        s.sampling_tables("ddpm", 10)
+        s.sampler_tables("ddpm", 10)
     with pytest.raises(ValueError, match="DDIM steps"):
-        s.sampling_tables("ddim", 51)
+        s.sampler_tables("ddim", 51)
     with pytest.raises(ValueError, match="sampler"):
-        s.sampling_tables("euler", 10)
+        s.sampler_tables("euler", 10)
 
 
-def test_x0_tables_equal_the_eps_form_without_clipping():
+def test_sampler_tables_are_the_textbook_updates_without_clipping():
+    # unclipped, x_prev = cx * (x - sg * e) / ra + ce * x + sd * z must be Ho et al.'s Algorithm 2
+    # (DDPM) and Song et al.'s eq. 12 with eta = 0 (DDIM), written with eps: x_prev = a x + b e
     s = NoiseSchedule(50)
-    for sampler, steps in (("ddpm", None), ("ddim", 7)):
-        t, a, b, sd = s.sampling_tables(sampler, steps)
-        t2, ra, sg, cx, ce, s2 = s.x0_tables(sampler, steps)
-        np.testing.assert_array_equal(t, t2)
-        np.testing.assert_array_equal(sd, s2)
-        # cx * (x - sg * e) / ra + ce * x == a * x + b * e for every x, e
-        np.testing.assert_allclose(cx / ra + ce, a, rtol=1e-9)
-        np.testing.assert_allclose(-cx * sg / ra, b, rtol=1e-9, atol=1e-12)
-        assert cx[-1] == pytest.approx(1.0) and ce[-1] == pytest.approx(0.0)
+    tab = s.sampler_tables("ddpm")
+    al, ab, be = s.alphas[tab.timesteps], s.alpha_bars[tab.timesteps], s.betas[tab.timesteps]
+    a, b = 1 / np.sqrt(al), -be / (np.sqrt(al) * np.sqrt(1 - ab))
+    t = tab.timesteps
+    np.testing.assert_allclose(tab.noise_std, np.where(t > 0, np.sqrt(be), 0.0))
+    ddim = s.sampler_tables("ddim", 7)
+    ab_d = s.alpha_bars[ddim.timesteps]
+    ab_prev = np.concatenate([s.alpha_bars[ddim.timesteps[1:]], [1.0]])
+    a_d = np.sqrt(ab_prev) / np.sqrt(ab_d)
+    b_d = np.sqrt(1 - ab_prev) - np.sqrt(ab_prev) * np.sqrt(1 - ab_d) / np.sqrt(ab_d)
+    assert not ddim.noise_std.any()
+    for tb, want_a, want_b in ((tab, a, b), (ddim, a_d, b_d)):
+        np.testing.assert_allclose(tb.coef_x0 / tb.sqrt_alpha_bar + tb.coef_xt, want_a, rtol=1e-9)
+        np.testing.assert_allclose(-tb.coef_x0 * tb.sigma / tb.sqrt_alpha_bar, want_b, rtol=1e-9,
+                                   atol=1e-12)
+        assert tb.coef_x0[-1] == pytest.approx(1.0) and tb.coef_xt[-1] == pytest.approx(0.0)
+
+
+def test_reverse_step_is_the_table_update():
+    from keras_aliasfree.diffusion.sampling import reverse_step, table_row
+
+    tab = NoiseSchedule(50).sampler_tables("ddpm")
+    rng = np.random.default_rng(0)
+    x, e, z = (rng.normal(size=(2, 4, 4, 1)).astype("float32") for _ in range(3))
+    i = 10
+    got = np.asarray(keras.ops.convert_to_numpy(
+        reverse_step(x, e, table_row(tab.astype("float32"), i), z, clip=False)))
+    x0 = (x - tab.sigma[i] * e) / tab.sqrt_alpha_bar[i]
+    want = tab.coef_x0[i] * x0 + tab.coef_xt[i] * x + tab.noise_std[i] * z
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    clipped = np.asarray(keras.ops.convert_to_numpy(
+        reverse_step(x, e, table_row(tab.astype("float32"), i), z, clip=True)))
+    want = tab.coef_x0[i] * np.clip(x0, -1, 1) + tab.coef_xt[i] * x + tab.noise_std[i] * z
+    np.testing.assert_allclose(clipped, want, rtol=1e-4, atol=1e-5)
 
 
 def test_clip_denoised(trained):
@@ -265,7 +295,7 @@ def test_find_checkpoint_ignores_partial_writes(tmp_path):
 
 def test_ddim_eta():
     s = NoiseSchedule(50)
-    t, ra, sg, cx, ce, sd = s.x0_tables("ddim", 10, eta=1.0)
+    t, ra, sg, cx, ce, sd = s.sampler_tables("ddim", 10, eta=1.0)
     ab = s.alpha_bars[t]
     ab_prev = np.concatenate([s.alpha_bars[t[1:]], [1.0]])
     # eta = 1: the added noise is the DDPM posterior's on the shortened schedule
@@ -274,9 +304,9 @@ def test_ddim_eta():
     # and x_prev keeps the marginal variance for x0_hat = 0: ce^2 sg^2 + s^2 = 1 - ab_prev
     np.testing.assert_allclose((ce * sg) ** 2 + sd ** 2, 1 - ab_prev, rtol=1e-9, atol=1e-12)
     with pytest.raises(ValueError, match="eta"):
-        s.x0_tables("ddim", 10, eta=1.5)
+        s.sampler_tables("ddim", 10, eta=1.5)
     with pytest.raises(ValueError, match="DDIM"):
-        s.x0_tables("ddpm", eta=0.5)
+        s.sampler_tables("ddpm", eta=0.5)
 
 
 def test_sample_with_eta(trained):

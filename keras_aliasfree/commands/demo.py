@@ -66,43 +66,13 @@ def default_model_path():
     return os.path.join(os.path.dirname(package_dir), "saved_models", DEFAULT_MODEL)
 
 
-def tile(images, nrow=None, pad=2, scale=1):
-    """Tile uint8 images ``(N, H, W, C)`` into one ``(H', W', C)`` uint8 grid (white padding).
-
-    Example:
-        >>> import numpy as np
-        >>> tile(np.zeros((4, 8, 8, 1), "uint8")).shape   # 2x2 tiles of 8, padding 2
-        (22, 22, 1)
-    """
-    import numpy as np
-
-    x = np.asarray(images)
-    if x.ndim != 4 or x.dtype != np.uint8:
-        raise ValueError(f"tile expects uint8 images (N, H, W, C), got {x.dtype} {x.shape}")
-    if scale > 1:
-        x = x.repeat(scale, axis=1).repeat(scale, axis=2)
-    n, h, w, c = x.shape
-    nrow = nrow or int(np.ceil(np.sqrt(n)))
-    rows = int(np.ceil(n / nrow))
-    grid = np.full((rows * h + (rows + 1) * pad, nrow * w + (nrow + 1) * pad, c), 255, np.uint8)
-    for k in range(n):
-        r, q = divmod(k, nrow)
-        grid[pad + r * (h + pad):pad + r * (h + pad) + h,
-             pad + q * (w + pad):pad + q * (w + pad) + w] = x[k]
-    return grid
-
-
-def _pil(grid):
-    from PIL import Image
-
-    return Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
-
-
 def _labelled(grid, text):
     """A frame with a white strip on top carrying ``text`` (Pillow's built-in bitmap font)."""
     from PIL import Image, ImageDraw
 
-    img = _pil(grid).convert("L" if grid.shape[-1] == 1 else "RGB")
+    from keras_aliasfree.images import to_pil
+
+    img = to_pil(grid).convert("L" if grid.shape[-1] == 1 else "RGB")
     out = Image.new(img.mode, (img.width, img.height + 14), 255 if img.mode == "L" else
                     (255, 255, 255))
     out.paste(img, (0, 14))
@@ -128,6 +98,8 @@ def run(args):
     import numpy as np
     import tensorflow as tf
 
+    from keras_aliasfree.images import tile, to_pil
+
     os.makedirs(args.out, exist_ok=True)
     model = tf.saved_model.load(model_path)
     sample = model.signatures["sample"]
@@ -143,7 +115,7 @@ def run(args):
     t0 = time.perf_counter()
     images = draw(args.num, 0.0)
     png = os.path.join(args.out, "samples.png")
-    _pil(tile(images, scale=args.scale)).save(png)
+    to_pil(tile(images, scale=args.scale)).save(png)
     written.append((png, f"{args.num} samples, {args.steps} DDIM steps, seed {args.seed}",
                     time.perf_counter() - t0))
 
@@ -159,7 +131,7 @@ def run(args):
     gif = os.path.join(args.out, "rotation_sweep.gif")
     frames[0].save(gif, save_all=True, append_images=frames[1:], duration=300, loop=0)
     strip = os.path.join(args.out, "rotation_strip.png")
-    _pil(tile(np.concatenate(firsts), nrow=len(firsts), scale=args.scale)).save(strip)
+    to_pil(tile(np.concatenate(firsts), nrow=len(firsts), scale=args.scale)).save(strip)
     dt = time.perf_counter() - t0
     written.append((gif, f"{args.frames} frames x {args.sweep_num} images, -90..90 deg, "
                          f"seed {args.seed}", dt))

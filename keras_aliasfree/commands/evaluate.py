@@ -7,6 +7,9 @@ Example:
 
 from __future__ import annotations
 
+from keras_aliasfree.constants import (DEFAULT_DDIM_STEPS, DEFAULT_ROTATION_METHOD,
+                                       ROTATION_METHODS, SAMPLERS)
+
 
 def _floats(text):
     text = text.strip()
@@ -30,8 +33,9 @@ def register(subparsers):
                    "Inception .h5 weights)")
     p.add_argument("--allow-download", action="store_true",
                    help="with --extractor inception: let Keras download the ImageNet weights")
-    p.add_argument("--sampler", default="ddim", choices=["ddim", "ddpm"])
-    p.add_argument("--steps", type=int, default=50, help="DDIM steps (DDPM uses all T)")
+    p.add_argument("--sampler", default="ddim", choices=SAMPLERS)
+    p.add_argument("--steps", type=int, default=DEFAULT_DDIM_STEPS,
+                   help="DDIM steps (default %(default)s; DDPM uses all T)")
     p.add_argument("--eta", type=float, default=0.0,
                    help="DDIM noise level: 0 = deterministic (default), 1 = DDPM-like")
     p.add_argument("--batch-size", type=int, default=250)
@@ -44,7 +48,8 @@ def register(subparsers):
     p.add_argument("--rotated-num", type=int, default=None, help="images for it (default --num)")
     p.add_argument("--eq-num", type=int, default=16, help="images for the denoiser's EQ figures")
     p.add_argument("--eq-timestep", type=int, default=500)
-    p.add_argument("--rotation-method", default="fft", choices=["fft", "bilinear"])
+    p.add_argument("--rotation-method", default=DEFAULT_ROTATION_METHOD,
+                   choices=ROTATION_METHODS)
     p.add_argument("--kid-subsets", type=int, default=100)
     p.add_argument("--kid-subset-size", type=int, default=1000)
     p.add_argument("--cache-dir", default=None,

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import sys
 
+from keras_aliasfree.constants import DEFAULT_ROTATION_METHOD, ROTATION_METHODS
+
 
 def register(subparsers):
     p = subparsers.add_parser(
@@ -24,8 +26,8 @@ def register(subparsers):
     p.add_argument("--checkpoint", required=True,
                    help="checkpoint directory or training run directory (its latest checkpoint)")
     p.add_argument("--out", required=True, help="SavedModel directory to write")
-    p.add_argument("--rotation-method", default=None, choices=("fft", "bilinear", "cubic"),
-                   help="rotation of x_t traced into sample (default: fft, the library default)")
+    p.add_argument("--rotation-method", default=DEFAULT_ROTATION_METHOD, choices=ROTATION_METHODS,
+                   help="rotation of x_t traced into sample (default %(default)s, the library's)")
     p.add_argument("--eta", type=float, default=0.0,
                    help="DDIM noise level of sample when steps < T, fixed in the export "
                         "(0 = deterministic DDIM, the default; 1 = DDPM-like fresh noise)")

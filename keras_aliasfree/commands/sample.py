@@ -8,9 +8,11 @@ Example:
 
 from __future__ import annotations
 
-import math
 import os
 import sys
+
+from keras_aliasfree.constants import (DEFAULT_DDIM_STEPS, DEFAULT_ROTATION_METHOD,
+                                       ROTATION_METHODS, SAMPLERS)
 
 
 def register(subparsers):
@@ -23,11 +25,13 @@ def register(subparsers):
                    help="checkpoint directory or training run directory (its latest checkpoint)")
     p.add_argument("--num", type=int, default=64, help="number of images (default 64)")
     p.add_argument("--rotation", type=float, default=0.0, help="rotation in degrees (default 0)")
-    p.add_argument("--rotation-method", default=None, choices=("fft", "bilinear", "cubic"),
-                   help="rotation of x_t at each step (default fft: band-limited three-shear)")
-    p.add_argument("--sampler", default="ddim", choices=("ddpm", "ddim"),
-                   help="ddim (default, eta=0, --steps) or ddpm (all T steps)")
-    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default 100)")
+    p.add_argument("--rotation-method", default=DEFAULT_ROTATION_METHOD, choices=ROTATION_METHODS,
+                   help="rotation of x_t at each step (default %(default)s; fft is the "
+                        "band-limited three-shear)")
+    p.add_argument("--sampler", default="ddim", choices=SAMPLERS,
+                   help="ddim (default, --steps, --eta) or ddpm (all T steps)")
+    p.add_argument("--steps", type=int, default=DEFAULT_DDIM_STEPS,
+                   help="DDIM steps (default %(default)s)")
     p.add_argument("--eta", type=float, default=0.0,
                    help="DDIM noise level: 0 = deterministic (default), 1 = DDPM-like")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -41,49 +45,11 @@ def register(subparsers):
     return p
 
 
-def to_uint8(images):
-    """[-1, 1] float images -> uint8 (N, H, W, C)."""
-    import numpy as np
-
-    return np.clip(np.round((np.asarray(images, "float32") + 1.0) * 127.5), 0, 255).astype("uint8")
-
-
-def make_grid(images, nrow=None, pad=2):
-    """Tile ``(N, H, W, C)`` images in [-1, 1] into one uint8 ``(H', W', C)`` grid (C = 1 or 3).
-
-    Example:
-        >>> import numpy as np
-        >>> make_grid(np.zeros((4, 8, 8, 1))).shape
-        (20, 20, 1)
-    """
-    import numpy as np
-
-    x = to_uint8(images)
-    n, h, w, c = x.shape
-    nrow = nrow or int(math.ceil(math.sqrt(n)))
-    rows = int(math.ceil(n / nrow))
-    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), 255, "uint8")
-    for i in range(n):
-        r, q = divmod(i, nrow)
-        grid[pad + r * (h + pad):pad + r * (h + pad) + h, pad + q * (w + pad):pad + q * (w + pad) + w] = x[i]
-    return grid
-
-
-def save_grid(images, path, nrow=None):
-    """Save images in [-1, 1] as a PNG grid."""
-    from PIL import Image
-
-    grid = make_grid(images, nrow)
-    img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    img.save(path)
-    return path
-
-
 def run(args):
     import numpy as np
 
     from keras_aliasfree.diffusion import find_checkpoint, load_checkpoint
+    from keras_aliasfree.images import make_grid, save_grid, to_pil
 
     try:
         ckpt = find_checkpoint(args.checkpoint)
@@ -95,23 +61,18 @@ def run(args):
         return 2
     model = load_checkpoint(ckpt)
     steps = args.steps if args.sampler == "ddim" else None
-    if args.sampler == "ddim" and steps is None:
-        steps = 100
     kw = dict(steps=steps, sampler=args.sampler, seed=args.seed,
               rotation_method=args.rotation_method, use_ema=not args.raw_weights,
               eta=args.eta if args.sampler == "ddim" else 0.0)
     print(f"checkpoint: {ckpt}")
     if args.frames and args.frames > 0:
-        from PIL import Image
-
         angles = np.linspace(-args.rotation, args.rotation, args.frames) if args.frames > 1 \
             else np.array([args.rotation])
         frames = []
         for k, phi in enumerate(angles):
             print(f"frame {k + 1}/{len(angles)}: rotation {phi:+.1f} deg")
             imgs = model.sample(args.num, rotation=float(phi), **kw)
-            g = make_grid(imgs, args.nrow)
-            frames.append(Image.fromarray(g[..., 0] if g.shape[-1] == 1 else g))
+            frames.append(to_pil(make_grid(imgs, args.nrow)))
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         frames[0].save(args.out, save_all=True, append_images=frames[1:], duration=200, loop=0)
         print(f"wrote {args.out} ({len(frames)} frames)")

@@ -18,6 +18,8 @@ import json
 import os
 import sys
 
+from keras_aliasfree.constants import DEFAULT_DDIM_STEPS
+
 EXIT_NAN = 3
 
 
@@ -63,7 +65,8 @@ def register(subparsers):
     p.add_argument("--keep", type=int, default=2, help="checkpoints to keep (default 2)")
     p.add_argument("--sample-every", type=int, default=5,
                    help="sample a grid every K epochs (0 = never; default 5)")
-    p.add_argument("--sample-steps", type=int, default=50, help="DDIM steps for the grid")
+    p.add_argument("--sample-steps", type=int, default=DEFAULT_DDIM_STEPS,
+                   help="DDIM steps for the grid (default %(default)s)")
     p.add_argument("--seed", type=int, default=None, help="seed (weights, noise, data order)")
     p.add_argument("--no-jit", action="store_true",
                    help="compile(jit_compile=False); default \"auto\" (XLA on TF/JAX, eager torch)")

@@ -1,0 +1,24 @@
+"""Names and defaults shared by the library and the ``keras-aliasfree`` command (no heavy imports).
+
+Each is defined here once; :mod:`keras_aliasfree.transforms`, :mod:`keras_aliasfree.diffusion` and
+the command's options import them.
+
+Example:
+    >>> SAMPLERS, DEFAULT_DDIM_STEPS, DEFAULT_ROTATION_METHOD
+    (('ddpm', 'ddim'), 50, 'fft')
+"""
+
+#: the reverse samplers: DDPM (Ho et al. 2020, Algorithm 2, all T steps) and DDIM (Song et al. 2021)
+SAMPLERS = ("ddpm", "ddim")
+#: DDIM steps when none are given (library, command options, training-time sample grids)
+DEFAULT_DDIM_STEPS = 50
+#: rotations of :func:`keras_aliasfree.transforms.rotate`: band-limited FFT three-shear, bilinear
+#: and cubic interpolation
+ROTATION_METHODS = ("fft", "bilinear", "cubic")
+#: the rotation the samplers and the SavedModel use unless told otherwise (keeps noise variance)
+DEFAULT_ROTATION_METHOD = "fft"
+#: ``band_limit`` values of :class:`keras_aliasfree.DiffusionModel` (``None`` = no band limit)
+BAND_LIMITS = ("auto", "disc", None)
+
+__all__ = ["SAMPLERS", "DEFAULT_DDIM_STEPS", "ROTATION_METHODS", "DEFAULT_ROTATION_METHOD",
+           "BAND_LIMITS"]

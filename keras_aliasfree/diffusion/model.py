@@ -1,0 +1,400 @@
+"""``DiffusionModel``: a noise-prediction network trained with ``model.fit``, with EMA and sampling.
+
+``compile(optimizer=...)`` + ``fit(images)`` trains it on TensorFlow, JAX and PyTorch: every step
+draws timesteps and noise from a ``keras.random.SeedGenerator`` owned by the model (its state
+advances inside the compiled step), noises the batch and minimises the MSE on the noise. An
+exponential moving average (EMA) of the weights is kept in non-trainable variables, updated after
+every optimizer step, used by :meth:`DiffusionModel.sample` and saved with checkpoints.
+
+Sampling runs the whole reverse loop in-graph (:mod:`keras_aliasfree.diffusion.sampling`),
+compiled once per (num, sampler, steps, rotation method); with ``rotation=phi`` x_t is rotated by
+``phi/steps`` degrees about the image centre before every reverse step, so the image arrives
+turned by ``phi`` (the paper's modified diffusion process). ``rotation=0`` skips the rotation, so
+it reproduces plain sampling bit for bit for the same seed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_aliasfree.diffusion.band_limit import band_limit_images, resolve_band_limit
+from keras_aliasfree.diffusion.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
+                                                  denoiser_from_checkpoint, load_model_weights,
+                                                  load_optimizer_state, save_model_checkpoint)
+from keras_aliasfree.diffusion.sampling import build_sample_loop, fresh_seed, noise_prediction
+from keras_aliasfree.diffusion.schedule import NoiseSchedule
+from keras_aliasfree.transforms import DEFAULT_ROTATION_METHOD, ROTATION_METHODS
+
+_PACKAGE = "keras_aliasfree"
+
+
+def _backend():
+    return keras.backend.backend()
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class DiffusionModel(keras.Model):
+    """A denoising diffusion model around a noise-prediction network.
+
+    Args:
+        denoiser: a built ``keras.Model`` taking ``[noisy_images (B,H,W,C), timesteps (B,)]`` and
+            returning the predicted noise, e.g. :func:`keras_aliasfree.unet.build_unet`.
+        schedule: a :class:`NoiseSchedule` (default: linear, T = 1000, 1e-4..0.02).
+        ema_decay: EMA decay; the effective decay at update n is ``min(ema_decay, (1+n)/(10+n))``
+            so early averages are not dominated by the random initialisation. 0 disables averaging
+            (the EMA copy then equals the weights).
+        seed: seed of the model's ``SeedGenerator`` (timesteps and noise of the training steps).
+        band_limit: ``"disc"``, ``None`` or ``"auto"`` (default): ``"disc"`` for a UNet of config
+            C or D with the default filters, ``None`` otherwise (A, B, the ``paper`` preset, or a
+            network that is not a :func:`~keras_aliasfree.unet.build_unet` model).
+
+    Band limit. A filtered activation with a radially symmetric (jinc) low-pass keeps only the
+    disc of frequencies that a rotation maps onto itself, so every path of a C/D UNet to its
+    output is disc-limited, while the noise it must predict is white: it fills the whole square
+    band, corners included (21% of it). No convolution can put the corners back, and a sampler
+    that never removes the corner noise ends in a checkerboard (``docs/DESIGN_NOTES.md``). With
+    ``band_limit="disc"`` the model treats the data as band-limited to the disc, which makes the
+    corners of ``x_t`` pure noise with a known scale, so their noise is predicted exactly, in
+    closed form, and the network predicts the disc::
+
+        eps_hat(x_t, t) = P(net(x_t, t)) + (x_t - P(x_t)) / sqrt(1 - alpha_bar_t)
+
+    where ``P`` is the ideal disc projection (:func:`~keras_aliasfree.transforms.disc_lowpass`,
+    radius = Nyquist). Training images are low-passed to the disc first (raised-cosine roll-off
+    from 0.8 x Nyquist, :data:`DATA_TAPER`), so the loss on the corners is zero and the network
+    learns the disc only; samples come out band-limited to the disc. The same ``eps_hat`` is
+    used by :meth:`sample`, by :meth:`predict_noise` and by the exported SavedModel.
+
+    ``fit`` accepts images (float, [-1, 1], NHWC) as an array or a dataset yielding images or
+    ``(images, labels)``; labels are ignored.
+
+    Example:
+        >>> import numpy as np, keras
+        >>> from keras_aliasfree.unet import build_unet
+        >>> net = build_unet("A", image_size=8, base_width=8, channel_mults=(1, 2),
+        ...                  bottleneck_mult=2, attention=False, time_dim=16)
+        >>> dm = DiffusionModel(net, NoiseSchedule(20), seed=0)
+        >>> dm.compile(optimizer=keras.optimizers.AdamW(1e-3))
+        >>> _ = dm.fit(np.zeros((8, 8, 8, 1), "float32"), batch_size=4, epochs=1, verbose=0)
+        >>> dm.sample(2, sampler="ddim", steps=5, seed=1, verbose=0).shape
+        (2, 8, 8, 1)
+    """
+
+    def __init__(self, denoiser, schedule=None, ema_decay=0.999, seed=None, band_limit="auto",
+                 **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(denoiser, keras.Model):
+            raise TypeError(f"denoiser must be a keras.Model, got {type(denoiser).__name__}")
+        if len(denoiser.inputs or []) != 2:
+            raise ValueError("denoiser must take two inputs [noisy_images, timesteps]; got "
+                             f"{len(denoiser.inputs or [])} input(s)")
+        shape = tuple(denoiser.inputs[0].shape)
+        if len(shape) != 4 or any(d is None for d in shape[1:]):
+            raise ValueError("denoiser's image input must have a static shape (None, H, W, C); "
+                             f"got {shape}")
+        if not 0.0 <= float(ema_decay) < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
+        self.denoiser = denoiser
+        self.band_limit = resolve_band_limit(band_limit, denoiser)
+        self.schedule = schedule if schedule is not None else NoiseSchedule()
+        self.ema_decay = float(ema_decay)
+        self.image_shape = tuple(int(d) for d in shape[1:])
+        self.seed_generator = keras.random.SeedGenerator(seed, name="train_seed_generator")
+        self._ema_pairs = []
+        for i, v in enumerate(denoiser.trainable_variables):
+            e = self.add_weight(shape=tuple(v.shape), dtype=v.dtype, initializer="zeros",
+                                trainable=False, name=f"ema_{i}")
+            e.assign(ops.convert_to_numpy(v.value))  # a copy: JAX must not share the buffer
+            self._ema_pairs.append((v, e))
+        self.ema_updates = self.add_weight(shape=(), dtype="int32", initializer="zeros",
+                                           trainable=False, name="ema_updates")
+        tables = self.schedule
+        self._sqrt_ab = np.sqrt(tables.alpha_bars).astype("float32")
+        self._sqrt_1mab = np.sqrt(1.0 - tables.alpha_bars).astype("float32")
+        self._sample_fns = {}
+        self.built = True
+
+    # -- properties ---------------------------------------------------------------------------
+    @property
+    def ema_variables(self):
+        """EMA copies, in the order of ``denoiser.trainable_variables``."""
+        return [e for _, e in self._ema_pairs]
+
+    def get_config(self):
+        return {**super().get_config(),
+                "denoiser": keras.saving.serialize_keras_object(self.denoiser),
+                "schedule": self.schedule.get_config(), "ema_decay": self.ema_decay,
+                "band_limit": self.band_limit}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        denoiser = keras.saving.deserialize_keras_object(config.pop("denoiser"))
+        schedule = NoiseSchedule(**config.pop("schedule"))
+        return cls(denoiser, schedule, **config)
+
+    # -- training -----------------------------------------------------------------------------
+    def call(self, inputs, training=False):
+        # The forward pass of fit() is done in compute_loss (random t and noise); call is a no-op.
+        return inputs
+
+    def _images(self, x):
+        if isinstance(x, (tuple, list)):
+            x = x[0]
+        if isinstance(x, dict):
+            for k in ("image", "images", "x"):
+                if k in x:
+                    x = x[k]
+                    break
+            else:
+                raise ValueError(f"a dict batch needs an 'image' key, got keys {sorted(x)}")
+        shape = tuple(x.shape)
+        if len(shape) != 4 or tuple(shape[1:]) != self.image_shape:
+            raise ValueError(f"DiffusionModel expects image batches of shape (batch, "
+                             f"{', '.join(map(str, self.image_shape))}), got {shape}")
+        return ops.cast(x, "float32")
+
+    def band_limit_images(self, images):
+        """The training images as the model sees them: low-passed to the disc under
+        ``band_limit="disc"`` (see the class docs), unchanged otherwise."""
+        return band_limit_images(images, self.band_limit)
+
+    def predict_noise(self, noisy_images, timesteps, training=False, _sigma=None):
+        """The model's noise prediction ``eps_hat(x_t, t)`` (integer timesteps, one per image).
+
+        The denoiser's output, with the band limit applied (see the class docs); sampling, the
+        loss and the SavedModel's ``denoise`` signature all use it.
+        """
+        if isinstance(timesteps, (int, list, tuple, np.ndarray, np.integer)):
+            t_np = np.asarray(timesteps)
+            T = self.schedule.timesteps
+            if t_np.size and (t_np.min() < 0 or t_np.max() >= T):
+                raise ValueError(f"timesteps must be in 0..{T - 1}, got {t_np.min()}..{t_np.max()}")
+        x = ops.cast(ops.convert_to_tensor(noisy_images), "float32")
+        t = ops.convert_to_tensor(timesteps)
+        out = self.denoiser([x, ops.cast(t, "float32")], training=training)
+        sigma = _sigma
+        if sigma is None and self.band_limit is not None:
+            sigma = ops.take(ops.convert_to_tensor(self._sqrt_1mab), ops.cast(t, "int32"))
+        return noise_prediction(out, x, sigma, self.band_limit)
+
+    def diffusion_loss(self, images, training=True):
+        """MSE between the drawn noise and the predicted noise for random timesteps."""
+        x0 = self.band_limit_images(self._images(images))
+        n = ops.shape(x0)[0]
+        T = self.schedule.timesteps
+        t = keras.random.randint((n,), 0, T, dtype="int32", seed=self.seed_generator)
+        eps = keras.random.normal(ops.shape(x0), dtype="float32", seed=self.seed_generator)
+        ca = ops.reshape(ops.take(ops.convert_to_tensor(self._sqrt_ab), t), (-1, 1, 1, 1))
+        cb = ops.reshape(ops.take(ops.convert_to_tensor(self._sqrt_1mab), t), (-1, 1, 1, 1))
+        x_t = ca * x0 + cb * eps
+        pred = self.predict_noise(x_t, t, training=training, _sigma=cb)
+        return ops.mean(ops.square(pred - eps))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = self.diffusion_loss(x, training=training)
+        if self.losses:
+            loss = loss + ops.sum(ops.stack([ops.cast(v, "float32") for v in self.losses]))
+        return loss
+
+    def _ema_decay_tensor(self, n):
+        n = ops.cast(n, "float32")
+        return ops.minimum(ops.convert_to_tensor(self.ema_decay, "float32"),
+                           (1.0 + n) / (10.0 + n))
+
+    def train_step(self, *args):
+        if _backend() == "jax":
+            state, data = args
+            logs, state = super().train_step(state, data)
+            tv, ntv, ov, mv = state
+            tv_index = {id(v): i for i, v in enumerate(self.trainable_variables)}
+            ntv_index = {id(v): i for i, v in enumerate(self.non_trainable_variables)}
+            ntv = list(ntv)
+            k = ntv_index[id(self.ema_updates)]
+            d = self._ema_decay_tensor(ntv[k])
+            for raw, ema in self._ema_pairs:
+                j = ntv_index[id(ema)]
+                new = tv[tv_index[id(raw)]]
+                ntv[j] = ops.cast(d * ntv[j] + (1.0 - d) * new, ema.dtype)
+            ntv[k] = ntv[k] + 1
+            return logs, (tv, ntv, ov, mv)
+        logs = super().train_step(*args)
+        self._update_ema()
+        return logs
+
+    def _update_ema(self):
+        d = self._ema_decay_tensor(self.ema_updates.value)
+        for raw, ema in self._ema_pairs:
+            ema.assign(ops.cast(d * ema.value + (1.0 - d) * raw.value, ema.dtype))
+        self.ema_updates.assign(self.ema_updates.value + 1)
+
+    def reset_ema(self):
+        """Copy the current weights into the EMA copy (e.g. after loading raw weights)."""
+        for raw, ema in self._ema_pairs:
+            ema.assign(ops.convert_to_numpy(raw.value))
+
+    # -- sampling -----------------------------------------------------------------------------
+    def sample(self, num_images, steps=None, sampler="ddpm", rotation=0.0, seed=None,
+               return_trajectory=False, rotation_method=None, use_ema=True, verbose="auto",
+               clip_denoised=True, eta=0.0):
+        """Generate ``num_images`` images, optionally turned by ``rotation`` degrees.
+
+        Args:
+            num_images: number of images N.
+            steps: DDPM: ``None`` or T (all steps); DDIM: number of steps (default
+                :data:`~keras_aliasfree.diffusion.DEFAULT_DDIM_STEPS`).
+            sampler: ``"ddpm"`` or ``"ddim"``.
+            rotation: degrees (counter-clockwise); x_t is rotated by ``rotation/steps`` before each
+                reverse step. 0 = plain sampling (bit-identical for the same seed).
+            seed: int for reproducible samples; ``None`` draws a fresh seed.
+            return_trajectory: also return x_t at about 10 evenly spaced points of the reverse
+                process (first = the initial noise), shape ``(K, N, H, W, C)``.
+            rotation_method: ``"fft"`` (default; band-limited three-shear, keeps the noise
+                variance) or ``"bilinear"`` (the paper-style interpolating rotation).
+            use_ema: sample with the EMA weights (default) or the raw trained weights.
+            verbose: progress bar; ``"auto"`` shows it for runs of >= 100 steps.
+            clip_denoised: clip the predicted clean image ``x0_hat`` to [-1, 1] at every step
+                (default, as Ho et al.'s released code does); each step then moves toward an
+                image in the data range. ``False`` gives the textbook update (Algorithm 2 /
+                DDIM), which diverges for a denoiser that is not yet accurate.
+            eta: DDIM only: 0 (default) = deterministic DDIM; 1 = as much fresh noise per step as
+                DDPM's posterior (Song et al. 2021), which forgives a less accurate denoiser.
+
+        Returns:
+            float32 numpy array in [-1, 1], shape (N, H, W, C) (and the trajectory if asked).
+
+        Example:
+            >>> # dm = DiffusionModel(build_unet("D-1N"), ...); dm.fit(...)
+            >>> # grid = dm.sample(16, sampler="ddim", steps=100, rotation=45, seed=0)
+        """
+        num = int(num_images)
+        if num < 1:
+            raise ValueError(f"num_images must be >= 1, got {num_images}")
+        method = DEFAULT_ROTATION_METHOD if rotation_method is None else rotation_method
+        if method not in ROTATION_METHODS:
+            raise ValueError(f"rotation_method must be one of {ROTATION_METHODS}, got {method!r}")
+        rotation = float(rotation)
+        if not math.isfinite(rotation):
+            raise ValueError(f"rotation must be a finite number of degrees, got {rotation}")
+        rotate = rotation != 0.0
+        clip = bool(clip_denoised)
+        eta = float(eta)
+        key = (num, sampler, None if steps is None else int(steps), rotate,
+               method if rotate else None, clip, eta)
+        if key not in self._sample_fns:
+            tables = self.schedule.sampler_tables(sampler, steps, eta)
+            self._sample_fns[key] = build_sample_loop(
+                self.denoiser, self.band_limit, tables, num, rotate, method, clip) + (
+                len(tables.timesteps),)
+        init, run, n_steps = self._sample_fns[key]
+
+        if seed is None:
+            seed = fresh_seed()
+        seed_state = keras.random.SeedGenerator(int(seed)).state.value
+        weights = [e.value for e in self.ema_variables] if use_ema else \
+            [v.value for v in self.denoiser.trainable_variables]
+        nt_weights = [v.value for v in self.denoiser.non_trainable_variables]
+        angle = ops.convert_to_tensor(rotation / n_steps, "float32")
+
+        if verbose == "auto":
+            verbose = n_steps >= 100
+        chunks = 10 if (return_trajectory or verbose) else 1
+        bounds = np.unique(np.round(np.linspace(0, n_steps, chunks + 1)).astype(int))
+        bar = keras.utils.Progbar(n_steps, unit_name="step") if verbose else None
+        x, seed_state = init(seed_state)
+        trajectory = [ops.convert_to_numpy(x)] if return_trajectory else None
+        torch_backend = _backend() == "torch"
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            if torch_backend:
+                start, stop = int(lo), int(hi)
+            else:
+                start = ops.convert_to_tensor(int(lo), "int32")
+                stop = ops.convert_to_tensor(int(hi), "int32")
+            x, seed_state = run(x, seed_state, weights, nt_weights, angle, start, stop)
+            if return_trajectory:
+                trajectory.append(ops.convert_to_numpy(x))
+            if bar is not None:
+                bar.update(int(hi))
+        out = np.clip(ops.convert_to_numpy(x).astype("float32"), -1.0, 1.0)
+        if return_trajectory:
+            return out, np.stack(trajectory).astype("float32")
+        return out
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def checkpoint_config(self):
+        """The ``config.json`` content of a checkpoint."""
+        unet_config = getattr(self.denoiser, "unet_config", None)
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "format_version": CHECKPOINT_VERSION,
+            "unet": unet_config,
+            "image_size": list(self.image_shape[:2]),
+            "channels": self.image_shape[2],
+            "schedule": self.schedule.get_config(),
+            "ema_decay": self.ema_decay,
+            "band_limit": self.band_limit,
+            "keras_version": keras.__version__,
+            "backend": _backend(),
+        }
+
+    def save_checkpoint(self, directory, training_state=None, include_optimizer=True):
+        """Write a checkpoint directory atomically (temp dir, then rename over ``directory``).
+
+        Layout: ``config.json``, ``ema.weights.h5`` and ``raw.weights.h5`` (denoiser weights, load
+        into ``unet_from_config(config["unet"])``), ``training_state.json`` (step, EMA updates,
+        RNG state, optimizer config, plus ``training_state``) and ``optimizer.npz`` (optimizer
+        variables) when the model has a built optimizer. Returns the directory.
+
+        Example:
+            >>> # dm.save_checkpoint("run/checkpoints/epoch_0003", {"epoch": 3})
+        """
+        return save_model_checkpoint(self, directory, training_state, include_optimizer)
+
+    def load_weights_from_checkpoint(self, directory):
+        """Load raw and EMA weights, EMA counter and RNG state from a checkpoint directory."""
+        return load_model_weights(self, directory)
+
+    def restore_training_state(self, directory):
+        """Resume: weights, EMA, RNG state and optimizer variables. Call after ``compile``.
+
+        Returns the ``training_state.json`` dict (``epoch``, ``step``, ...).
+        """
+        state = load_model_weights(self, directory)
+        load_optimizer_state(self, directory)
+        return state
+
+    @classmethod
+    def from_checkpoint(cls, directory, **kwargs):
+        """Rebuild a model (UNet, schedule, EMA and raw weights, RNG state) from a checkpoint.
+
+        ``directory`` may be a checkpoint or a training run directory (its latest checkpoint).
+
+        Example:
+            >>> # dm = DiffusionModel.from_checkpoint("runs/mnist_d1n")
+            >>> # images = dm.sample(16, sampler="ddim", steps=100, rotation=90, seed=0)
+        """
+        directory, config, denoiser = denoiser_from_checkpoint(directory)
+        kwargs.setdefault("ema_decay", config.get("ema_decay", 0.999))
+        # checkpoints written before the band limit existed were trained without one
+        kwargs.setdefault("band_limit", config.get("band_limit"))
+        model = cls(denoiser, NoiseSchedule(**config["schedule"]), **kwargs)
+        model.load_weights_from_checkpoint(directory)
+        return model
+
+
+
+
+def load_checkpoint(directory, **kwargs) -> DiffusionModel:
+    """Same as :meth:`DiffusionModel.from_checkpoint`.
+
+    Example:
+        >>> # dm = load_checkpoint("runs/mnist_d1n"); dm.sample(4, sampler="ddim", steps=50)
+    """
+    return DiffusionModel.from_checkpoint(directory, **kwargs)
+
+
+__all__ = ["DiffusionModel", "load_checkpoint"]

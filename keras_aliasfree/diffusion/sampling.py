@@ -1,0 +1,125 @@
+"""One reverse step, and the compiled reverse loop of :meth:`DiffusionModel.sample`.
+
+:func:`reverse_step` is the whole update of a sampler step -- the predicted clean image, its clip,
+the DDPM posterior or DDIM update, the fresh noise -- written once in ``keras.ops``.
+:meth:`~keras_aliasfree.DiffusionModel.sample` runs it in a ``keras.ops.fori_loop`` and the
+SavedModel's ``sample`` signature (:mod:`keras_aliasfree.export`) in a ``tf.while_loop``; both get
+``eps_hat`` from :func:`noise_prediction`, so the band limit is applied the same way too.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_aliasfree.diffusion.band_limit import apply_band_limit
+from keras_aliasfree.diffusion.schedule import SamplerTables
+
+
+def noise_prediction(denoiser_output, noisy_images, sigma, band_limit=None):
+    """``eps_hat`` from the network's output: float32, with the band limit applied if any.
+
+    ``sigma = sqrt(1 - alpha_bar_t)`` (scalar or one per image) is only used by the band limit.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> out = np.ones((1, 4, 4, 1), "float16")
+        >>> keras.backend.standardize_dtype(noise_prediction(out, out, 1.0).dtype)
+        'float32'
+    """
+    eps = ops.cast(denoiser_output, "float32")
+    if band_limit is None:
+        return eps
+    return apply_band_limit(eps, noisy_images, sigma)
+
+
+def table_row(tables, i):
+    """Row ``i`` of :class:`SamplerTables` whose fields are tensors (``i`` may be a tensor)."""
+    return SamplerTables(*(ops.take(v, i) for v in tables))
+
+
+def reverse_step(x_t, eps, coeffs, noise, clip=True):
+    """One reverse step ``x_t -> x_prev`` given ``eps_hat`` and one row of :class:`SamplerTables`.
+
+    ``x0_hat = (x_t - sigma eps) / sqrt_alpha_bar`` (clipped to [-1, 1] when ``clip``), then
+    ``x_prev = coef_x0 x0_hat + coef_xt x_t + noise_std noise``.
+
+    Example:
+        >>> import numpy as np
+        >>> from keras_aliasfree.diffusion import NoiseSchedule
+        >>> row = table_row(NoiseSchedule(10).sampler_tables("ddim", 5), 4)  # the last step
+        >>> x = np.full((1, 2, 2, 1), 0.5, "float32")
+        >>> y = reverse_step(x, np.zeros_like(x), row, np.zeros_like(x))  # returns x0_hat
+        >>> round(float(y[0, 0, 0, 0]), 4)
+        0.5
+    """
+    x0 = (x_t - coeffs.sigma * eps) / coeffs.sqrt_alpha_bar
+    if clip:
+        x0 = ops.clip(x0, -1.0, 1.0)
+    return coeffs.coef_x0 * x0 + coeffs.coef_xt * x_t + coeffs.noise_std * noise
+
+
+def build_sample_loop(denoiser, band_limit, tables, num, rotate=False, rotation_method="fft",
+                      clip=True):
+    """``(init, run)``: the compiled reverse loop of :meth:`DiffusionModel.sample`.
+
+    ``init(seed_state) -> (x_T, seed_state)`` draws the initial noise; ``run(x, seed_state,
+    weights, nt_weights, angle, start, stop)`` runs steps ``start..stop-1`` of ``tables`` with the
+    given denoiser weights (stateless: EMA or raw weights are passed in). ``jax.jit`` /
+    ``tf.function`` compile them once; PyTorch runs them eagerly under ``no_grad``.
+    """
+    shape = (int(num),) + tuple(int(d) for d in denoiser.inputs[0].shape[1:])
+    rotate_fn = None
+    if rotate:
+        from keras_aliasfree.transforms import rotate as rotate_fn
+    sg = keras.random.SeedGenerator(0, name="sample_seed_generator")
+    tv_refs = list(denoiser.trainable_variables)
+    ntv_refs = list(denoiser.non_trainable_variables)
+    tabs = SamplerTables(*(ops.convert_to_tensor(v) for v in tables.astype("float32")))
+
+    def draw(seed_state):
+        with keras.StatelessScope(state_mapping=[(sg.state, seed_state)]) as scope:
+            z = keras.random.normal(shape, dtype="float32", seed=sg)
+            new_state = scope.get_current_value(sg.state)
+        return z, new_state
+
+    def run(x, seed_state, weights, nt_weights, angle, start, stop):
+        def body(i, carry):
+            x, seed_state = carry
+            if rotate:
+                x = rotate_fn(x, angle, method=rotation_method)
+            row = table_row(tabs, i)
+            mapping = list(zip(tv_refs, weights)) + list(zip(ntv_refs, nt_weights))
+            with keras.StatelessScope(state_mapping=mapping):
+                out = denoiser([x, ops.broadcast_to(row.timesteps, (shape[0],))], training=False)
+            eps = noise_prediction(out, x, row.sigma, band_limit)
+            z, seed_state = draw(seed_state)
+            return reverse_step(x, eps, row, z, clip), seed_state
+
+        return ops.fori_loop(start, stop, body, (x, seed_state))
+
+    init = draw
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        init, run = jax.jit(init), jax.jit(run)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        init = tf.function(init, autograph=False, reduce_retracing=True)
+        run = tf.function(run, autograph=False, reduce_retracing=True)
+    elif backend == "torch":
+        import torch
+
+        init, run = torch.no_grad()(init), torch.no_grad()(run)
+    return init, run
+
+
+def fresh_seed():
+    """A random non-negative int32 seed (for ``seed=None``)."""
+    return int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
+
+
+__all__ = ["noise_prediction", "reverse_step", "table_row", "build_sample_loop"]
