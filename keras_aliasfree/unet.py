@@ -25,6 +25,7 @@ Only ``channels_last`` is supported by the builder.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 
@@ -114,6 +115,8 @@ class SinusoidalEmbedding(keras.layers.Layer):
     """
 
     def __init__(self, dim=256, **kwargs):
+        # timesteps stay float32 under a mixed policy (bfloat16 rounds 999 to 1000)
+        kwargs["autocast"] = False
         super().__init__(**kwargs)
         if int(dim) < 2 or int(dim) % 2:
             raise ValueError(f"time embedding dim must be an even integer >= 2, got {dim!r}")
@@ -121,10 +124,13 @@ class SinusoidalEmbedding(keras.layers.Layer):
         self.built = True
 
     def call(self, t):
-        t = ops.cast(ops.reshape(t, (-1, 1)), self.compute_dtype)
+        # float32 whatever the policy: in float16 a timestep near 1000 is only known to 0.5, and
+        # sin/cos of it would be noise; the result is cast to the compute dtype afterwards
+        t = ops.cast(ops.reshape(t, (-1, 1)), "float32")
         inv = 1.0 / (10000.0 ** (np.arange(0, self.dim, 2, dtype="float32") / self.dim))
-        arg = t * ops.convert_to_tensor(inv[None, :], dtype=self.compute_dtype)
-        return ops.concatenate([ops.sin(arg), ops.cos(arg)], axis=-1)
+        arg = t * ops.convert_to_tensor(inv[None, :], dtype="float32")
+        emb = ops.concatenate([ops.sin(arg), ops.cos(arg)], axis=-1)
+        return ops.cast(emb, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.dim)
@@ -162,6 +168,8 @@ class BilinearUpsample(keras.layers.Layer):
 
     def __init__(self, factor=2, **kwargs):
         super().__init__(**kwargs)
+        if isinstance(factor, bool) or int(factor) != factor or int(factor) < 1:
+            raise ValueError(f"BilinearUpsample: factor must be an integer >= 1, got {factor!r}")
         self.factor = int(factor)
         self.built = True
 
@@ -263,7 +271,7 @@ def _attention_flags(attention, n):
 def build_unet(config="D-1N", image_size=32, channels=1, base_width=None,
                channel_mults=(1, 2, 4, 4), bottleneck_mult=8, attention=True, num_heads=4,
                time_dim=256, kernel_size=None, cutoff=None, filter_preset="default", window=None,
-               name=None) -> keras.Model:
+               name=None) -> "UNet":
     """Build the paper's noise-prediction UNet for config ``A``/``B-*``/``C-*``/``D-*``.
 
     Args:
@@ -283,14 +291,24 @@ def build_unet(config="D-1N", image_size=32, channels=1, base_width=None,
             (kernel 3, cutoff pi/2, separable window). Beta and normalisation come from the name.
 
     Returns:
-        A functional ``keras.Model`` with inputs ``[noisy_images (B,H,W,C), timesteps (B,)]`` and
-        output the predicted noise ``(B,H,W,C)`` (float32).
+        A :class:`UNet` (a functional ``keras.Model``) with inputs ``[noisy_images (B,H,W,C),
+        timesteps (B,)]`` and output the predicted noise ``(B,H,W,C)`` (float32). Its config is
+        these arguments, so it survives ``model.save("x.keras")`` / ``keras.saving.load_model``.
 
     Example:
         >>> m = build_unet("D-1N", image_size=16, channels=1, base_width=8, attention=False)
         >>> tuple(m.output.shape)
         (None, 16, 16, 1)
     """
+    return UNet(config=config, image_size=image_size, channels=channels, base_width=base_width,
+                channel_mults=channel_mults, bottleneck_mult=bottleneck_mult, attention=attention,
+                num_heads=num_heads, time_dim=time_dim, kernel_size=kernel_size, cutoff=cutoff,
+                filter_preset=filter_preset, window=window, name=name)
+
+
+def _unet_graph(config, image_size, channels, base_width, channel_mults, bottleneck_mult,
+                attention, num_heads, time_dim, kernel_size, cutoff, filter_preset, window):
+    """The UNet's functional graph: ``(inputs, output, unet_config)``."""
     cfg = parse_config(config)
     levels = len(channel_mults) - 1
     if levels < 1:
@@ -376,13 +394,55 @@ def build_unet(config="D-1N", image_size=32, channels=1, base_width=None,
         x = add_time(x, t_act, out)
         x = attend(x, att[levels + k - 1])
     out = keras.layers.Conv2D(channels, 1, name="output_conv", dtype="float32")(x)
-    model = keras.Model([x_in, t_in], out, name=name or f"unet_{cfg.name.replace('-', '_')}")
-    model.unet_config = dict(
+    unet_config = dict(
         config=cfg.name, image_size=[h, w], channels=channels, base_width=base,
         channel_mults=list(channel_mults), bottleneck_mult=bottleneck_mult,
         attention=list(att), num_heads=num_heads, time_dim=time_dim, kernel_size=kernel_size,
         cutoff=cutoff, filter_preset=filter_preset, window=window)
-    return model
+    return [x_in, t_in], out, unet_config
+
+
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class UNet(keras.Model):
+    """The paper's noise-prediction UNet as a functional ``keras.Model``; see :func:`build_unet`.
+
+    The constructor takes :func:`build_unet`'s arguments and ``get_config`` returns them (as the
+    canonical :attr:`unet_config`), so ``.keras`` files store the recipe and rebuild the graph on
+    load rather than serialising every layer.
+
+    Example:
+        >>> m = UNet("A", image_size=8, base_width=4, channel_mults=(1, 2), bottleneck_mult=2,
+        ...          attention=False, time_dim=8)
+        >>> m.unet_config["config"], m.count_params() == UNet(**m.unet_config).count_params()
+        ('A', True)
+    """
+
+    def __init__(self, config="D-1N", image_size=32, channels=1, base_width=None,
+                 channel_mults=(1, 2, 4, 4), bottleneck_mult=8, attention=True, num_heads=4,
+                 time_dim=256, kernel_size=None, cutoff=None, filter_preset="default",
+                 window=None, name=None, **kwargs):
+        inputs, output, unet_config = _unet_graph(
+            config, image_size, channels, base_width, tuple(channel_mults), bottleneck_mult,
+            attention if isinstance(attention, bool) else tuple(attention), num_heads, time_dim,
+            kernel_size, cutoff, filter_preset, window)
+        name = name or f"unet_{unet_config['config'].replace('-', '_')}"
+        super().__init__(inputs, output, name=name, **kwargs)
+        # kept as JSON text: Keras would wrap a dict attribute in its own tracked containers
+        self._unet_config_json = json.dumps(unet_config)
+
+    @property
+    def unet_config(self) -> dict:
+        """The canonical build arguments (a fresh dict; checkpoints store it as ``unet``)."""
+        return json.loads(self._unet_config_json)
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, **self.unet_config}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(**config)
 
 
 def unet_from_config(unet_config: dict) -> keras.Model:
@@ -395,10 +455,8 @@ def unet_from_config(unet_config: dict) -> keras.Model:
     """
     kw = dict(unet_config)
     kw["image_size"] = tuple(kw["image_size"])
-    kw["channel_mults"] = tuple(kw["channel_mults"])
-    kw["attention"] = tuple(kw["attention"])
-    return build_unet(**kw)
+    return UNet(**kw)
 
 
-__all__ = ["UNetConfig", "parse_config", "build_unet", "unet_from_config", "SinusoidalEmbedding",
+__all__ = ["UNetConfig", "UNet", "parse_config", "build_unet", "unet_from_config", "SinusoidalEmbedding",
            "BilinearUpsample", "SpatialSelfAttention"]

@@ -79,6 +79,35 @@ def test_rebuild_from_config():
     assert m2.count_params() == m.count_params() and m2.unet_config == m.unet_config
 
 
+@pytest.mark.parametrize("config", ["A", "D-1N"])
+def test_unet_keras_file_round_trip(config, tmp_path):
+    # the UNet is a registered functional subclass: .keras keeps its build config and weights
+    from keras_aliasfree import UNet
+
+    m = build_unet(config, **TINY, kernel_size=6)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 16, 16, 1)).astype("float32")
+    t = np.array([3.0, 700.0], "float32")
+    want = keras.ops.convert_to_numpy(m([x, t]))
+    path = str(tmp_path / "unet.keras")
+    m.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, UNet) and loaded.unet_config == m.unet_config
+    assert loaded.unet_config["kernel_size"] == 6 and loaded.name == m.name
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded([x, t])), want)
+
+
+def test_unet_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        m = build_unet("D-1N", **TINY)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    y = m([np.zeros((1, 16, 16, 1), "float32"), np.array([500.0], "float32")])
+    assert keras.backend.standardize_dtype(y.dtype) == "float32"  # the output conv is float32
+    assert np.all(np.isfinite(keras.ops.convert_to_numpy(y)))
+
+
 def test_bilinear_upsample_align_corners():
     x = np.arange(6, dtype="float32").reshape(1, 2, 3, 1)
     y = keras.ops.convert_to_numpy(BilinearUpsample()(x))[0, :, :, 0]
