@@ -17,8 +17,15 @@ DEFAULT_DDIM_STEPS = 50
 ROTATION_METHODS = ("fft", "bilinear", "cubic")
 #: the rotation the samplers and the SavedModel use unless told otherwise (keeps noise variance)
 DEFAULT_ROTATION_METHOD = "fft"
+#: what the network predicts: the noise (the paper, Ho et al.), ``v = sqrt(ab) eps - sqrt(1-ab) x0``
+#: (Salimans & Ho 2022) or the clean image ``x0``
+PREDICTION_TYPES = ("epsilon", "v", "x0")
+#: loss weighting over timesteps: ``uniform`` MSE on the prediction target (the paper), or
+#: ``min_snr`` (Hang et al. 2023: the target's MSE weighted so that eps-space weight is
+#: ``min(SNR, gamma) / SNR``)
+LOSS_WEIGHTINGS = ("uniform", "min_snr")
 #: ``band_limit`` values of :class:`keras_aliasfree.DiffusionModel` (``None`` = no band limit)
 BAND_LIMITS = ("auto", "disc", None)
 
 __all__ = ["SAMPLERS", "DEFAULT_DDIM_STEPS", "ROTATION_METHODS", "DEFAULT_ROTATION_METHOD",
-           "BAND_LIMITS"]
+           "BAND_LIMITS", "PREDICTION_TYPES", "LOSS_WEIGHTINGS"]

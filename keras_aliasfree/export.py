@@ -97,7 +97,8 @@ def ddim_timesteps_tf(steps, timesteps):
     return tf.reverse(tf.cast(tf.round(vals), tf.int32), axis=[0])
 
 
-def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0):
+def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
+                 prediction="epsilon"):
     """The tf.Module holding the denoiser (EMA weights) and the two signature tf.functions.
 
     The reverse update is :func:`~keras_aliasfree.diffusion.sampling.reverse_step` and the noise
@@ -131,9 +132,11 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0):
         return tf.cast(tf.math.floormod(s, tf.constant(_INT32_SEED_MOD, tf.int64)), tf.int32)
 
     sigma_table = tf.constant(np.sqrt(1.0 - alpha_bars).astype(np.float32))
+    sqrt_ab_table = tf.constant(np.sqrt(alpha_bars).astype(np.float32))
 
-    def run_denoiser(x, t_float, sigma):
-        return noise_prediction(denoiser([x, t_float], training=False), x, sigma, band_limit)
+    def run_denoiser(x, t_float, sigma, sqrt_ab):
+        return noise_prediction(denoiser([x, t_float], training=False), x, sigma, band_limit,
+                                prediction, sqrt_ab)
 
     def ddpm():
         return tuple(tf.constant(v) for v in ddpm_tables)
@@ -178,7 +181,8 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0):
                         lambda: tf.identity(x))
             x = tf.ensure_shape(x, [None, h, w, c])
             row = table_row(tables, i)
-            eps = run_denoiser(x, tf.fill(tf.reshape(num_images, [1]), row.timesteps), row.sigma)
+            eps = run_denoiser(x, tf.fill(tf.reshape(num_images, [1]), row.timesteps), row.sigma,
+                               row.sqrt_alpha_bar)
             z = tf.random.stateless_normal(shape, seed=seed_pair(seed, i + 1),
                                            dtype=tf.float32)
             x = reverse_step(x, eps, row, z, clip=True)  # clip_denoised, as DiffusionModel.sample
@@ -211,7 +215,8 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0):
         with tf.control_dependencies(checks):
             x = tf.identity(noisy_images)
             t = tf.cast(timesteps, tf.float32)
-        return {"noise": run_denoiser(x, t, tf.gather(sigma_table, timesteps))}
+        return {"noise": run_denoiser(x, t, tf.gather(sigma_table, timesteps),
+                                      tf.gather(sqrt_ab_table, timesteps))}
 
     module.sample = sample
     module.denoise = denoise
@@ -242,13 +247,15 @@ def build_serving_module(checkpoint, rotation_method=None, eta=0.0):
     eta = float(eta)
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta must be in [0, 1], got {eta}")
-    module = _make_module(denoiser, schedule, method, band_limit, eta)
+    prediction = config.get("prediction", "epsilon")  # absent: from before prediction types
+    module = _make_module(denoiser, schedule, method, band_limit, eta, prediction)
     module.export_info = {
         "format": EXPORT_FORMAT, "format_version": EXPORT_VERSION,
         "checkpoint": ckpt, "checkpoint_backend": config.get("backend"),
         "unet": config["unet"], "schedule": schedule.get_config(),
         "image_shape": [int(d) for d in denoiser.inputs[0].shape[1:]],
         "rotation_method": method, "weights": "ema", "band_limit": band_limit, "ddim_eta": eta,
+        "prediction": prediction,
         "signatures": list(SIGNATURES),
     }
     return module

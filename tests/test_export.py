@@ -418,3 +418,31 @@ def test_export_eta_matches_library_ddim_eta(tiny_export):
         assert not np.array_equal(got, plain)
     with pytest.raises(ValueError, match="eta"):
         build_serving_module(e["ckpt"], eta=2.0)
+
+
+@pytest.mark.tf_only
+@pytest.mark.parametrize("prediction", ["v", "x0"])
+def test_export_of_other_prediction_types_matches_library(prediction, tmp_path):
+    # the SavedModel turns the network's v / x0 into eps_hat with the same noise_prediction
+    import tensorflow as tf
+
+    from keras_aliasfree.diffusion import DiffusionModel, NoiseSchedule
+    from keras_aliasfree.export import build_serving_module
+    from keras_aliasfree.unet import build_unet
+
+    net = build_unet("D-1N", image_size=16, channels=1, base_width=4, channel_mults=(1, 2),
+                     bottleneck_mult=2, attention=False, time_dim=16)
+    dm = DiffusionModel(net, NoiseSchedule(20), ema_decay=0.0, seed=0, prediction=prediction)
+    ckpt = dm.save_checkpoint(str(tmp_path / "ckpt"))
+    module = build_serving_module(ckpt)
+    assert module.export_info["prediction"] == prediction
+    x = np.random.default_rng(1).normal(size=(2, 16, 16, 1)).astype("float32")
+    t = np.array([3, 15], "int32")
+    np.testing.assert_allclose(module.denoise(tf.constant(x), tf.constant(t))["noise"].numpy(),
+                               keras.ops.convert_to_numpy(dm.predict_noise(x, t)), atol=1e-5)
+    for steps in (5, 0):
+        got = module.sample(tf.constant(3, tf.int64), tf.constant(2), tf.constant(20.0),
+                            tf.constant(steps))["images"].numpy()
+        want = _to_uint8(dm.sample(2, sampler="ddim" if steps else "ddpm",
+                                   steps=steps or None, rotation=20.0, seed=3, verbose=0))
+        _assert_images_match(got, want, f"{prediction}, steps {steps}")

@@ -76,3 +76,28 @@ def test_steps_per_epoch_does_not_run_out_of_data(toy_npz, tmp_path):
                  "--out", run, *TINY]) == 0
     name, state = _state(run)
     assert name == "epoch_0003" and state["epoch"] == 3 and state["step"] == 9
+
+
+@pytest.mark.slow
+def test_train_recipe_options_without_seed(toy_npz, tmp_path):
+    # no --seed (a fresh data order), v-prediction, min-SNR, warmup + cosine decay; then resume
+    run = str(tmp_path / "recipe")
+    no_seed = [a for a in TINY if a not in ("--seed", "1")]
+    opts = ["--prediction", "v", "--loss-weighting", "min_snr", "--lr-schedule", "cosine",
+            "--warmup-steps", "2", "--steps-per-epoch", "2", "--out", run, *no_seed]
+    assert main(["train", "--data", toy_npz, "--epochs", "2", *opts]) == 0
+    with open(os.path.join(run, "checkpoints", "epoch_0002", "config.json")) as f:
+        config = json.load(f)
+    assert (config["prediction"], config["loss_weighting"]) == ("v", "min_snr")
+    name, state = _state(run)
+    lr = state["optimizer"]["config"]["learning_rate"]
+    assert lr["class_name"] == "CosineDecay" and lr["config"]["warmup_steps"] == 2
+    assert main(["train", "--data", toy_npz, "--epochs", "3", "--resume", *opts]) == 0
+    assert _state(run)[1]["step"] == 6
+
+
+def test_train_recipe_errors(toy_npz, tmp_path, capsys):
+    run = str(tmp_path / "bad")
+    assert main(["train", "--data", toy_npz, "--epochs", "1", "--lr-schedule", "cosine",
+                 "--warmup-steps", "50", "--out", run, *TINY]) == 2
+    assert "warmup" in capsys.readouterr().err

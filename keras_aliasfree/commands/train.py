@@ -18,7 +18,7 @@ import json
 import os
 import sys
 
-from keras_aliasfree.constants import DEFAULT_DDIM_STEPS
+from keras_aliasfree.constants import DEFAULT_DDIM_STEPS, LOSS_WEIGHTINGS, PREDICTION_TYPES
 
 EXIT_NAN = 3
 
@@ -44,6 +44,17 @@ def register(subparsers):
     p.add_argument("--steps-per-epoch", type=int, default=None,
                    help="batches per epoch (default: one pass over the data)")
     p.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate (default 3e-4)")
+    p.add_argument("--lr-schedule", default="constant", choices=("constant", "cosine"),
+                   help="after --warmup-steps: keep --lr (default) or decay it to 0 by the last "
+                        "step (cosine)")
+    p.add_argument("--warmup-steps", type=int, default=0,
+                   help="linear learning-rate warmup from 0 over this many steps (default 0)")
+    p.add_argument("--prediction", default="epsilon", choices=PREDICTION_TYPES,
+                   help="network target: epsilon (the noise; the paper, default), v (Salimans & "
+                        "Ho 2022) or x0 (the clean image)")
+    p.add_argument("--loss-weighting", default="uniform", choices=LOSS_WEIGHTINGS,
+                   help="uniform MSE on the target (default) or min_snr (Hang et al. 2023)")
+    p.add_argument("--snr-gamma", type=float, default=5.0, help="gamma of min_snr (default 5)")
     p.add_argument("--weight-decay", type=float, default=0.01,
                    help="AdamW weight decay (default 0.01, PyTorch's AdamW default)")
     p.add_argument("--timesteps", type=int, default=1000)
@@ -176,7 +187,10 @@ def run(args):
                   f"(--config {args.config} ignored)", file=sys.stderr)
         net = unet_from_config(cfg["unet"])
         model = DiffusionModel(net, NoiseSchedule(**cfg["schedule"]), ema_decay=cfg["ema_decay"],
-                               seed=args.seed, band_limit=cfg.get("band_limit"))
+                               seed=args.seed, band_limit=cfg.get("band_limit"),
+                               prediction=cfg.get("prediction", "epsilon"),
+                               loss_weighting=cfg.get("loss_weighting", "uniform"),
+                               snr_gamma=cfg.get("snr_gamma", 5.0))
         optimizer = keras.optimizers.deserialize(state["optimizer"]) if "optimizer" in state \
             else keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay)
     else:
@@ -188,10 +202,17 @@ def run(args):
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        model = DiffusionModel(net, NoiseSchedule(args.timesteps, kind=args.schedule),
-                               ema_decay=args.ema_decay, seed=args.seed,
-                               band_limit=args.band_limit)
-        optimizer = keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay)
+        try:
+            model = DiffusionModel(net, NoiseSchedule(args.timesteps, kind=args.schedule),
+                                   ema_decay=args.ema_decay, seed=args.seed,
+                                   band_limit=args.band_limit, prediction=args.prediction,
+                                   loss_weighting=args.loss_weighting, snr_gamma=args.snr_gamma)
+            lr = learning_rate(args.lr, args.lr_schedule, args.warmup_steps,
+                               total_steps(args, len(x)))
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        optimizer = keras.optimizers.AdamW(lr, weight_decay=args.weight_decay)
         state = {}
     if tuple(x.shape[1:]) != model.image_shape:
         print(f"error: data images are {tuple(x.shape[1:])} but the model expects "
@@ -214,7 +235,8 @@ def run(args):
                    "num_images": int(x.shape[0]), "params": int(net.count_params()),
                    "band_limit_resolved": model.band_limit}, f, indent=2)
     print(f"config {model.denoiser.unet_config['config']}: {net.count_params():,} parameters, "
-          f"band limit {model.band_limit}, "
+          f"band limit {model.band_limit}, prediction {model.prediction}, loss weighting "
+          f"{model.loss_weighting}, "
           f"{x.shape[0]} images {model.image_shape}, backend {keras.backend.backend()}")
 
     ckpt_cb = TrainingCheckpoint(out, keep=args.keep, sample_every=args.sample_every,
@@ -232,7 +254,8 @@ def run(args):
     if args.steps_per_epoch:
         # Keras keeps one iterator across epochs when steps_per_epoch is set, and stops training
         # ("input ran out of data") when it runs dry mid-epoch: feed an endless, reshuffled stream
-        data = _repeating_batches(x, args.batch_size, seed=args.seed + initial_epoch)
+        data_seed = None if args.seed is None else args.seed + initial_epoch  # None: fresh order
+        data = _repeating_batches(x, args.batch_size, seed=data_seed)
         model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch, shuffle=False,
                   steps_per_epoch=args.steps_per_epoch, callbacks=callbacks, verbose=args.verbose)
     else:
@@ -245,6 +268,41 @@ def run(args):
         return EXIT_NAN
     print(f"done: {ckpt_cb.last_checkpoint}")
     return 0
+
+
+def total_steps(args, num_images):
+    """Optimizer steps of the whole run (``--epochs`` x steps per epoch)."""
+    per_epoch = args.steps_per_epoch or -(-num_images // args.batch_size)
+    return int(args.epochs) * int(per_epoch)
+
+
+def learning_rate(lr, schedule="constant", warmup_steps=0, steps=None):
+    """``lr`` as a float or a Keras ``LearningRateSchedule``: linear warmup from 0 over
+    ``warmup_steps``, then constant or cosine decay to 0 at step ``steps``.
+
+    Example:
+        >>> sched = learning_rate(1e-3, "cosine", warmup_steps=10, steps=110)
+        >>> [round(float(sched(s)), 6) for s in (0, 5, 10, 60, 110)]
+        [0.0, 0.0005, 0.001, 0.0005, 0.0]
+        >>> learning_rate(1e-3)
+        0.001
+    """
+    import keras
+
+    if not lr > 0:
+        raise ValueError(f"--lr must be > 0, got {lr}")
+    if warmup_steps < 0:
+        raise ValueError(f"--warmup-steps must be >= 0, got {warmup_steps}")
+    if schedule == "constant" and not warmup_steps:
+        return float(lr)
+    steps = int(steps or 0)
+    if schedule == "cosine" and steps <= warmup_steps:
+        raise ValueError(f"--lr-schedule cosine needs more steps ({steps}) than --warmup-steps "
+                         f"({warmup_steps})")
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup_steps else float(lr),
+        decay_steps=max(steps - warmup_steps, 1), alpha=1.0 if schedule == "constant" else 0.0,
+        warmup_target=float(lr) if warmup_steps else None, warmup_steps=int(warmup_steps))
 
 
 def _repeating_batches(x, batch_size, seed=0):

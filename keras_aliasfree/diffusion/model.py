@@ -38,11 +38,11 @@ def _backend():
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class DiffusionModel(keras.Model):
-    """A denoising diffusion model around a noise-prediction network.
+    """A denoising diffusion model around a denoising network.
 
     Args:
         denoiser: a built ``keras.Model`` taking ``[noisy_images (B,H,W,C), timesteps (B,)]`` and
-            returning the predicted noise, e.g. :func:`keras_aliasfree.unet.build_unet`.
+            returning the prediction (``(B,H,W,C)``), e.g. :func:`keras_aliasfree.build_unet`.
         schedule: a :class:`NoiseSchedule` (default: linear, T = 1000, 1e-4..0.02).
         ema_decay: EMA decay; the effective decay at update n is ``min(ema_decay, (1+n)/(10+n))``
             so early averages are not dominated by the random initialisation. 0 disables averaging
@@ -51,6 +51,12 @@ class DiffusionModel(keras.Model):
         band_limit: ``"disc"``, ``None`` or ``"auto"`` (default): ``"disc"`` for a UNet of config
             C or D with the default filters, ``None`` otherwise (A, B, the ``paper`` preset, or a
             network that is not a :func:`~keras_aliasfree.unet.build_unet` model).
+        prediction: what the network predicts: ``"epsilon"`` (the noise; the paper), ``"v"``
+            (``sqrt(ab) eps - sqrt(1 - ab) x0``, Salimans & Ho 2022) or ``"x0"`` (the clean
+            image). Sampling, the band limit and the export turn it into ``eps_hat``.
+        loss_weighting: ``"uniform"`` (MSE on the prediction target; the paper) or ``"min_snr"``
+            (Hang et al. 2023, with ``snr_gamma``); see :meth:`NoiseSchedule.loss_weights`.
+        snr_gamma: the ``gamma`` of ``min_snr`` (default 5).
 
     Band limit. A filtered activation with a radially symmetric (jinc) low-pass keeps only the
     disc of frequencies that a rotation maps onto itself, so every path of a C/D UNet to its
@@ -85,7 +91,7 @@ class DiffusionModel(keras.Model):
     """
 
     def __init__(self, denoiser, schedule=None, ema_decay=0.999, seed=None, band_limit="auto",
-                 **kwargs):
+                 prediction="epsilon", loss_weighting="uniform", snr_gamma=5.0, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(denoiser, keras.Model):
             raise TypeError(f"denoiser must be a keras.Model, got {type(denoiser).__name__}")
@@ -112,9 +118,13 @@ class DiffusionModel(keras.Model):
             self._ema_pairs.append((v, e))
         self.ema_updates = self.add_weight(shape=(), dtype="int32", initializer="zeros",
                                            trainable=False, name="ema_updates")
-        tables = self.schedule
-        self._sqrt_ab = np.sqrt(tables.alpha_bars).astype("float32")
-        self._sqrt_1mab = np.sqrt(1.0 - tables.alpha_bars).astype("float32")
+        self.prediction = prediction
+        self.loss_weighting = loss_weighting
+        self.snr_gamma = float(snr_gamma)
+        # validates all three; float32 weight of the squared noise error per timestep
+        self._loss_weights = self.schedule.loss_weights(prediction, loss_weighting, snr_gamma)
+        self._sqrt_ab = np.sqrt(self.schedule.alpha_bars).astype("float32")
+        self._sqrt_1mab = np.sqrt(1.0 - self.schedule.alpha_bars).astype("float32")
         self._sample_fns = {}
         self.built = True
 
@@ -128,7 +138,8 @@ class DiffusionModel(keras.Model):
         return {**super().get_config(),
                 "denoiser": keras.saving.serialize_keras_object(self.denoiser),
                 "schedule": self.schedule.get_config(), "ema_decay": self.ema_decay,
-                "band_limit": self.band_limit}
+                "band_limit": self.band_limit, "prediction": self.prediction,
+                "loss_weighting": self.loss_weighting, "snr_gamma": self.snr_gamma}
 
     @classmethod
     def from_config(cls, config):
@@ -163,11 +174,12 @@ class DiffusionModel(keras.Model):
         ``band_limit="disc"`` (see the class docs), unchanged otherwise."""
         return band_limit_images(images, self.band_limit)
 
-    def predict_noise(self, noisy_images, timesteps, training=False, _sigma=None):
+    def predict_noise(self, noisy_images, timesteps, training=False, _sigma=None, _sqrt_ab=None):
         """The model's noise prediction ``eps_hat(x_t, t)`` (integer timesteps, one per image).
 
-        The denoiser's output, with the band limit applied (see the class docs); sampling, the
-        loss and the SavedModel's ``denoise`` signature all use it.
+        The denoiser's output turned into noise (``prediction``), with the band limit applied
+        (see the class docs); sampling, the loss and the SavedModel's ``denoise`` signature all
+        use it.
         """
         if isinstance(timesteps, (int, list, tuple, np.ndarray, np.integer)):
             t_np = np.asarray(timesteps)
@@ -177,13 +189,17 @@ class DiffusionModel(keras.Model):
         x = ops.cast(ops.convert_to_tensor(noisy_images), "float32")
         t = ops.convert_to_tensor(timesteps)
         out = self.denoiser([x, ops.cast(t, "float32")], training=training)
-        sigma = _sigma
-        if sigma is None and self.band_limit is not None:
+        sigma, sqrt_ab = _sigma, _sqrt_ab
+        if sigma is None:
             sigma = ops.take(ops.convert_to_tensor(self._sqrt_1mab), ops.cast(t, "int32"))
-        return noise_prediction(out, x, sigma, self.band_limit)
+        if sqrt_ab is None:
+            sqrt_ab = ops.take(ops.convert_to_tensor(self._sqrt_ab), ops.cast(t, "int32"))
+        return noise_prediction(out, x, sigma, self.band_limit, self.prediction, sqrt_ab)
 
     def diffusion_loss(self, images, training=True):
-        """MSE between the drawn noise and the predicted noise for random timesteps."""
+        """The training loss for random timesteps: the squared error of the prediction target
+        (``prediction``), weighted over t (``loss_weighting``), written as a weighted MSE on the
+        noise (:meth:`NoiseSchedule.loss_weights`); with the defaults, the paper's noise MSE."""
         x0 = self.band_limit_images(self._images(images))
         n = ops.shape(x0)[0]
         T = self.schedule.timesteps
@@ -192,8 +208,12 @@ class DiffusionModel(keras.Model):
         ca = ops.reshape(ops.take(ops.convert_to_tensor(self._sqrt_ab), t), (-1, 1, 1, 1))
         cb = ops.reshape(ops.take(ops.convert_to_tensor(self._sqrt_1mab), t), (-1, 1, 1, 1))
         x_t = ca * x0 + cb * eps
-        pred = self.predict_noise(x_t, t, training=training, _sigma=cb)
-        return ops.mean(ops.square(pred - eps))
+        pred = self.predict_noise(x_t, t, training=training, _sigma=cb, _sqrt_ab=ca)
+        err = ops.square(pred - eps)
+        if self.prediction == "epsilon" and self.loss_weighting == "uniform":
+            return ops.mean(err)
+        w = ops.reshape(ops.take(ops.convert_to_tensor(self._loss_weights), t), (-1, 1, 1, 1))
+        return ops.mean(w * err)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = self.diffusion_loss(x, training=training)
@@ -288,8 +308,8 @@ class DiffusionModel(keras.Model):
         if key not in self._sample_fns:
             tables = self.schedule.sampler_tables(sampler, steps, eta)
             self._sample_fns[key] = build_sample_loop(
-                self.denoiser, self.band_limit, tables, num, rotate, method, clip) + (
-                len(tables.timesteps),)
+                self.denoiser, self.band_limit, tables, num, rotate, method, clip,
+                self.prediction) + (len(tables.timesteps),)
         init, run, n_steps = self._sample_fns[key]
 
         if seed is None:
@@ -337,6 +357,9 @@ class DiffusionModel(keras.Model):
             "schedule": self.schedule.get_config(),
             "ema_decay": self.ema_decay,
             "band_limit": self.band_limit,
+            "prediction": self.prediction,
+            "loss_weighting": self.loss_weighting,
+            "snr_gamma": self.snr_gamma,
             "keras_version": keras.__version__,
             "backend": _backend(),
         }
@@ -381,6 +404,10 @@ class DiffusionModel(keras.Model):
         kwargs.setdefault("ema_decay", config.get("ema_decay", 0.999))
         # checkpoints written before the band limit existed were trained without one
         kwargs.setdefault("band_limit", config.get("band_limit"))
+        # and before the prediction type: epsilon, uniform
+        for key, default in (("prediction", "epsilon"), ("loss_weighting", "uniform"),
+                             ("snr_gamma", 5.0)):
+            kwargs.setdefault(key, config.get(key, default))
         model = cls(denoiser, NoiseSchedule(**config["schedule"]), **kwargs)
         model.load_weights_from_checkpoint(directory)
         return model

@@ -17,10 +17,19 @@ from keras_aliasfree.diffusion.band_limit import apply_band_limit
 from keras_aliasfree.diffusion.schedule import SamplerTables
 
 
-def noise_prediction(denoiser_output, noisy_images, sigma, band_limit=None):
+def _per_image(v):
+    v = ops.cast(ops.convert_to_tensor(v), "float32")
+    return ops.reshape(v, (-1, 1, 1, 1)) if len(v.shape) == 1 else v
+
+
+def noise_prediction(denoiser_output, noisy_images, sigma, band_limit=None, prediction="epsilon",
+                     sqrt_alpha_bar=None):
     """``eps_hat`` from the network's output: float32, with the band limit applied if any.
 
-    ``sigma = sqrt(1 - alpha_bar_t)`` (scalar or one per image) is only used by the band limit.
+    ``prediction`` says what the network predicts: ``"epsilon"`` (its output is eps_hat),
+    ``"v"`` (``eps_hat = sigma x_t + sqrt_alpha_bar v_hat``) or ``"x0"`` (``eps_hat = (x_t -
+    sqrt_alpha_bar x0_hat) / sigma``). ``sigma = sqrt(1 - alpha_bar_t)`` and ``sqrt_alpha_bar``
+    are scalars or one value per image.
 
     Example:
         >>> import keras, numpy as np
@@ -29,6 +38,15 @@ def noise_prediction(denoiser_output, noisy_images, sigma, band_limit=None):
         'float32'
     """
     eps = ops.cast(denoiser_output, "float32")
+    if prediction != "epsilon":
+        x = ops.cast(noisy_images, "float32")
+        s, a = _per_image(sigma), _per_image(sqrt_alpha_bar)
+        if prediction == "v":
+            eps = s * x + a * eps
+        elif prediction == "x0":
+            eps = (x - a * eps) / s
+        else:
+            raise ValueError(f"unknown prediction type {prediction!r}")
     if band_limit is None:
         return eps
     return apply_band_limit(eps, noisy_images, sigma)
@@ -61,7 +79,7 @@ def reverse_step(x_t, eps, coeffs, noise, clip=True):
 
 
 def build_sample_loop(denoiser, band_limit, tables, num, rotate=False, rotation_method="fft",
-                      clip=True):
+                      clip=True, prediction="epsilon"):
     """``(init, run)``: the compiled reverse loop of :meth:`DiffusionModel.sample`.
 
     ``init(seed_state) -> (x_T, seed_state)`` draws the initial noise; ``run(x, seed_state,
@@ -93,7 +111,7 @@ def build_sample_loop(denoiser, band_limit, tables, num, rotate=False, rotation_
             mapping = list(zip(tv_refs, weights)) + list(zip(ntv_refs, nt_weights))
             with keras.StatelessScope(state_mapping=mapping):
                 out = denoiser([x, ops.broadcast_to(row.timesteps, (shape[0],))], training=False)
-            eps = noise_prediction(out, x, row.sigma, band_limit)
+            eps = noise_prediction(out, x, row.sigma, band_limit, prediction, row.sqrt_alpha_bar)
             z, seed_state = draw(seed_state)
             return reverse_step(x, eps, row, z, clip), seed_state
 

@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from keras_aliasfree.constants import DEFAULT_DDIM_STEPS, SAMPLERS
+from keras_aliasfree.constants import (DEFAULT_DDIM_STEPS, LOSS_WEIGHTINGS, PREDICTION_TYPES,
+                                       SAMPLERS)
 SCHEDULE_KINDS = ("linear", "cosine")
 
 
@@ -144,6 +145,38 @@ class NoiseSchedule:
         if not 1 <= steps <= T:
             raise ValueError(f"DDIM steps must be in 1..{T}, got {steps}")
         return ddim_timesteps(steps, T)
+
+    def snr(self):
+        """Signal-to-noise ratio ``alpha_bar / (1 - alpha_bar)`` per timestep."""
+        return self.alpha_bars / (1.0 - self.alpha_bars)
+
+    def loss_weights(self, prediction="epsilon", weighting="uniform", snr_gamma=5.0):
+        """Per-timestep weights of the squared *noise* error that give the chosen loss (float32).
+
+        The network may predict eps, v or x0, but every one of them maps linearly onto
+        ``eps_hat`` at a given t: ``v_hat - v = (eps_hat - eps) / sqrt(ab)`` and ``x0_hat - x0 =
+        -(eps_hat - eps) / sqrt(SNR)``. So the MSE on the target is a weighted MSE on the noise
+        with weight 1 (eps), ``1 / ab`` (v) or ``1 / SNR`` (x0); ``min_snr`` (Hang et al. 2023)
+        reweights the target's MSE so that the noise weight is ``min(SNR, gamma) / SNR`` for all
+        three.
+
+        Example:
+            >>> s = NoiseSchedule(1000)
+            >>> w = s.loss_weights("v")
+            >>> round(float(w[0]), 4), float(s.loss_weights("x0", "min_snr").max())
+            (1.0001, 1.0)
+        """
+        if prediction not in PREDICTION_TYPES:
+            raise ValueError(f"prediction must be one of {PREDICTION_TYPES}, got {prediction!r}")
+        if weighting not in LOSS_WEIGHTINGS:
+            raise ValueError(f"loss weighting must be one of {LOSS_WEIGHTINGS}, got {weighting!r}")
+        snr = self.snr()
+        if weighting == "min_snr":
+            if not float(snr_gamma) > 0.0:
+                raise ValueError(f"snr_gamma must be > 0, got {snr_gamma}")
+            return (np.minimum(snr, float(snr_gamma)) / snr).astype("float32")
+        scale = {"epsilon": np.ones_like(snr), "v": 1.0 / self.alpha_bars, "x0": 1.0 / snr}
+        return scale[prediction].astype("float32")
 
     def sampler_tables(self, sampler="ddpm", steps=None, eta=0.0) -> SamplerTables:
         """The :class:`SamplerTables` of a sampler (float64).
