@@ -24,8 +24,10 @@ PREDICTION_TYPES = ("epsilon", "v", "x0")
 #: ``min_snr`` (Hang et al. 2023: the target's MSE weighted so that eps-space weight is
 #: ``min(SNR, gamma) / SNR``)
 LOSS_WEIGHTINGS = ("uniform", "min_snr")
+#: default cap on ``num_images`` of one SavedModel ``sample`` call (``export --max-images``)
+DEFAULT_MAX_IMAGES = 1024
 #: ``band_limit`` values of :class:`keras_aliasfree.DiffusionModel` (``None`` = no band limit)
 BAND_LIMITS = ("auto", "disc", None)
 
 __all__ = ["SAMPLERS", "DEFAULT_DDIM_STEPS", "ROTATION_METHODS", "DEFAULT_ROTATION_METHOD",
-           "BAND_LIMITS", "PREDICTION_TYPES", "LOSS_WEIGHTINGS"]
+           "BAND_LIMITS", "PREDICTION_TYPES", "LOSS_WEIGHTINGS", "DEFAULT_MAX_IMAGES"]

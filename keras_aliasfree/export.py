@@ -6,7 +6,9 @@ at load time. Signatures (``saved_model_cli show --all --dir DIR`` lists them; T
 reads the same):
 
 * ``sample(seed: int64 [], num_images: int32 [], rotation_degrees: float32 [], steps: int32 [])``
-  -> ``{"images": uint8 (N, H, W, C)}``. The whole reverse process runs in one graph call
+  -> ``{"images": uint8 (N, H, W, C)}``. ``num_images`` is capped at ``max_images`` (fixed at
+  export, default :data:`DEFAULT_MAX_IMAGES`; ``export --max-images``): a larger request fails
+  at once with ``InvalidArgumentError`` instead of exhausting the server's memory. The whole reverse process runs in one graph call
   (``tf.while_loop``) with the EMA weights. ``steps <= 0`` or ``steps == T`` runs DDPM (all T
   steps, Ho et al. Algorithm 2); ``1 <= steps < T`` runs DDIM (eta = 0) over ``steps`` timesteps
   evenly spaced in ``0..T-1`` (computed in-graph exactly as
@@ -15,7 +17,8 @@ reads the same):
   the update is the library's own ``reverse_step``. With
   ``rotation_degrees = phi != 0`` x_t is rotated by ``phi / n_steps`` degrees before every reverse
   step (the library's default rotation, the band-limited FFT three-shear, traced into the graph).
-* ``denoise(noisy_images: float32 (None, H, W, C), timesteps: int32 (None,))``
+* ``denoise(noisy_images: float32 (None, H, W, C), timesteps: int32 (None,) or [])`` -- a scalar
+  timestep applies to every image
   -> ``{"noise": float32 (None, H, W, C)}``: the model's noise prediction (EMA weights): one call
   of the UNet, plus the closed-form noise outside the disc for a band-limited model
   (``DiffusionModel.predict_noise``).
@@ -50,15 +53,16 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
 
-from keras_aliasfree._io import replace_directory
+from keras_aliasfree._io import make_temp_dir, remove_stale_temps, replace_directory
+from keras_aliasfree.constants import DEFAULT_MAX_IMAGES
 
 EXPORT_FORMAT = "keras_aliasfree.saved_model"
 EXPORT_VERSION = 1
+
 INFO_FILE = os.path.join("assets.extra", "keras_aliasfree.json")
 SIGNATURES = ("serving_default", "sample", "denoise")
 
@@ -98,7 +102,7 @@ def ddim_timesteps_tf(steps, timesteps):
 
 
 def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
-                 prediction="epsilon"):
+                 prediction="epsilon", max_images=DEFAULT_MAX_IMAGES):
     """The tf.Module holding the denoiser (EMA weights) and the two signature tf.functions.
 
     The reverse update is :func:`~keras_aliasfree.diffusion.sampling.reverse_step` and the noise
@@ -160,6 +164,10 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
             tf.debugging.assert_greater_equal(
                 num_images, 1, message="sample: num_images must be >= 1"),
             tf.debugging.assert_less_equal(
+                num_images, max_images,
+                message=f"sample: num_images must be <= {max_images} (this export's max_images; "
+                        "draw more in several calls, or re-export with a larger --max-images)"),
+            tf.debugging.assert_less_equal(
                 steps, T, message=f"sample: steps must be <= T={T} (<= 0 or T = DDPM, "
                                   f"1..{T - 1} = DDIM)"),
             tf.debugging.assert_all_finite(
@@ -197,16 +205,25 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
 
     @tf.function(input_signature=[
         tf.TensorSpec([None, h, w, c], tf.float32, name="noisy_images"),
-        tf.TensorSpec([None], tf.int32, name="timesteps"),
+        tf.TensorSpec(None, tf.int32, name="timesteps"),
     ], autograph=False)
     def denoise(noisy_images, timesteps):
+        n = tf.shape(noisy_images)[0]
+        rank = tf.debugging.assert_less_equal(
+            tf.rank(timesteps), 1, message="denoise: timesteps must be a scalar (every image) or "
+                                           "a vector with one timestep per image")
+        with tf.control_dependencies([rank]):
+            flat = tf.reshape(timesteps, [-1])
+        # a scalar applies to every image; a vector must hold one timestep per image
+        timesteps = tf.cond(tf.equal(tf.rank(timesteps), 0), lambda: tf.fill([n], flat[0]),
+                            lambda: flat)
         checks = [
             tf.debugging.assert_equal(
                 tf.shape(noisy_images)[1:], tf.constant([h, w, c]),
                 message=f"denoise: noisy_images must have shape (N, {h}, {w}, {c})"),
             tf.debugging.assert_equal(
-                tf.shape(timesteps)[0], tf.shape(noisy_images)[0],
-                message="denoise: need one timestep per image"),
+                tf.shape(timesteps)[0], n,
+                message="denoise: need one timestep per image (or a scalar for all)"),
             tf.debugging.assert_greater_equal(
                 timesteps, 0, message=f"denoise: timesteps must be in 0..{T - 1}"),
             tf.debugging.assert_less(
@@ -223,7 +240,8 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
     return module
 
 
-def build_serving_module(checkpoint, rotation_method=None, eta=0.0):
+def build_serving_module(checkpoint, rotation_method=None, eta=0.0,
+                         max_images=DEFAULT_MAX_IMAGES):
     """The ``tf.Module`` that :func:`export_saved_model` saves (TensorFlow backend only).
 
     Loads the checkpoint's UNet with its EMA weights; ``module.sample`` and ``module.denoise`` are
@@ -248,22 +266,27 @@ def build_serving_module(checkpoint, rotation_method=None, eta=0.0):
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta must be in [0, 1], got {eta}")
     prediction = config.get("prediction", "epsilon")  # absent: from before prediction types
-    module = _make_module(denoiser, schedule, method, band_limit, eta, prediction)
+    max_images = int(max_images)
+    if max_images < 1:
+        raise ValueError(f"max_images must be >= 1, got {max_images}")
+    module = _make_module(denoiser, schedule, method, band_limit, eta, prediction, max_images)
     module.export_info = {
         "format": EXPORT_FORMAT, "format_version": EXPORT_VERSION,
         "checkpoint": ckpt, "checkpoint_backend": config.get("backend"),
         "unet": config["unet"], "schedule": schedule.get_config(),
         "image_shape": [int(d) for d in denoiser.inputs[0].shape[1:]],
         "rotation_method": method, "weights": "ema", "band_limit": band_limit, "ddim_eta": eta,
-        "prediction": prediction,
+        "prediction": prediction, "max_images": max_images,
         "signatures": list(SIGNATURES),
     }
     return module
 
 
-def _export_in_subprocess(checkpoint, out, rotation_method, overwrite, verify, verbose, eta):
+def _export_in_subprocess(checkpoint, out, rotation_method, overwrite, verify, verbose, eta,
+                          max_images):
     cmd = [sys.executable, "-m", "keras_aliasfree", "export", "--checkpoint",
-           os.fspath(checkpoint), "--out", os.fspath(out), "--eta", repr(float(eta))]
+           os.fspath(checkpoint), "--out", os.fspath(out), "--eta", repr(float(eta)),
+           "--max-images", str(int(max_images))]
     if rotation_method:
         cmd += ["--rotation-method", rotation_method]
     if overwrite:
@@ -289,7 +312,7 @@ def _export_in_subprocess(checkpoint, out, rotation_method, overwrite, verify, v
 
 
 def export_saved_model(checkpoint, out, rotation_method=None, overwrite=False, verify=True,
-                       verbose=True, eta=0.0):
+                       verbose=True, eta=0.0, max_images=DEFAULT_MAX_IMAGES):
     """Export a checkpoint as a TensorFlow SavedModel with ``sample``/``denoise`` signatures.
 
     Args:
@@ -303,6 +326,8 @@ def export_saved_model(checkpoint, out, rotation_method=None, overwrite=False, v
         verbose: print what was written.
         eta: the DDIM noise level of ``sample`` when ``steps < T`` (0 = deterministic DDIM, 1 =
             DDPM-like fresh noise; see ``DiffusionModel.sample``), fixed at export time.
+        max_images: the most images one ``sample`` call may ask for (a larger ``num_images`` is
+            an ``InvalidArgumentError``), fixed at export time.
 
     Under a non-TensorFlow backend the export runs in a ``KERAS_BACKEND=tensorflow`` subprocess.
     Returns the absolute path of ``out``.
@@ -318,15 +343,14 @@ def export_saved_model(checkpoint, out, rotation_method=None, overwrite=False, v
                               "replace it")
     if keras.backend.backend() != "tensorflow":
         return _export_in_subprocess(checkpoint, out, rotation_method, overwrite, verify, verbose,
-                                     eta)
+                                     eta, max_images)
 
     import tensorflow as tf
 
     t0 = time.perf_counter()
-    module = build_serving_module(checkpoint, rotation_method, eta)
+    module = build_serving_module(checkpoint, rotation_method, eta, max_images)
     parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(out) + "-", dir=parent)
+    tmp = make_temp_dir(parent, os.path.basename(out))
     try:
         signatures = {"serving_default": module.sample.get_concrete_function(),
                       "sample": module.sample.get_concrete_function(),
@@ -344,6 +368,7 @@ def export_saved_model(checkpoint, out, rotation_method=None, overwrite=False, v
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    remove_stale_temps(parent, os.path.basename(out))  # left by an interrupted export
     if verbose:
         size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
         print(f"exported {module.export_info['checkpoint']} -> {out} ({size / 1e6:.1f} MB, "

@@ -208,8 +208,8 @@ def test_checkpoint_round_trip(trained, tmp_path):
     path = dm.save_checkpoint(tmp_path / "ck", {"epoch": 6})
     for b, v in zip(before, dm.denoiser.trainable_variables):  # saving must not alter weights
         np.testing.assert_array_equal(b, keras.ops.convert_to_numpy(v.value))
-    assert sorted(os.listdir(path)) == ["config.json", "ema.weights.h5", "optimizer.npz",
-                                        "raw.weights.h5", "training_state.json"]
+    assert sorted(os.listdir(path)) == ["config.json", "ema.weights.h5", "manifest.json",
+                                        "optimizer.npz", "raw.weights.h5", "training_state.json"]
     assert [p for p in os.listdir(tmp_path) if p.startswith(".tmp")] == []
     dm2 = load_checkpoint(path)
     for v1, v2 in zip(dm.denoiser.trainable_variables, dm2.denoiser.trainable_variables):
@@ -281,16 +281,18 @@ def test_find_checkpoint_ignores_partial_writes(tmp_path):
     ck = tmp_path / "checkpoints"
     for name in ("epoch_0001", "epoch_0002"):
         (ck / name).mkdir(parents=True)
-        for f in ("config.json", "ema.weights.h5", "raw.weights.h5"):
-            (ck / name / f).write_text("{}")
+        (ck / name / "config.json").write_text("{}")
+        for f in ("ema.weights.h5", "raw.weights.h5"):  # the HDF5 signature, no manifest
+            (ck / name / f).write_bytes(b"\x89HDF\r\n\x1a\n")
     (ck / ".tmp-epoch_0003-abc").mkdir()  # interrupted before the rename
     (ck / ".tmp-epoch_0003-abc" / "config.json").write_text("{}")
     write_latest(str(ck), "epoch_0001")
     assert find_checkpoint(tmp_path).endswith("epoch_0001")  # `latest` wins
     write_latest(str(ck), "epoch_0003")  # points at nothing complete: newest complete one
     assert find_checkpoint(tmp_path).endswith("epoch_0002")
-    (ck / "epoch_0002" / "raw.weights.h5").unlink()
-    assert find_checkpoint(tmp_path).endswith("epoch_0001")
+    (ck / "epoch_0002" / "raw.weights.h5").unlink()  # damaged: the older one, with a warning
+    with pytest.warns(UserWarning, match="raw.weights.h5: missing"):
+        assert find_checkpoint(tmp_path).endswith("epoch_0001")
 
 
 def test_ddim_eta():

@@ -64,14 +64,22 @@ def register(subparsers):
 def run(args) -> int:
     import os
 
+    import sys
+
+    from keras_aliasfree.commands import find_checkpoint_announced
     from keras_aliasfree.metrics import evaluation
     from keras_aliasfree.metrics.extractors import get_extractor
 
+    try:  # a missing or damaged checkpoint: one line before any work
+        checkpoint = find_checkpoint_announced(args.checkpoint)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     ext = args.extractor
     if ext == "inception" and args.allow_download:
         ext = get_extractor("inception", allow_download=True)
     report = evaluation.evaluate_checkpoint(
-        args.checkpoint, data=args.data, num=args.num, split=args.split, extractor=ext,
+        checkpoint, data=args.data, num=args.num, split=args.split, extractor=ext,
         sampler=args.sampler, steps=None if args.sampler == "ddpm" else args.steps,
         batch_size=args.batch_size, seed=args.seed, angles=args.angles,
         rotation_num=args.rotation_num, rotated_fd_angle=args.rotated_fd_angle,

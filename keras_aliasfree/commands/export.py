@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import sys
 
-from keras_aliasfree.constants import DEFAULT_ROTATION_METHOD, ROTATION_METHODS
+from keras_aliasfree.constants import (DEFAULT_MAX_IMAGES, DEFAULT_ROTATION_METHOD,
+                                       ROTATION_METHODS)
 
 
 def register(subparsers):
@@ -31,6 +32,9 @@ def register(subparsers):
     p.add_argument("--eta", type=float, default=0.0,
                    help="DDIM noise level of sample when steps < T, fixed in the export "
                         "(0 = deterministic DDIM, the default; 1 = DDPM-like fresh noise)")
+    p.add_argument("--max-images", type=int, default=DEFAULT_MAX_IMAGES,
+                   help="the most images one sample call may ask for (default %(default)s; a "
+                        "larger num_images fails with InvalidArgumentError)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--no-verify", action="store_true",
                    help="skip reloading the SavedModel to check denoise against the Keras UNet")
@@ -40,12 +44,14 @@ def register(subparsers):
 
 
 def run(args):
+    from keras_aliasfree.commands import find_checkpoint_announced
     from keras_aliasfree.export import export_saved_model
 
     try:
-        export_saved_model(args.checkpoint, args.out, rotation_method=args.rotation_method,
+        checkpoint = find_checkpoint_announced(args.checkpoint)
+        export_saved_model(checkpoint, args.out, rotation_method=args.rotation_method,
                            overwrite=args.overwrite, verify=not args.no_verify,
-                           verbose=not args.quiet, eta=args.eta)
+                           verbose=not args.quiet, eta=args.eta, max_images=args.max_images)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 
@@ -45,22 +46,51 @@ def register(subparsers):
     return p
 
 
+def check_output_path(path, gif=False):
+    """What is wrong with an output image path, or None (checked before any sampling work).
+
+    Example:
+        >>> check_output_path("grid.png"), check_output_path("grid.jpgg")[:31]
+        (None, "--out grid.jpgg: unknown image")
+    """
+    if os.path.isdir(path):
+        return f"--out {path} is a directory; give a file name such as {path}/samples.png"
+    ext = os.path.splitext(path)[1].lower()
+    if gif and ext != ".gif":
+        return f"--out {path}: --frames writes a GIF, so the name must end in .gif"
+    from PIL import Image
+
+    if ext not in Image.registered_extensions():
+        return (f"--out {path}: unknown image extension {ext or '(none)'!r}; use .png "
+                "(or .gif with --frames)")
+    return None
+
+
 def run(args):
     import numpy as np
 
-    from keras_aliasfree.diffusion import find_checkpoint, load_checkpoint
+    from keras_aliasfree.commands import find_checkpoint_announced
+    from keras_aliasfree.diffusion import load_checkpoint
     from keras_aliasfree.images import make_grid, save_grid, to_pil
 
+    problem = check_output_path(args.out, gif=bool(args.frames and args.frames > 0))
+    if problem is None and args.num < 1:
+        problem = f"--num must be >= 1, got {args.num}"
+    if problem is None and not math.isfinite(args.rotation):
+        problem = f"--rotation must be a finite number of degrees, got {args.rotation}"
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    steps = args.steps if args.sampler == "ddim" else None
     try:
-        ckpt = find_checkpoint(args.checkpoint)
-    except FileNotFoundError as e:
+        ckpt = find_checkpoint_announced(args.checkpoint)
+        model = load_checkpoint(ckpt)
+        # checks --steps and --eta against the schedule before any sampling work
+        model.schedule.sampler_tables(args.sampler, steps,
+                                      args.eta if args.sampler == "ddim" else 0.0)
+    except (FileNotFoundError, ValueError) as e:  # CheckpointError is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.num < 1:
-        print(f"error: --num must be >= 1, got {args.num}", file=sys.stderr)
-        return 2
-    model = load_checkpoint(ckpt)
-    steps = args.steps if args.sampler == "ddim" else None
     kw = dict(steps=steps, sampler=args.sampler, seed=args.seed,
               rotation_method=args.rotation_method, use_ema=not args.raw_weights,
               eta=args.eta if args.sampler == "ddim" else 0.0)

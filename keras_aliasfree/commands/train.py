@@ -72,7 +72,12 @@ def register(subparsers):
                         "default filters (see DiffusionModel)")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true",
-                   help="continue from OUT's latest checkpoint (epoch, optimizer, EMA, RNG)")
+                   help="continue from OUT's latest checkpoint (epoch, optimizer, EMA, RNG); the "
+                        "stored model and optimizer settings win over the flags given now")
+    p.add_argument("--allow-older-checkpoint", action="store_true",
+                   help="with --resume: when the newest checkpoint is damaged, resume from the "
+                        "newest intact one (later epochs are retrained and their checkpoint "
+                        "replaced); without it such a resume is refused")
     p.add_argument("--keep", type=int, default=2, help="checkpoints to keep (default 2)")
     p.add_argument("--sample-every", type=int, default=5,
                    help="sample a grid every K epochs (0 = never; default 5)")
@@ -151,21 +156,33 @@ def load_training_data(args):
 def run(args):
     import keras
 
+    from keras_aliasfree._io import remove_stale_temps
+    from keras_aliasfree.commands import find_checkpoint_announced
     from keras_aliasfree.diffusion import (DiffusionModel, NoiseSchedule, TrainingCheckpoint,
-                                           find_checkpoint, read_checkpoint_config,
+                                           read_checkpoint_config,
                                            read_training_state)
+    from keras_aliasfree.diffusion.checkpoint import CheckpointError
     from keras_aliasfree.unet import build_unet, parse_config, unet_from_config
 
     out = os.path.abspath(args.out)
+    problem = _check_args(args, out)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
 
     resume_from = None
     if args.resume:
+        remove_stale_temps(os.path.join(out, "checkpoints"))
         try:
-            resume_from = find_checkpoint(out)
+            resume_from = find_checkpoint_announced(
+                out, allow_older=args.allow_older_checkpoint, for_resume=True)
         except FileNotFoundError:
             print(f"--resume: no checkpoint in {out}; starting a new run", file=sys.stderr)
+        except CheckpointError as e:
+            print(f"error: cannot resume: {e}", file=sys.stderr)
+            return 2
     elif os.path.isdir(os.path.join(out, "checkpoints")) and \
             any(d.startswith("epoch_") for d in os.listdir(os.path.join(out, "checkpoints"))):
         print(f"error: {out} already has checkpoints; pass --resume to continue it or choose "
@@ -178,6 +195,10 @@ def run(args):
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.batch_size > len(x):
+        print(f"error: --batch-size {args.batch_size} is larger than the {len(x)} training "
+              "images", file=sys.stderr)
+        return 2
 
     if resume_from:
         cfg = read_checkpoint_config(resume_from)
@@ -185,6 +206,7 @@ def run(args):
         if cfg["unet"]["config"] != parse_config(args.config).name and args.config != "D-1N":
             print(f"note: resuming the checkpoint's config {cfg['unet']['config']} "
                   f"(--config {args.config} ignored)", file=sys.stderr)
+        _note_stored_settings(args, cfg, state, out)
         net = unet_from_config(cfg["unet"])
         model = DiffusionModel(net, NoiseSchedule(**cfg["schedule"]), ema_decay=cfg["ema_decay"],
                                seed=args.seed, band_limit=cfg.get("band_limit"),
@@ -222,7 +244,14 @@ def run(args):
     model.compile(optimizer=optimizer, jit_compile=False if args.no_jit else "auto")
     initial_epoch = 0
     if resume_from:
-        state = model.restore_training_state(resume_from)
+        try:
+            state = model.restore_training_state(resume_from)
+        except CheckpointError as e:
+            print(f"error: cannot resume: {e}", file=sys.stderr)
+            return 2
+        if not os.path.isfile(os.path.join(resume_from, "optimizer.npz")):
+            print(f"warning: {resume_from} has no optimizer.npz: the optimizer starts afresh "
+                  "(moments reset)", file=sys.stderr)
         initial_epoch = int(state.get("epoch", 0))
         print(f"resumed from {resume_from}: epoch {initial_epoch}, step {state.get('step')}")
     if initial_epoch >= args.epochs:
@@ -230,10 +259,19 @@ def run(args):
         return 0
 
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "train_args.json"), "w") as f:
-        json.dump({**vars(args), "func": None, "backend": keras.backend.backend(),
-                   "num_images": int(x.shape[0]), "params": int(net.count_params()),
-                   "band_limit_resolved": model.band_limit}, f, indent=2)
+    record = {**vars(args), "func": None, "backend": keras.backend.backend(),
+              "num_images": int(x.shape[0]), "params": int(net.count_params()),
+              "band_limit_resolved": model.band_limit}
+    args_path = os.path.join(out, "train_args.json")
+    if resume_from and os.path.isfile(args_path):
+        try:  # the settings that a resume ignores stay as the run was started
+            with open(args_path) as f:
+                first = json.load(f)
+            record.update({k: first[k] for k in _STORED if k in first})
+        except (OSError, ValueError):
+            pass
+    with open(args_path, "w") as f:
+        json.dump(record, f, indent=2)
     print(f"config {model.denoiser.unet_config['config']}: {net.count_params():,} parameters, "
           f"band limit {model.band_limit}, prediction {model.prediction}, loss weighting "
           f"{model.loss_weighting}, "
@@ -262,12 +300,55 @@ def run(args):
         model.fit(x, batch_size=args.batch_size, epochs=args.epochs, initial_epoch=initial_epoch,
                   shuffle=True, callbacks=callbacks, verbose=args.verbose)
     if ckpt_cb.nan_epoch is not None:
+        kept = ckpt_cb.last_good_checkpoint()
+        where = (f"the last good checkpoint is {kept}" if kept else
+                 "no epoch finished, so there is no checkpoint; lower --lr or check the data")
         print(f"error: training stopped at epoch {ckpt_cb.nan_epoch} because the loss became "
-              f"NaN/inf; the last good checkpoint is kept in {os.path.join(out, 'checkpoints')}",
-              file=sys.stderr)
+              f"NaN/inf; {where}", file=sys.stderr)
         return EXIT_NAN
     print(f"done: {ckpt_cb.last_checkpoint}")
     return 0
+
+
+def _check_args(args, out):
+    """One line saying what is wrong with the numeric arguments, or None."""
+    import math
+
+    if os.path.exists(out) and not os.path.isdir(out):
+        return f"--out {out} is a file, not a run directory"
+    for name in ("epochs", "batch_size", "timesteps", "image_size"):
+        if getattr(args, name) < 1:
+            return f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}"
+    if args.steps_per_epoch is not None and args.steps_per_epoch < 1:
+        return f"--steps-per-epoch must be >= 1, got {args.steps_per_epoch}"
+    if not (math.isfinite(args.lr) and args.lr > 0):
+        return f"--lr must be a positive number, got {args.lr}"
+    if not 0.0 <= args.ema_decay < 1.0:
+        return f"--ema-decay must be in [0, 1), got {args.ema_decay}"
+    return None
+
+
+# settings fixed by a run's first start; on --resume the stored ones win
+_STORED = ("config", "lr", "lr_schedule", "warmup_steps", "weight_decay", "timesteps", "schedule",
+           "ema_decay", "base_width", "no_attention", "filter_preset", "kernel_size", "cutoff",
+           "band_limit", "prediction", "loss_weighting", "snr_gamma", "image_size")
+
+
+def _note_stored_settings(args, cfg, state, out):
+    """On --resume, say which given flags differ from the run's stored settings (they lose)."""
+    path = os.path.join(out, "train_args.json")
+    try:
+        with open(path) as f:
+            stored = json.load(f)
+    except (OSError, ValueError):
+        stored = {}
+    differ = [f"--{k.replace('_', '-')} {stored[k]!r} (given {getattr(args, k)!r})"
+              for k in _STORED if k in stored and hasattr(args, k)
+              and stored[k] != getattr(args, k)]
+    if differ:
+        print("note: --resume keeps the run's stored settings; ignored flags: "
+              + ", ".join(differ) + f" (from {path} and the checkpoint). Start a new --out to "
+              "change them.", file=sys.stderr)
 
 
 def total_steps(args, num_images):

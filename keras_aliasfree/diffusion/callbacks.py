@@ -78,7 +78,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         if self.nan_epoch is not None or not self._finite(logs):
             self.nan_epoch = self.nan_epoch or epoch + 1
             self.model.stop_training = True
-            last = self.last_checkpoint or latest_checkpoint_or_none(self.ckpt_dir)
+            last = self.last_good_checkpoint()
             print(f"\nNaN/inf loss in epoch {self.nan_epoch}: training stopped; epoch "
                   f"{self.nan_epoch} was not saved. Last good checkpoint: "
                   f"{last or 'none (no epoch finished)'}", file=sys.stderr)
@@ -95,6 +95,10 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             print(f"\ncheckpoint: {path}")
         if self.sample_every and (epoch + 1) % self.sample_every == 0:
             self._sample(epoch + 1)
+
+    def last_good_checkpoint(self):
+        """The checkpoint this run wrote last, or the run's newest intact one, or None."""
+        return self.last_checkpoint or latest_checkpoint_or_none(self.ckpt_dir)
 
     def _prune(self):
         names = sorted(d for d in os.listdir(self.ckpt_dir) if d.startswith("epoch_"))

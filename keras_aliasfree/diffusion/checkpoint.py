@@ -3,29 +3,117 @@
 A checkpoint is a directory holding ``config.json`` (format, UNet config, schedule, band limit),
 ``raw.weights.h5`` and ``ema.weights.h5`` (the denoiser's weights; load into
 ``unet_from_config(config["unet"])``), ``training_state.json`` (epoch, step, EMA counter, RNG
-state, optimizer config) and ``optimizer.npz`` (optimizer variables). It is written into a temp
-directory and renamed into place, so a crash never leaves a half-written checkpoint under its
-name. A run directory keeps them in ``checkpoints/epoch_NNNN`` with ``checkpoints/latest`` naming
-the newest.
+state, optimizer config), ``optimizer.npz`` (optimizer variables) and, written last,
+``manifest.json`` (size and SHA-256 of every other file). It is written into a temp directory and
+renamed into place, so a crash never leaves a half-written checkpoint under its name; the manifest
+catches a file damaged later (truncated, garbled, deleted) before it is used. A run directory keeps
+them in ``checkpoints/epoch_NNNN`` with ``checkpoints/latest`` naming the newest.
+
+Damage policy (:func:`find_checkpoint`): a damaged newest checkpoint is skipped for the newest
+intact one *with a warning* when that is safe (sampling, evaluation, export: ``allow_older=True``),
+and refused with a :class:`CheckpointError` naming the file when it is not (``--resume`` would
+retrain epochs and overwrite later work) unless the caller allows it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
+import warnings
+import zipfile
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_aliasfree._io import replace_directory
+from keras_aliasfree._io import make_temp_dir, remove_stale_temps, replace_directory
 
 CHECKPOINT_FORMAT = "keras_aliasfree.checkpoint"
 CHECKPOINT_VERSION = 1
 REQUIRED_FILES = ("config.json", "ema.weights.h5", "raw.weights.h5")
+#: what resuming needs on top of REQUIRED_FILES
+RESUME_FILES = ("training_state.json",)
+MANIFEST = "manifest.json"
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used: the message names the file and what is wrong."""
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_manifest(directory):
+    files = {}
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if name != MANIFEST and os.path.isfile(path):
+            files[name] = {"size": os.path.getsize(path), "sha256": _sha256(path)}
+    with open(os.path.join(directory, MANIFEST), "w") as f:
+        json.dump({"format": CHECKPOINT_FORMAT, "files": files}, f, indent=2)
+
+
+def checkpoint_problems(directory, for_resume=False) -> list:
+    """What is wrong with a checkpoint directory, one string per file (empty: usable).
+
+    Checks the required files are there, every file against ``manifest.json`` (size, SHA-256) when
+    the checkpoint has one, and that JSON files parse and weight files look like HDF5 / zip
+    otherwise. ``for_resume`` also requires ``training_state.json``.
+
+    Example:
+        >>> import tempfile
+        >>> checkpoint_problems(tempfile.mkdtemp())
+        ['config.json: missing', 'ema.weights.h5: missing', 'raw.weights.h5: missing']
+    """
+    directory = os.fspath(directory)
+    problems = []
+    manifest = os.path.join(directory, MANIFEST)
+    listed = {}
+    if os.path.isfile(manifest):
+        try:
+            with open(manifest, "rb") as f:
+                listed = json.loads(f.read().decode("utf-8"))["files"]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+            problems.append(f"{MANIFEST}: unreadable ({type(e).__name__})")
+    needed = REQUIRED_FILES + (RESUME_FILES if for_resume else ())
+    for name in sorted(set(needed) | set(listed)):
+        path = os.path.join(directory, name)
+        if not os.path.isfile(path):
+            problems.append(f"{name}: missing")
+            continue
+        if name in listed:
+            want = listed[name]
+            size = os.path.getsize(path)
+            if size != want.get("size"):
+                problems.append(f"{name}: {size} bytes, the manifest says {want.get('size')} "
+                                "(truncated or replaced)")
+            elif _sha256(path) != want.get("sha256"):
+                problems.append(f"{name}: contents differ from the manifest's checksum (damaged)")
+            continue
+        # no manifest entry (a checkpoint from before manifests): cheap format checks
+        if name.endswith(".json"):
+            try:
+                with open(path, "rb") as f:
+                    json.loads(f.read().decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                problems.append(f"{name}: not valid JSON")
+        elif name.endswith(".h5"):
+            with open(path, "rb") as f:
+                if f.read(8) != _HDF5_SIGNATURE:
+                    problems.append(f"{name}: not an HDF5 weights file")
+    npz = os.path.join(directory, "optimizer.npz")
+    if "optimizer.npz" not in listed and os.path.isfile(npz) and not zipfile.is_zipfile(npz):
+        problems.append("optimizer.npz: not a valid .npz (zip) file")
+    return problems
 
 
 # ----------------------------------------------------------------------------- finding and reading
@@ -46,39 +134,93 @@ def is_checkpoint(directory) -> bool:
     return all(os.path.isfile(os.path.join(directory, f)) for f in REQUIRED_FILES)
 
 
-def find_checkpoint(path) -> str:
+def _looks_like_checkpoint(path):
+    return any(os.path.exists(os.path.join(path, f)) for f in REQUIRED_FILES + (MANIFEST,))
+
+
+def _read_latest(ckdir):
+    """The name in ``ckdir/latest`` (None when absent; a warning and None when unreadable)."""
+    latest = os.path.join(ckdir, "latest")
+    if not os.path.isfile(latest):
+        return None
+    with open(latest, "rb") as f:
+        raw = f.read()
+    try:
+        name = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        warnings.warn(f"{latest} is not readable text (damaged); looking for the newest "
+                      "checkpoint by name instead", stacklevel=3)
+        return None
+    if not name or os.sep in name or name in (".", ".."):
+        warnings.warn(f"{latest} does not name a checkpoint ({name!r}); looking for the newest "
+                      "checkpoint by name instead", stacklevel=3)
+        return None
+    return name
+
+
+def find_checkpoint(path, allow_older=True, for_resume=False) -> str:
     """Resolve a checkpoint directory, a run directory (``RUN/checkpoints/latest``) or a
     ``checkpoints`` folder to the checkpoint directory to load.
+
+    A run's candidates are the checkpoint ``latest`` names, then ``epoch_*`` newest first; the
+    first one without :func:`checkpoint_problems` is returned. When a newer one had to be skipped
+    because it is damaged, ``allow_older=True`` warns (naming the file and the fault) and returns
+    the intact older one; ``allow_older=False`` raises :class:`CheckpointError` instead (resuming
+    from an older state would retrain epochs and overwrite the later checkpoint). A checkpoint
+    directory given directly must be intact. ``for_resume`` also requires ``training_state.json``.
 
     Example:
         >>> # find_checkpoint("runs/mnist_d1n") -> ".../runs/mnist_d1n/checkpoints/epoch_0012"
     """
     path = os.path.abspath(os.fspath(path))
-    if is_checkpoint(path):
+    if _looks_like_checkpoint(path):
+        problems = checkpoint_problems(path, for_resume)
+        if problems:
+            raise CheckpointError(f"checkpoint {path} is damaged: {'; '.join(problems)}")
         return path
     for ckdir in (os.path.join(path, "checkpoints"), path):
         if not os.path.isdir(ckdir):
             continue
-        latest = os.path.join(ckdir, "latest")
-        if os.path.isfile(latest):
-            with open(latest) as f:
-                cand = os.path.join(ckdir, f.read().strip())
-            if is_checkpoint(cand):
+        names = sorted((d for d in os.listdir(ckdir)
+                        if d.startswith("epoch_") and os.path.isdir(os.path.join(ckdir, d))),
+                       reverse=True)
+        latest = _read_latest(ckdir)
+        if latest in names:
+            names.remove(latest)
+            names.insert(0, latest)
+        skipped = []
+        for name in names:
+            cand = os.path.join(ckdir, name)
+            problems = checkpoint_problems(cand, for_resume)
+            if not problems:
+                if skipped:
+                    what = "; ".join(f"{n}: {', '.join(p)}" for n, p in skipped)
+                    if not allow_older:
+                        raise CheckpointError(
+                            f"the newest checkpoint in {ckdir} is damaged ({what}); the newest "
+                            f"intact one is {name}. Resuming from it would retrain later epochs "
+                            "and overwrite their checkpoint: repair or remove the damaged "
+                            "checkpoint, or allow the older one explicitly "
+                            "(train --resume --allow-older-checkpoint)")
+                    warnings.warn(f"skipping damaged checkpoint(s) in {ckdir} ({what}); using "
+                                  f"the older intact {name}", stacklevel=2)
                 return cand
-        cands = sorted(d for d in os.listdir(ckdir)
-                       if d.startswith("epoch_") and is_checkpoint(os.path.join(ckdir, d)))
-        if cands:
-            return os.path.join(ckdir, cands[-1])
+            skipped.append((name, problems))
+        if skipped:
+            what = "; ".join(f"{n}: {', '.join(p)}" for n, p in skipped)
+            raise CheckpointError(f"no intact checkpoint in {ckdir}: {what}")
     raise FileNotFoundError(f"no checkpoint found at {path} (expected a directory with "
                             "config.json, ema.weights.h5 and raw.weights.h5, or a run directory "
                             "with checkpoints/)")
 
 
 def latest_checkpoint_or_none(path):
-    """:func:`find_checkpoint`, or ``None`` when there is none yet."""
+    """:func:`find_checkpoint`, or ``None`` when there is none (or none intact) yet."""
     try:
-        return find_checkpoint(path)
-    except FileNotFoundError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return find_checkpoint(path)
+    except (FileNotFoundError, CheckpointError):
         return None
 
 
@@ -182,8 +324,7 @@ def save_model_checkpoint(model, directory, training_state=None, include_optimiz
     """Write ``model``'s checkpoint directory atomically (see the module docs); returns its path."""
     directory = os.path.abspath(os.fspath(directory))
     parent = os.path.dirname(directory)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-" + os.path.basename(directory) + "-", dir=parent)
+    tmp = make_temp_dir(parent, os.path.basename(directory))
     try:
         with open(os.path.join(tmp, "config.json"), "w") as f:
             json.dump(model.checkpoint_config(), f, indent=2)
@@ -205,24 +346,34 @@ def save_model_checkpoint(model, directory, training_state=None, include_optimiz
         state["saved_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         with open(os.path.join(tmp, "training_state.json"), "w") as f:
             json.dump(state, f, indent=2, default=_json_default)
+        _write_manifest(tmp)  # last: it vouches for every other file
         for name in os.listdir(tmp):
             _fsync(os.path.join(tmp, name))
         replace_directory(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    remove_stale_temps(parent)  # leftovers of writes that a kill interrupted
     return directory
 
 
 # ----------------------------------------------------------------------------- loading into a model
 
+def _load_weights(net, path):
+    try:
+        net.load_weights(path)
+    except Exception as e:  # h5py / Keras errors do not name the file
+        raise CheckpointError(f"{path}: cannot be loaded into this UNet "
+                              f"({type(e).__name__}: {e})") from e
+
+
 def load_model_weights(model, directory):
     """Load raw and EMA weights, the EMA counter and the RNG state into ``model``."""
     directory = find_checkpoint(directory)
-    model.denoiser.load_weights(os.path.join(directory, "ema.weights.h5"))
+    _load_weights(model.denoiser, os.path.join(directory, "ema.weights.h5"))
     ema_values = [ops.convert_to_numpy(v.value).copy()
                   for v in model.denoiser.trainable_variables]
-    model.denoiser.load_weights(os.path.join(directory, "raw.weights.h5"))
+    _load_weights(model.denoiser, os.path.join(directory, "raw.weights.h5"))
     for e, val in zip(model.ema_variables, ema_values):
         e.assign(val)
     state = read_training_state(directory)
@@ -244,12 +395,16 @@ def load_optimizer_state(model, directory):
                          "optimizer first)")
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-    with np.load(path) as data:
-        store = {k: data[k] for k in data.files}
-    model.optimizer.load_own_variables(store)
+    try:
+        with np.load(path) as data:
+            store = {k: data[k] for k in data.files}
+        model.optimizer.load_own_variables(store)
+    except Exception as e:
+        raise CheckpointError(f"{path}: cannot be loaded into the optimizer "
+                              f"({type(e).__name__}: {e})") from e
     return True
 
 
-__all__ = ["find_checkpoint", "is_checkpoint", "read_checkpoint_config", "read_training_state",
+__all__ = ["CheckpointError", "checkpoint_problems", "find_checkpoint", "is_checkpoint", "read_checkpoint_config", "read_training_state",
            "write_latest", "denoiser_from_checkpoint", "save_model_checkpoint",
            "load_model_weights", "load_optimizer_state", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION"]

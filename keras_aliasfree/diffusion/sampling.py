@@ -72,10 +72,12 @@ def reverse_step(x_t, eps, coeffs, noise, clip=True):
         >>> round(float(y[0, 0, 0, 0]), 4)
         0.5
     """
-    x0 = (x_t - coeffs.sigma * eps) / coeffs.sqrt_alpha_bar
+    x_t, eps, noise = (ops.convert_to_tensor(v, "float32") for v in (x_t, eps, noise))
+    c = SamplerTables(*(ops.cast(v, "float32") for v in coeffs))  # no-op for float32 tables
+    x0 = (x_t - c.sigma * eps) / c.sqrt_alpha_bar
     if clip:
         x0 = ops.clip(x0, -1.0, 1.0)
-    return coeffs.coef_x0 * x0 + coeffs.coef_xt * x_t + coeffs.noise_std * noise
+    return c.coef_x0 * x0 + c.coef_xt * x_t + c.noise_std * noise
 
 
 def build_sample_loop(denoiser, band_limit, tables, num, rotate=False, rotation_method="fft",
