@@ -368,6 +368,19 @@ def test_demo_with_tiny_model(tiny_export, tmp_path, capsys):
     _check_demo_output(str(out), 10)
     text = capsys.readouterr().out
     assert "samples.png" in text and "rotation_sweep.gif" in text and "took" in text
+    assert not os.path.exists(out / "compare_rotation.png")  # no baseline beside a tiny model
+    # with a baseline (here the same tiny model): two rows of the strip, the same noise
+    rc = main(["demo", "--model", tiny_export["dir"], "--baseline", tiny_export["dir"], "--out",
+               str(out), "--frames", "3", "--steps", "3", "--num", "1", "--sweep-num", "2",
+               "--scale", "1"])
+    assert rc == 0
+    from PIL import Image
+
+    both = np.asarray(Image.open(out / "compare_rotation.png").convert("L"))[14:]  # below label
+    top, bottom = both[2:18], both[20:36]  # 16-pixel tiles, 2-pixel padding
+    np.testing.assert_array_equal(top, bottom)
+    assert main(["demo", "--model", tiny_export["dir"], "--baseline", str(out / "no"),
+                 "--out", str(out)]) == 2
 
 
 @pytest.mark.tf_only
@@ -394,6 +407,8 @@ def test_demo_default_model_as_in_readme(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     _check_demo_output(str(tmp_path / "demo"), 13)
+    # the shipped baseline (config A, the same recipe) sits beside it: the comparison strip
+    assert os.path.isfile(str(tmp_path / "demo" / "compare_rotation.png"))
 
 
 @pytest.mark.tf_only

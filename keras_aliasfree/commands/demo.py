@@ -10,7 +10,11 @@ writes:
 * ``OUT/samples.png`` -- a grid of ``--num`` samples (DDIM, ``--steps`` steps, seed ``--seed``);
 * ``OUT/rotation_sweep.gif`` -- ``--frames`` frames, rotation-aware sampling from -90 to +90
   degrees, the same seed (the same initial noise) in every frame;
-* ``OUT/rotation_strip.png`` -- the sweep's frames side by side (one still picture of it).
+* ``OUT/rotation_strip.png`` -- the sweep's frames side by side (one still picture of it);
+* ``OUT/compare_rotation.png`` -- with a baseline model (default: the shipped ``mnist-a``, config A
+  trained with the same recipe and budget): the strip of the baseline (top row) above the
+  alias-free model's (bottom row), the same seed and initial noise: what alias-free buys, in one
+  picture.
 
 The default model is ``saved_models/mnist-d`` next to the installed package (a source checkout or
 an editable install); ``--model`` or ``$KERAS_ALIASFREE_DEMO_MODEL`` points elsewhere.
@@ -23,6 +27,7 @@ import sys
 import time
 
 DEFAULT_MODEL = "mnist-d"
+DEFAULT_BASELINE = "mnist-a"
 MODEL_ENV = "KERAS_ALIASFREE_DEMO_MODEL"
 
 
@@ -36,6 +41,9 @@ def register(subparsers):
     p.add_argument("--model", default=None,
                    help="SavedModel directory (default: $KERAS_ALIASFREE_DEMO_MODEL or "
                         "saved_models/mnist-d next to the package)")
+    p.add_argument("--baseline", default=None,
+                   help="SavedModel of a baseline to compare the rotation strip with (default: "
+                        "saved_models/mnist-a beside the default model, if there; 'none' skips)")
     p.add_argument("--num", type=int, default=16, help="images in the sample grid (default 16)")
     p.add_argument("--sweep-num", type=int, default=4,
                    help="images per rotation-sweep frame (default 4)")
@@ -66,6 +74,17 @@ def default_model_path():
     return os.path.join(os.path.dirname(package_dir), "saved_models", DEFAULT_MODEL)
 
 
+def _baseline_path(args, model_path):
+    """The baseline SavedModel to compare with, or None."""
+    if args.baseline is not None:
+        if args.baseline.lower() == "none":
+            return None
+        return os.path.abspath(args.baseline)
+    cand = os.path.join(os.path.dirname(model_path), DEFAULT_BASELINE)
+    same = os.path.abspath(cand) == os.path.abspath(model_path)
+    return cand if not same and os.path.isfile(os.path.join(cand, "saved_model.pb")) else None
+
+
 def _labelled(grid, text):
     """A frame with a white strip on top carrying ``text`` (Pillow's built-in bitmap font)."""
     from PIL import Image, ImageDraw
@@ -92,6 +111,10 @@ def run(args):
         print(f"error: no SavedModel at {model_path} (expected saved_model.pb there). Pass "
               f"--model DIR, set ${MODEL_ENV}, or export one with `keras-aliasfree export "
               "--checkpoint RUN --out DIR`.", file=sys.stderr)
+        return 2
+    baseline = _baseline_path(args, model_path)
+    if baseline and not os.path.isfile(os.path.join(baseline, "saved_model.pb")):
+        print(f"error: no SavedModel at --baseline {baseline}", file=sys.stderr)
         return 2
     t_start = time.perf_counter()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -137,6 +160,21 @@ def run(args):
                          f"seed {args.seed}", dt))
     written.append((strip, "first image of every sweep frame, side by side", 0.0))
 
+    if baseline:
+        t0 = time.perf_counter()
+        base_sample = tf.saved_model.load(baseline).signatures["sample"]
+        base_firsts = [base_sample(seed=tf.constant(args.seed, tf.int64),
+                                   num_images=tf.constant(args.sweep_num, tf.int32),
+                                   rotation_degrees=tf.constant(float(angle), tf.float32),
+                                   steps=tf.constant(args.steps, tf.int32))["images"].numpy()[:1]
+                       for angle in angles]
+        rows = np.concatenate(base_firsts + firsts)
+        compare = os.path.join(args.out, "compare_rotation.png")
+        _labelled(tile(rows, nrow=len(firsts), scale=args.scale),
+                  f"top: {os.path.basename(baseline)}   bottom: "
+                  f"{os.path.basename(model_path)}   (same seed, -90..90 deg)").save(compare)
+        written.append((compare, f"baseline {baseline} (top) vs {model_path} (bottom), the same "
+                                 "seed and rotations", time.perf_counter() - t0))
     for path, what, secs in written:
         timing = f" ({secs:.1f} s)" if secs else ""
         print(f"wrote {path}: {what}{timing}")
