@@ -302,13 +302,46 @@ def _tiny_checkpoint(path):
     return DiffusionModel(net, NoiseSchedule(1000), seed=0).save_checkpoint(str(path))
 
 
+class _StubModel:
+    """What noise_equivariance needs of a DiffusionModel, with a chosen eps_hat."""
+
+    def __init__(self, fn):
+        import contextlib
+
+        from keras_aliasfree.diffusion import NoiseSchedule
+
+        self.schedule, self._fn = NoiseSchedule(1000), fn
+        self.ema_weights_applied = contextlib.nullcontext
+
+    def predict_noise(self, x, t):
+        return self._fn(keras.ops.convert_to_numpy(x))
+
+
+def test_noise_equivariance_on_the_disc():
+    from keras_aliasfree.metrics.evaluation import noise_equivariance
+
+    x = np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 1)).astype("float32")
+    exact = noise_equivariance(_StubModel(lambda v: v), x, timesteps=(500,))
+    shifted = noise_equivariance(_StubModel(lambda v: np.roll(v, 2, axis=2)), x, timesteps=(500,))
+    assert set(exact) == {"eq_r_disc_t500", "eq_t_frac_disc_t500", "eq_r_disc_floor_t500"}
+    # an exactly equivariant eps_hat reaches the measurement's floor (a periodic image has no
+    # exact rotation), not infinity; fractional shifts are exact
+    assert exact["eq_r_disc_t500"] == pytest.approx(exact["eq_r_disc_floor_t500"], abs=0.05)
+    assert exact["eq_t_frac_disc_t500"] > 60.0
+    # a shift does not commute with a rotation: far below the floor
+    assert shifted["eq_r_disc_t500"] < shifted["eq_r_disc_floor_t500"] - 5.0
+
+
 def test_format_table_and_json(tmp_path):
     from keras_aliasfree.metrics import evaluation
 
     rep = {"metrics": {"fd": 2.5, "kid_x100": 0.1, "kid_std_x100": 0.01, "eq_r": float("inf")},
            "meta": {"extractor": "ext"}}
     table = evaluation.format_table(rep)
-    assert "| FD (ext) | 2.500 |" in table and "| EQ-R of the denoiser (dB) | inf |" in table
+    assert "| FD (ext) | 2.500 |" in table and "| EQ-R of the raw UNet output (dB) | inf |" in table
+    rep["metrics"].update({"eq_r_disc_t900": 31.0, "eq_r_disc_t100": 30.0})
+    table = evaluation.format_table(rep)
+    assert table.index("t = 100 (dB) | 30.00") < table.index("t = 900 (dB) | 31.00")
     import json
 
     path = evaluation.write_json(rep, tmp_path / "r.json")
@@ -332,13 +365,15 @@ def test_evaluate_command_end_to_end(tmp_path, capsys, monkeypatch):
             "--eq-num", "4", "--json", str(out_json), "--quiet"]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "mnist-classifier" in text and "EQ-R of the denoiser" in text
+    assert "mnist-classifier" in text and "EQ-R of the raw UNet output" in text
+    assert "EQ-R of eps_hat on the disc, t = 500" in text
     import json
 
     rep = json.loads(out_json.read_text())
     m = rep["metrics"]
     for key in ("fd", "kid_x100", "is", "is_real", "fd_rotated", "kid_rotated_x100", "eq_t",
-                "eq_t_frac", "eq_r", "rotation_consistency"):
+                "eq_t_frac", "eq_r", "rotation_consistency", "eq_r_disc_t100", "eq_r_disc_t900",
+                "eq_t_frac_disc_t500"):
         assert key in m, key
     # an untrained model makes noise: far from the data, and the data scores near the ceiling
     assert m["fd"] > 1.0 and 1.0 <= m["is"] < m["is_real"] <= 10.0

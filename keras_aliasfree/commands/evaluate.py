@@ -47,7 +47,11 @@ def register(subparsers):
                    help="FD/KID of samples rotated by this angle vs rotated data (0 skips)")
     p.add_argument("--rotated-num", type=int, default=None, help="images for it (default --num)")
     p.add_argument("--eq-num", type=int, default=16, help="images for the denoiser's EQ figures")
-    p.add_argument("--eq-timestep", type=int, default=500)
+    p.add_argument("--eq-timestep", type=int, default=500,
+                   help="timestep of the raw UNet output's EQ figures (default 500)")
+    p.add_argument("--eq-timesteps", type=_floats, default=(100.0, 500.0, 900.0),
+                   help="timesteps of the EQ figures of eps_hat on the disc, comma separated "
+                        "(default 100,500,900; '' skips)")
     p.add_argument("--rotation-method", default=DEFAULT_ROTATION_METHOD,
                    choices=ROTATION_METHODS)
     p.add_argument("--kid-subsets", type=int, default=100)
@@ -84,6 +88,7 @@ def run(args) -> int:
         batch_size=args.batch_size, seed=args.seed, angles=args.angles,
         rotation_num=args.rotation_num, rotated_fd_angle=args.rotated_fd_angle,
         rotated_num=args.rotated_num, eq_num=args.eq_num, eq_timestep=args.eq_timestep,
+        eq_timesteps=tuple(int(t) for t in args.eq_timesteps),
         rotation_method=args.rotation_method, kid_subsets=args.kid_subsets,
         kid_subset_size=args.kid_subset_size, data_dir=args.data_dir, cache=args.cache_dir,
         verbose=not args.quiet, eta=args.eta if args.sampler == "ddim" else 0.0)

@@ -15,6 +15,7 @@ it reproduces plain sampling bit for bit for the same seed.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import keras
@@ -251,6 +252,19 @@ class DiffusionModel(keras.Model):
         for raw, ema in self._ema_pairs:
             ema.assign(ops.cast(d * ema.value + (1.0 - d) * raw.value, ema.dtype))
         self.ema_updates.assign(self.ema_updates.value + 1)
+
+    @contextlib.contextmanager
+    def ema_weights_applied(self):
+        """Inside the ``with`` block the denoiser holds the EMA weights; the trained weights come
+        back on exit (e.g. to measure or call the denoiser as it samples)."""
+        raw = [ops.convert_to_numpy(v.value).copy() for v in self.denoiser.trainable_variables]
+        try:
+            for v, e in self._ema_pairs:
+                v.assign(ops.convert_to_numpy(e.value))
+            yield self.denoiser
+        finally:
+            for v, val in zip(self.denoiser.trainable_variables, raw):
+                v.assign(val)
 
     def reset_ema(self):
         """Copy the current weights into the EMA copy (e.g. after loading raw weights)."""
