@@ -148,3 +148,30 @@ def activation_rotation_psnr(fn, angle_deg: float = 30.0, size: int = 64, seeds=
         rot = _rotate_output(_to_numpy(fn(x)), angle_deg)
         scores.append(disc_psnr(ref, rot))
     return float(np.mean(scores))
+
+
+PASSBAND_FREQS = (0.3, 0.5, 0.7)
+
+
+def filtered_activation_passband(kernel=None, factor: int = 2, freqs=PASSBAND_FREQS,
+                                 angle_deg: float = 0.0, size: int = 64):
+    """Gain (dB) of one filtered activation with the *identity* as its activation, at each of
+    ``freqs`` (fractions of Nyquist) -- the same as the round trip up x``factor`` then down.
+
+    An ideal alias-free nonlinearity would return a band-limited input unchanged: 0 dB up to
+    Nyquist. A droop (or bump) here compounds through a network that stacks many of them.
+
+    Example:
+        >>> g = filtered_activation_passband()
+        >>> [round(v, 1) for v in g]   # the default 8x8 jinc, beta 4
+        [-0.3, -1.6, -4.4]
+    """
+    from keras_aliasfree import filters as F
+    from keras_aliasfree import ops as O
+
+    kernel = F.design_filter(factor) if kernel is None else np.asarray(kernel, np.float32)
+
+    def fn(x):
+        return O.filtered_activation(x, lambda v: v, factor, kernel, kernel)
+
+    return [cosine_gain_db(fn, f * np.pi, angle_deg, size=size) for f in freqs]

@@ -110,3 +110,20 @@ def test_truncate_rank_arguments():
         F.truncate_rank(k)
     with pytest.raises(ValueError, match="rank"):
         F.truncate_rank(k, 0)
+
+
+def test_filtered_activation_passband_of_the_default_is_pinned():
+    # the default filter's droop, measured (issue 12): a change of default must change this test
+    from keras_aliasfree.analysis import filtered_activation_passband
+
+    np.testing.assert_allclose(filtered_activation_passband(), [-0.32, -1.55, -4.37], atol=0.03)
+
+
+def test_a_longer_kernel_meets_the_flat_passband_target():
+    # docs/benchmarks/passband.md: 16x16 jinc, beta 4 is flat within 0.5 dB to 0.7 pi
+    from keras_aliasfree import filters as F
+    from keras_aliasfree.analysis import filtered_activation_passband
+
+    k = F.design_filter(2, kernel_size=16)
+    assert max(abs(g) for g in filtered_activation_passband(k.astype("float32"))) <= 0.5
+    assert F.filter_summary(k, 2).stopband_attenuation_db >= 30.0

@@ -21,6 +21,9 @@ def register(subparsers):
     p.add_argument("--window", choices=["radial", "separable"], default=None)
     p.add_argument("--no-normalize", action="store_true", help="do not scale the kernel to sum 1")
     p.add_argument("--show-kernel", action="store_true")
+    p.add_argument("--stack", type=int, default=22,
+                   help="passes to compound the filtered-activation passband over (default 22: "
+                        "the filtered GELUs of a D UNet's conv blocks)")
     p.set_defaults(func=run)
     return p
 
@@ -39,6 +42,13 @@ def run(args) -> int:
         return 2
     print(f"{kernel.shape[0]}x{kernel.shape[1]} kernel, preset {args.preset}")
     print(filters.filter_summary(kernel, args.factor))
+    from keras_aliasfree.analysis import PASSBAND_FREQS, filtered_activation_passband
+
+    gains = filtered_activation_passband(kernel.astype("float32"), args.factor)
+    cells = ", ".join(f"{f:.1f}pi {g:+.2f} dB ({args.stack} passes: {args.stack * g:+.1f} dB)"
+                      for f, g in zip(PASSBAND_FREQS, gains))
+    print(f"one filtered activation with the identity (= round trip up x{args.factor}, down): "
+          f"{cells}; ideal 0 dB")
     if args.show_kernel:
         print(np.array2string(kernel, precision=5, suppress_small=True))
     return 0
