@@ -31,9 +31,9 @@ import re
 
 import keras
 import numpy as np
-from keras import ops
 
 from keras_aliasfree.layers import AliasFreeDownsample, AliasFreeUpsample, FilteredActivation
+from keras_aliasfree.unet_layers import BilinearUpsample, SinusoidalEmbedding, SpatialSelfAttention
 
 _PACKAGE = "keras_aliasfree"
 _CONFIG_RE = re.compile(r"^([A-D])(?:-(\d+(?:\.\d+)?)(N?))?$")
@@ -98,144 +98,6 @@ def parse_config(name) -> UNetConfig:
     if beta is None:
         return UNetConfig(letter, None, True, letter)
     return UNetConfig(letter, float(beta), norm == "N", text)
-
-
-# ----------------------------------------------------------------------------- helper layers
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class SinusoidalEmbedding(keras.layers.Layer):
-    """Sinusoidal timestep embedding (sin half, then cos half), as the reference UNet.
-
-    ``emb[:, i] = sin(t * 10000**(-2i/dim))``, ``emb[:, dim/2 + i] = cos(...)``. No weights.
-
-    Example:
-        >>> import numpy as np
-        >>> tuple(SinusoidalEmbedding(8)(np.array([0, 5])).shape)
-        (2, 8)
-    """
-
-    def __init__(self, dim=256, **kwargs):
-        # timesteps stay float32 under a mixed policy (bfloat16 rounds 999 to 1000)
-        kwargs["autocast"] = False
-        super().__init__(**kwargs)
-        if int(dim) < 2 or int(dim) % 2:
-            raise ValueError(f"time embedding dim must be an even integer >= 2, got {dim!r}")
-        self.dim = int(dim)
-        self.built = True
-
-    def call(self, t):
-        # float32 whatever the policy: in float16 a timestep near 1000 is only known to 0.5, and
-        # sin/cos of it would be noise; the result is cast to the compute dtype afterwards
-        t = ops.cast(ops.reshape(t, (-1, 1)), "float32")
-        inv = 1.0 / (10000.0 ** (np.arange(0, self.dim, 2, dtype="float32") / self.dim))
-        arg = t * ops.convert_to_tensor(inv[None, :], dtype="float32")
-        emb = ops.concatenate([ops.sin(arg), ops.cos(arg)], axis=-1)
-        return ops.cast(emb, self.compute_dtype)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.dim)
-
-    def get_config(self):
-        return {**super().get_config(), "dim": self.dim}
-
-
-def _linear_resize_matrix(n_in: int, factor: int) -> np.ndarray:
-    n_out = n_in * factor
-    m = np.zeros((n_out, n_in), dtype=np.float64)
-    if n_in == 1:
-        m[:, 0] = 1.0
-        return m.astype("float32")
-    pos = np.arange(n_out) * (n_in - 1) / (n_out - 1)
-    lo = np.minimum(np.floor(pos).astype(int), n_in - 2)
-    frac = pos - lo
-    m[np.arange(n_out), lo] = 1.0 - frac
-    m[np.arange(n_out), lo + 1] += frac
-    return m.astype("float32")
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class BilinearUpsample(keras.layers.Layer):
-    """Bilinear x``factor`` upsampling with ``align_corners=True`` (PyTorch's ``nn.Upsample`` in the
-    reference UNet; Keras' ``UpSampling2D`` uses half-pixel centres instead). Config A's upsampler.
-    Channels-last, static spatial size. No weights.
-
-    Example:
-        >>> import numpy as np
-        >>> y = BilinearUpsample()(np.arange(4, dtype="float32").reshape(1, 2, 2, 1))
-        >>> tuple(y.shape), float(y[0, 0, 3, 0]), float(y[0, 3, 3, 0])
-        ((1, 4, 4, 1), 1.0, 3.0)
-    """
-
-    def __init__(self, factor=2, **kwargs):
-        super().__init__(**kwargs)
-        if isinstance(factor, bool) or int(factor) != factor or int(factor) < 1:
-            raise ValueError(f"BilinearUpsample: factor must be an integer >= 1, got {factor!r}")
-        self.factor = int(factor)
-        self.built = True
-
-    def call(self, x):
-        h, w = x.shape[1], x.shape[2]
-        if h is None or w is None:
-            raise ValueError(f"BilinearUpsample needs static height and width, got {x.shape}")
-        a = ops.convert_to_tensor(_linear_resize_matrix(int(h), self.factor), dtype=x.dtype)
-        b = ops.convert_to_tensor(_linear_resize_matrix(int(w), self.factor), dtype=x.dtype)
-        y = ops.einsum("ph,bhwc->bpwc", a, x)
-        return ops.einsum("qw,bpwc->bpqc", b, y)
-
-    def compute_output_shape(self, s):
-        f = self.factor
-        return (s[0], None if s[1] is None else s[1] * f, None if s[2] is None else s[2] * f, s[3])
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self.factor}
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class SpatialSelfAttention(keras.layers.Layer):
-    """Reference-style self-attention over all pixels: LayerNorm, 4-head attention, residual, then a
-    LayerNorm-Dense-GELU-Dense feed-forward with a residual. Channels-last.
-
-    Example:
-        >>> import numpy as np
-        >>> tuple(SpatialSelfAttention(4)(np.zeros((1, 4, 4, 8), "float32")).shape)
-        (1, 4, 4, 8)
-    """
-
-    def __init__(self, num_heads=4, **kwargs):
-        super().__init__(**kwargs)
-        self.num_heads = int(num_heads)
-
-    def build(self, input_shape):
-        c = int(input_shape[-1])
-        if c % self.num_heads:
-            raise ValueError(f"SpatialSelfAttention: channels ({c}) must be divisible by num_heads "
-                             f"({self.num_heads})")
-        self.ln = keras.layers.LayerNormalization(epsilon=1e-5, name="ln")
-        self.mha = keras.layers.MultiHeadAttention(self.num_heads, c // self.num_heads, name="mha")
-        self.ff_ln = keras.layers.LayerNormalization(epsilon=1e-5, name="ff_ln")
-        self.ff1 = keras.layers.Dense(c, name="ff1")
-        self.ff2 = keras.layers.Dense(c, name="ff2")
-        seq = (input_shape[0], None, c)
-        self.ln.build(seq)
-        self.mha.build(seq, seq, seq)
-        self.ff_ln.build(seq)
-        self.ff1.build(seq)
-        self.ff2.build(seq)
-
-    def call(self, x):
-        b = ops.shape(x)[0]
-        h, w, c = x.shape[1], x.shape[2], x.shape[3]
-        seq = ops.reshape(x, (b, h * w, c))
-        y = self.ln(seq)
-        seq = self.mha(y, y, y) + seq
-        seq = self.ff2(keras.activations.gelu(self.ff1(self.ff_ln(seq)))) + seq
-        return ops.reshape(seq, (b, h, w, c))
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
-
-    def get_config(self):
-        return {**super().get_config(), "num_heads": self.num_heads}
 
 
 # ----------------------------------------------------------------------------- builder

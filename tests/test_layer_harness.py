@@ -43,8 +43,9 @@ def test_every_custom_layer_is_covered():
 
     import keras_aliasfree.layers as L
     import keras_aliasfree.unet as U
+    import keras_aliasfree.unet_layers as UL
 
-    found = {name for mod in (L, U) for name, obj in vars(mod).items()
+    found = {name for mod in (L, U, UL) for name, obj in vars(mod).items()
              if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer)
              and not issubclass(obj, keras.Model) and obj.__module__ == mod.__name__
              and not name.startswith("_")}
