@@ -1,16 +1,28 @@
 #!/usr/bin/env bash
-# The exact command that trained the shipped model saved_models/mnist-d/ (see saved_models/README.md).
-# Config D-1N (alias-free up/down + filtered GELU, Kaiser beta 1, normalised, default filters, so
-# the band limit resolves to "disc": see DiffusionModel), 32x32 MNIST, small widths (base width 8,
-# no attention) so that it trains on 2 CPU cores. 24 epochs of 375 steps of 32 images
-# (9,000 steps, 4.8 passes over the 60,000 training images). Export with
-#   KERAS_BACKEND=tensorflow keras-aliasfree export --checkpoint runs/mnist_d1n_pretrained \
-#       --out saved_models/mnist-d --overwrite
-# Usage: bash scripts/train_pretrained.sh   (from the repository root; data in ../shared/data)
+# The exact commands that trained the shipped models saved_models/mnist-d/ and saved_models/mnist-a/
+# (see saved_models/README.md): the same recipe and budget for the alias-free D-1N and the baseline
+# A, so that `keras-aliasfree demo` can show what alias-free buys on the same seed.
+# Recipe (chosen by scripts/recipe_comparison.sh, docs/benchmarks/recipe.md): v-prediction with
+# min-SNR-5 loss weighting; 32x32 MNIST, base width 8, no attention (so it trains on 2 CPU cores),
+# batch 32, AdamW lr 1e-3, EMA 0.995, 12 epochs of 375 steps (4,500 steps, 2.4 passes over MNIST).
+# Resumable: rerunning continues an interrupted run. Then it exports both with DDIM eta 1.
+# Usage: bash scripts/train_pretrained.sh [d|a|both]   (from the repository root; data in ../shared/data)
 set -eu
 export KERAS_BACKEND=tensorflow
 export KERAS_ALIASFREE_DATA_DIR="${KERAS_ALIASFREE_DATA_DIR:-../shared/data}"
-exec keras-aliasfree train --config D-1N --data mnist --image-size 32 \
-    --base-width 8 --no-attention --batch-size 32 --lr 1e-3 --ema-decay 0.995 \
-    --epochs 24 --steps-per-epoch 375 --sample-every 4 --keep 3 --seed 0 --verbose 2 \
-    --out runs/mnist_d1n_pretrained "$@"
+which="${1:-both}"
+recipe=(--data mnist --image-size 32 --base-width 8 --no-attention --batch-size 32 --lr 1e-3
+        --ema-decay 0.995 --prediction v --loss-weighting min_snr --epochs 12
+        --steps-per-epoch 375 --sample-every 4 --keep 2 --seed 0 --verbose 2)
+train() {  # config run_dir saved_model_dir
+  local resume=()
+  [ -d "$2/checkpoints" ] && resume=(--resume)
+  keras-aliasfree train --config "$1" "${recipe[@]}" "${resume[@]}" --out "$2"
+  keras-aliasfree export --checkpoint "$2" --out "$3" --overwrite --eta 1
+}
+if [ "$which" = d ] || [ "$which" = both ]; then
+  train D-1N runs/mnist_d_pretrained saved_models/mnist-d
+fi
+if [ "$which" = a ] || [ "$which" = both ]; then
+  train A runs/mnist_a_pretrained saved_models/mnist-a
+fi
