@@ -453,9 +453,11 @@ def test_export_of_other_prediction_types_matches_library(prediction, tmp_path):
     assert module.export_info["prediction"] == prediction
     x = np.random.default_rng(1).normal(size=(2, 16, 16, 1)).astype("float32")
     t = np.array([3, 15], "int32")
+    want = keras.ops.convert_to_numpy(dm.predict_noise(x, t))
+    # x0: eps = (x - a x0) / sigma amplifies float32 rounding by 1/sigma at small t, so the
+    # tolerance scales with the output's magnitude (graph vs eager op order differ in the last bit)
     np.testing.assert_allclose(module.denoise(tf.constant(x), tf.constant(t))["noise"].numpy(),
-                               keras.ops.convert_to_numpy(dm.predict_noise(x, t)), atol=1e-5,
-                               rtol=1e-5)  # x0: eps = (x - a x0) / sigma, large at small t
+                               want, atol=1e-5 * max(1.0, float(np.abs(want).max())), rtol=1e-5)
     for steps in (5, 0):
         got = module.sample(tf.constant(3, tf.int64), tf.constant(2), tf.constant(20.0),
                             tf.constant(steps))["images"].numpy()
