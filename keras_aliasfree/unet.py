@@ -33,10 +33,12 @@ import keras
 import numpy as np
 
 from keras_aliasfree.layers import AliasFreeDownsample, AliasFreeUpsample, FilteredActivation
-from keras_aliasfree.unet_layers import BilinearUpsample, SinusoidalEmbedding, SpatialSelfAttention
+from keras_aliasfree.unet_layers import (BilinearUpsample, IsotropicConv2D, SinusoidalEmbedding,
+                                         SpatialSelfAttention)
 
 _PACKAGE = "keras_aliasfree"
 _CONFIG_RE = re.compile(r"^([A-D])(?:-(\d+(?:\.\d+)?)(N?))?$")
+CONV_TYPES = ("free", "isotropic")
 _VALID_FORMS = ("'A', or 'B'/'C'/'D' optionally followed by '-<beta>' and 'N' for a normalised "
                 "kernel, e.g. 'A', 'B-0', 'C-2N', 'D-1N', 'D-0.5N'")
 
@@ -133,7 +135,7 @@ def _attention_flags(attention, n):
 def build_unet(config="D-1N", image_size=32, channels=1, base_width=None,
                channel_mults=(1, 2, 4, 4), bottleneck_mult=8, attention=True, num_heads=4,
                time_dim=256, kernel_size=None, cutoff=None, filter_preset="default", window=None,
-               name=None) -> "UNet":
+               conv="free", name=None) -> "UNet":
     """Build the paper's noise-prediction UNet for config ``A``/``B-*``/``C-*``/``D-*``.
 
     Args:
@@ -151,6 +153,12 @@ def build_unet(config="D-1N", image_size=32, channels=1, base_width=None,
         kernel_size, cutoff, window: filter overrides (``None`` = the preset's value).
         filter_preset: ``"default"`` (this library's 8x8 radial-Kaiser jinc) or ``"paper"``
             (kernel 3, cutoff pi/2, separable window). Beta and normalisation come from the name.
+        conv: the conv blocks' 3x3 convolutions: ``"free"`` (the paper's ``Conv2D``, nine weights
+            per channel pair) or ``"isotropic"`` (:class:`IsotropicConv2D`: two weights per pair,
+            a kernel with no preferred direction; any config letter). Every other part of the
+            UNet (alias-free filters, GELU, GroupNorm, attention without position encoding, the
+            time embedding, 1x1 output) already treats all directions alike, so ``"isotropic"``
+            leaves only the grid and the borders to break rotation equivariance.
 
     Returns:
         A :class:`UNet` (a functional ``keras.Model``) with inputs ``[noisy_images (B,H,W,C),
@@ -165,13 +173,15 @@ def build_unet(config="D-1N", image_size=32, channels=1, base_width=None,
     return UNet(config=config, image_size=image_size, channels=channels, base_width=base_width,
                 channel_mults=channel_mults, bottleneck_mult=bottleneck_mult, attention=attention,
                 num_heads=num_heads, time_dim=time_dim, kernel_size=kernel_size, cutoff=cutoff,
-                filter_preset=filter_preset, window=window, name=name)
+                filter_preset=filter_preset, window=window, conv=conv, name=name)
 
 
 def _unet_graph(config, image_size, channels, base_width, channel_mults, bottleneck_mult,
-                attention, num_heads, time_dim, kernel_size, cutoff, filter_preset, window):
+                attention, num_heads, time_dim, kernel_size, cutoff, filter_preset, window, conv):
     """The UNet's functional graph: ``(inputs, output, unet_config)``."""
     cfg = parse_config(config)
+    if conv not in CONV_TYPES:
+        raise ValueError(f"conv must be one of {CONV_TYPES}, got {conv!r}")
     levels = len(channel_mults) - 1
     if levels < 1:
         raise ValueError(f"channel_mults needs at least 2 entries, got {channel_mults!r}")
@@ -196,12 +206,17 @@ def _unet_graph(config, image_size, channels, base_width, channel_mults, bottlen
             return FilteredActivation("gelu", **filt, name=uid("filtered_gelu"))(x)
         return keras.layers.Activation("gelu", name=uid("gelu"))(x)
 
+    def conv3(x, width):
+        if conv == "isotropic":
+            return IsotropicConv2D(width, name=uid("iso_conv"))(x)
+        return keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=uid("conv"))(x)
+
     def double_conv(x, out, mid=None, residual=False):
         mid = out if mid is None else mid
-        y = keras.layers.Conv2D(mid, 3, padding="same", use_bias=False, name=uid("conv"))(x)
+        y = conv3(x, mid)
         y = keras.layers.GroupNormalization(1, epsilon=1e-5, name=uid("gn"))(y)
         y = act(y)
-        y = keras.layers.Conv2D(out, 3, padding="same", use_bias=False, name=uid("conv"))(y)
+        y = conv3(y, out)
         y = keras.layers.GroupNormalization(1, epsilon=1e-5, name=uid("gn"))(y)
         if residual:
             y = act(keras.layers.Add(name=uid("res"))([x, y]))
@@ -261,6 +276,8 @@ def _unet_graph(config, image_size, channels, base_width, channel_mults, bottlen
         channel_mults=list(channel_mults), bottleneck_mult=bottleneck_mult,
         attention=list(att), num_heads=num_heads, time_dim=time_dim, kernel_size=kernel_size,
         cutoff=cutoff, filter_preset=filter_preset, window=window)
+    if conv != "free":  # absent = "free": configs written before the option read unchanged
+        unet_config["conv"] = conv
     return [x_in, t_in], out, unet_config
 
 
@@ -284,11 +301,11 @@ class UNet(keras.Model):
     def __init__(self, config="D-1N", image_size=32, channels=1, base_width=None,
                  channel_mults=(1, 2, 4, 4), bottleneck_mult=8, attention=True, num_heads=4,
                  time_dim=256, kernel_size=None, cutoff=None, filter_preset="default",
-                 window=None, name=None, **kwargs):
+                 window=None, conv="free", name=None, **kwargs):
         inputs, output, unet_config = _unet_graph(
             config, image_size, channels, base_width, tuple(channel_mults), bottleneck_mult,
             attention if isinstance(attention, bool) else tuple(attention), num_heads, time_dim,
-            kernel_size, cutoff, filter_preset, window)
+            kernel_size, cutoff, filter_preset, window, conv)
         name = name or f"unet_{unet_config['config'].replace('-', '_')}"
         super().__init__(inputs, output, name=name, **kwargs)
         # kept as JSON text: Keras would wrap a dict attribute in its own tracked containers
@@ -320,5 +337,5 @@ def unet_from_config(unet_config: dict) -> keras.Model:
     return UNet(**kw)
 
 
-__all__ = ["UNetConfig", "UNet", "parse_config", "build_unet", "unet_from_config", "SinusoidalEmbedding",
+__all__ = ["CONV_TYPES", "IsotropicConv2D", "UNetConfig", "UNet", "parse_config", "build_unet", "unet_from_config", "SinusoidalEmbedding",
            "BilinearUpsample", "SpatialSelfAttention"]

@@ -1,4 +1,5 @@
-"""The UNet's own layers: the timestep embedding, config A's upsampler, self-attention.
+"""The UNet's own layers: the timestep embedding, config A's upsampler, self-attention, and the
+isotropic 3x3 convolution.
 
 Registered with Keras under the package name ``keras_aliasfree`` (a saved UNet finds them by that
 name); :mod:`keras_aliasfree.unet` re-exports them.
@@ -149,4 +150,79 @@ class SpatialSelfAttention(keras.layers.Layer):
         return {**super().get_config(), "num_heads": self.num_heads}
 
 
-__all__ = ["SinusoidalEmbedding", "BilinearUpsample", "SpatialSelfAttention"]
+# the ring of an isotropic 3x3 kernel: edges 4, corners 1 (sum 1 after /20). Its frequency response
+# is rotation-invariant up to 4th order in the frequency (the "Mehrstellen" weights): a free 3x3
+# kernel is anisotropic already at 2nd order, a D4-symmetric one (edge e, corner k) at 4th order
+# unless k = e / 4, which is this ring.
+_ISOTROPIC_RING = np.array([[1.0, 4.0, 1.0], [4.0, 0.0, 4.0], [1.0, 4.0, 1.0]], "float32") / 20.0
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class IsotropicConv2D(keras.layers.Layer):
+    """3x3 convolution whose every (input, output) kernel is isotropic: ``c * delta + r * ring``,
+    two weights per channel pair (a free 3x3 has nine), with ``ring`` the fixed ``[[1, 4, 1],
+    [4, 0, 4], [1, 4, 1]] / 20``. The kernel is symmetric under the eight symmetries of the square,
+    so the layer commutes exactly with 90-degree turns and flips, and its frequency response is
+    rotation-invariant up to 4th order in the frequency: rotating the input rotates the output
+    up to that residue. Channels-last, ``padding="same"`` (zeros), no bias by default.
+
+    Used by :func:`~keras_aliasfree.unet.build_unet` with ``conv="isotropic"``: the learned 3x3
+    convolutions are the one part of the paper's UNet that no alias-free filter makes
+    rotation-equivariant.
+
+    Example:
+        >>> import numpy as np
+        >>> layer = IsotropicConv2D(2)
+        >>> x = np.random.default_rng(0).normal(size=(1, 6, 6, 3)).astype("float32")
+        >>> y = np.asarray(layer(x))
+        >>> bool(np.allclose(np.asarray(layer(np.rot90(x, 1, (1, 2)))), np.rot90(y, 1, (1, 2)),
+        ...                  atol=1e-5))
+        True
+        >>> layer.count_params()
+        12
+    """
+
+    def __init__(self, filters, use_bias=False, kernel_initializer="he_normal", **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(filters, bool) or int(filters) != filters or int(filters) < 1:
+            raise ValueError(f"IsotropicConv2D: filters must be a positive integer, got {filters!r}")
+        self.filters = int(filters)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        cin = input_shape[-1]
+        if cin is None:
+            raise ValueError(f"IsotropicConv2D needs a known channel count, got {input_shape}")
+        shape = (int(cin), self.filters)
+        self.center = self.add_weight(shape=shape, initializer=self.kernel_initializer,
+                                      name="center")
+        self.ring = self.add_weight(shape=shape, initializer=self.kernel_initializer, name="ring")
+        self.bias = (self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
+                     if self.use_bias else None)
+
+    def kernel(self):
+        """The ``(3, 3, in, out)`` kernel the layer applies."""
+        delta = np.zeros((3, 3), "float32")
+        delta[1, 1] = 1.0
+        d = ops.convert_to_tensor(delta[:, :, None, None], dtype=self.compute_dtype)
+        r = ops.convert_to_tensor(_ISOTROPIC_RING[:, :, None, None], dtype=self.compute_dtype)
+        c = ops.cast(self.center, self.compute_dtype)
+        g = ops.cast(self.ring, self.compute_dtype)
+        return d * c[None, None] + r * g[None, None]
+
+    def call(self, x):
+        y = ops.conv(x, self.kernel(), strides=1, padding="same", data_format="channels_last")
+        if self.bias is not None:
+            y = y + ops.cast(self.bias, y.dtype)
+        return y
+
+    def compute_output_shape(self, input_shape):
+        return (*tuple(input_shape)[:-1], self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "use_bias": self.use_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+
+
+__all__ = ["SinusoidalEmbedding", "BilinearUpsample", "SpatialSelfAttention", "IsotropicConv2D"]

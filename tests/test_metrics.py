@@ -11,6 +11,8 @@ from keras_aliasfree import metrics
 from keras_aliasfree import transforms as T
 from keras_aliasfree.metrics import extractors as E
 
+BACKEND = keras.backend.backend()
+
 
 # ------------------------------------------------------------------------------------ distances
 
@@ -129,6 +131,24 @@ def test_identity_is_exactly_equivariant(images):
     assert metrics.eq_translation(ident, images, fractional=True) >= 50
     assert metrics.eq_rotation(ident, images) >= 50
     assert metrics.eq_rotation(ident, images, angles=[5.0, 30.0]) >= 50
+
+
+def test_exact_rotation_metric_ranks_isotropic_above_anisotropic(images):
+    from scipy import ndimage
+
+    from keras_aliasfree.metrics.equivariance import exact_rotation, radial_window
+
+    ident, floor = metrics.eq_rotation_exact(lambda v: v, images, return_floor=True)
+    assert ident == floor and floor > 45.0  # the three-shear floor on the same images is ~32 dB
+    blur = metrics.eq_rotation_exact(lambda v: ndimage.gaussian_filter(v, (0, 1, 1, 0)), images)
+    box = metrics.eq_rotation_exact(lambda v: ndimage.uniform_filter(v, (1, 3, 3, 1)), images)
+    assert blur > floor and box < floor - 10.0  # a square box kernel has a direction
+    # a rotation and its inverse give back the projection (inside the window)
+    x = exact_rotation(images[:2] * radial_window(32)[None, :, :, None], 0.0)
+    back = exact_rotation(exact_rotation(x, 25.0), -25.0)
+    assert T.psnr(exact_rotation(x, 0.0)[:, 8:24, 8:24], back[:, 8:24, 8:24]) > 45.0
+    with pytest.raises(ValueError, match="square"):
+        exact_rotation(np.zeros((1, 16, 8, 1)), 10.0)
 
 
 def test_half_pixel_shift_and_aliasing_fns_score_low(images):
@@ -285,6 +305,13 @@ def test_inception_pipeline_with_random_weights(rng):
     ref = keras.ops.convert_to_numpy(keras.ops.image.resize(
         metrics.quantize(x), (299, 299), interpolation="bilinear", antialias=False))
     np.testing.assert_allclose(pre[..., :1], ref, atol=1e-6)
+
+
+@pytest.mark.skipif(BACKEND == "jax", reason="XLA compiles InceptionV3 in ~2 min on 2 CPU cores; "
+                    "the forward pass is plain keras.applications, checked on TensorFlow and torch")
+def test_inception_forward_with_random_weights(rng):
+    ext = metrics.inception_extractor(weights=None)
+    x = rng.uniform(-1, 1, size=(2, 32, 32, 1)).astype("float32")
     feats, probs = ext(x, batch_size=2, verbose=False)
     assert feats.shape == (2, 2048) and probs.shape == (2, 1000)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)
@@ -323,7 +350,12 @@ def test_noise_equivariance_on_the_disc():
     x = np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 1)).astype("float32")
     exact = noise_equivariance(_StubModel(lambda v: v), x, timesteps=(500,))
     shifted = noise_equivariance(_StubModel(lambda v: np.roll(v, 2, axis=2)), x, timesteps=(500,))
-    assert set(exact) == {"eq_r_disc_t500", "eq_t_frac_disc_t500", "eq_r_disc_floor_t500"}
+    assert set(exact) == {"eq_r_disc_t500", "eq_t_frac_disc_t500", "eq_r_disc_floor_t500",
+                          "eq_r_exact_t500", "eq_r_exact_floor_t500"}
+    # with the exact rotation the ceiling is ~50 dB, and the identity reaches it
+    assert exact["eq_r_exact_t500"] == pytest.approx(exact["eq_r_exact_floor_t500"], abs=0.05)
+    assert exact["eq_r_exact_floor_t500"] > exact["eq_r_disc_floor_t500"] + 8.0
+    assert shifted["eq_r_exact_t500"] < exact["eq_r_exact_t500"] - 20.0
     # an exactly equivariant eps_hat reaches the measurement's floor (a periodic image has no
     # exact rotation), not infinity; fractional shifts are exact
     assert exact["eq_r_disc_t500"] == pytest.approx(exact["eq_r_disc_floor_t500"], abs=0.05)

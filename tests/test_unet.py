@@ -108,6 +108,34 @@ def test_unet_under_mixed_precision():
     assert np.all(np.isfinite(keras.ops.convert_to_numpy(y)))
 
 
+def test_isotropic_convs_make_the_unet_commute_with_quarter_turns(tmp_path):
+    from keras_aliasfree.unet import IsotropicConv2D
+
+    x = np.random.default_rng(0).normal(size=(2, 16, 16, 1)).astype("float32")
+    t = np.array([100.0, 700.0], "float32")
+    turn = lambda v: np.rot90(keras.ops.convert_to_numpy(v), 1, (1, 2))  # noqa: E731
+    for config in ("A", "D-1N"):
+        iso = build_unet(config, **TINY, conv="isotropic")
+        free = build_unet(config, **TINY)
+        # every part but the learned 3x3 convs treats the four directions alike
+        err_iso = np.abs(turn(iso([x, t])) - keras.ops.convert_to_numpy(iso([turn(x), t]))).max()
+        err_free = np.abs(turn(free([x, t])) - keras.ops.convert_to_numpy(free([turn(x), t]))).max()
+        assert err_iso < 1e-4 < 0.01 < err_free
+        assert iso.count_params() < free.count_params()
+        assert iso.unet_config["conv"] == "isotropic" and "conv" not in free.unet_config
+    kernel = keras.ops.convert_to_numpy(
+        [l for l in iso.layers if isinstance(l, IsotropicConv2D)][0].kernel())
+    np.testing.assert_allclose(kernel, np.rot90(kernel, 1, (0, 1)), atol=1e-6)
+    np.testing.assert_allclose(kernel, kernel[::-1], atol=1e-6)
+    path = str(tmp_path / "iso.keras")
+    iso.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded([x, t])),
+                               keras.ops.convert_to_numpy(iso([x, t])), atol=1e-5)
+    with pytest.raises(ValueError, match="conv must be one of"):
+        build_unet("A", **TINY, conv="round")
+
+
 def test_bilinear_upsample_align_corners():
     x = np.arange(6, dtype="float32").reshape(1, 2, 3, 1)
     y = keras.ops.convert_to_numpy(BilinearUpsample()(x))[0, :, :, 0]

@@ -27,6 +27,7 @@ from keras_aliasfree.metrics.distances import (
 from keras_aliasfree.metrics.equivariance import (
     denoiser_fn,
     eq_rotation,
+    eq_rotation_exact,
     eq_translation,
     noisy_inputs,
     rotation_consistency,
@@ -45,7 +46,7 @@ from keras_aliasfree.transforms import disc_mask, psnr
 
 __all__ = [
     "feature_statistics", "frechet_distance", "frechet_distance_from_statistics",
-    "inception_score", "kernel_distance", "denoiser_fn", "eq_rotation", "eq_translation",
+    "inception_score", "kernel_distance", "denoiser_fn", "eq_rotation", "eq_rotation_exact", "eq_translation",
     "noisy_inputs", "rotation_consistency", "FeatureExtractor", "cache_dir", "get_extractor",
     "inception_extractor", "inception_weights_path", "load_classifier_extractor", "quantize",
     "reference_features", "disc_mask", "psnr",

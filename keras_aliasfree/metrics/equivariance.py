@@ -11,12 +11,17 @@ downsampling layer), ``T`` is scaled to the output grid.
 * **EQ-T_frac** -- band-limited fractional translation (FFT phase ramp).
 * **EQ-R** -- band-limited rotation (FFT three-shear, :func:`keras_aliasfree.transforms.rotate`),
   compared inside the central disc.
+* **EQ-R exact** (:func:`eq_rotation_exact`) -- the rotation of the disc-band-limited content of
+  an image windowed to a disc in space, computed exactly on a zero-padded canvas: no periodic wrap,
+  no shear aliasing, so an exactly equivariant ``f`` scores ~50 dB here instead of ~32 dB.
 
 Translations use periodic shifts, so for an ``f`` with zero-padded borders the band that wrapped
 around, plus ``border`` pixels, is left out of the comparison (StyleGAN3 masks the same way).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -252,3 +257,119 @@ def rotation_consistency(sample_fn, angles=(15.0, 30.0, 45.0, 60.0, 90.0), seed=
         per[float(phi)] = T.psnr(ref, got, mask)
     mean = float(np.mean(list(per.values())))
     return (mean, per) if return_per_angle else mean
+
+
+# ----------------------------------------------------------------------------------------------
+# exact rotation on a zero-padded canvas
+
+
+@functools.lru_cache(maxsize=16)
+def _rotation_matrix(n, degrees, radius):
+    # (n*n, n*n): pixel values of the trig interpolant of an n x n image zero-padded to a 2n x 2n
+    # canvas, its spectrum cut to the disc |f| <= radius (cycles/sample), rotated by ``degrees``
+    # about the image centre and sampled on the n x n grid. The rotated function is sampled where
+    # it is defined (no periodic wrap inside the canvas, no frequency pushed past Nyquist).
+    m = 2 * n
+    f = np.fft.fftfreq(m)
+    fy, fx = np.meshgrid(f, f, indexing="ij")
+    keep = np.hypot(fy, fx) <= radius + 1e-9
+    fy, fx = fy[keep], fx[keep]
+    c = (n - 1) / 2.0
+    yy, xx = np.mgrid[0:n, 0:n]
+    py, px = (yy - c).ravel(), (xx - c).ravel()
+    th = np.deg2rad(degrees)
+    sy, sx = np.cos(th) * py - np.sin(th) * px, np.sin(th) * py + np.cos(th) * px
+    synth = np.exp(2j * np.pi * (np.outer(sy, fy) + np.outer(sx, fx)))
+    analyse = np.exp(-2j * np.pi * (np.outer(fy, py) + np.outer(fx, px)))
+    out = ((synth @ analyse).real / (m * m)).astype(np.float32)
+    out.setflags(write=False)
+    return out
+
+
+def exact_rotation(images, degrees, radius=0.5):
+    """Rotate the disc-band-limited content of square images (numpy, ``(N, n, n, C)``, n <= 48).
+
+    The images are zero-padded to twice their size, cut to the disc of ``radius`` cycles/sample
+    (the frequencies a rotation maps onto themselves) and their interpolant is rotated by
+    ``degrees`` and sampled on the original grid -- exact for content that stays inside the grid,
+    which :func:`radial_window` arranges. ``degrees=0`` is the disc projection alone. A dense
+    ``(n^2, n^2)`` matrix per angle (cached), hence the size limit: a measurement tool, not the
+    sampler's rotation (:func:`keras_aliasfree.transforms.rotate`).
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).normal(size=(1, 32, 32, 1)) * radial_window(32)[..., None]
+        >>> x = exact_rotation(x, 0.0)                    # band-limited to the disc
+        >>> back = exact_rotation(exact_rotation(x, 30.0), -30.0)
+        >>> from keras_aliasfree.transforms import psnr
+        >>> psnr(x[:, 8:24, 8:24], back[:, 8:24, 8:24]) > 40
+        True
+    """
+    x = _check_images(images)
+    n, h, w, c = x.shape
+    if h != w or h > 48:
+        raise ValueError(f"exact_rotation takes square images of at most 48x48, got {h}x{w}")
+    m = _rotation_matrix(h, float(degrees), float(radius))
+    flat = np.transpose(x, (0, 3, 1, 2)).reshape(n * c, h * w)
+    return np.transpose((flat @ m.T).reshape(n, c, h, w), (0, 2, 3, 1))
+
+
+def radial_window(n, inner=0.625, outer=0.875):
+    """``(n, n)`` window: 1 within ``inner`` of the half-size from the centre, a raised cosine to
+    0 at ``outer`` and 0 beyond (so the corners, which a rotation swaps with the outside of the
+    grid, hold nothing).
+
+    Example:
+        >>> w = radial_window(16)
+        >>> float(w[8, 8]), float(w[0, 0])
+        (1.0, 0.0)
+    """
+    c = (n - 1) / 2.0
+    yy, xx = np.mgrid[0:n, 0:n]
+    r = np.hypot(yy - c, xx - c) / (n / 2.0)
+    t = np.clip((r - inner) / (outer - inner), 0.0, 1.0)
+    return (0.5 * (1.0 + np.cos(np.pi * t))).astype(np.float32)
+
+
+EXACT_ANGLES = (17.0, 37.0, 53.0, 71.0)
+
+
+def eq_rotation_exact(fn, images, angles=EXACT_ANGLES, return_floor=False):
+    """EQ-R in dB with an exact rotation: ``psnr(R fn(x), P fn(R x))`` on the central disc, where
+    ``x`` is ``images`` windowed to a disc in space (:func:`radial_window`) and projected on the
+    disc of frequencies, ``R`` is :func:`exact_rotation` and ``P`` the same projection unrotated.
+
+    Both inputs hold nothing near the corners and nothing a rotation cannot map, so the figure
+    measures ``fn`` itself. ``return_floor`` also returns the score of ``fn = identity`` on the
+    same inputs (~50 dB on 32x32 noise: what is left of the interpolant outside the grid), the
+    ceiling to compare a model with. Angles avoid multiples of 90 degrees, which any kernel with
+    the square's symmetry passes exactly.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).normal(size=(2, 16, 16, 1)).astype("float32")
+        >>> score, floor = eq_rotation_exact(lambda v: v, x, angles=(30.0,), return_floor=True)
+        >>> score == floor and score > 40
+        True
+    """
+    x = _check_images(images)
+    x = exact_rotation(x * radial_window(x.shape[1])[None, :, :, None], 0.0)
+    y = _call(fn, x)
+    if y.shape[1:3] != x.shape[1:3]:
+        raise ValueError(f"eq_rotation_exact needs fn to keep the image size, got {y.shape}")
+    mask = T.disc_mask(x.shape[1], x.shape[2], x.shape[1] / 2.0 - 1.0)[None, :, :, None]
+    refs, outs, frefs, fouts = [], [], [], []
+    for ang in angles:
+        xr = exact_rotation(x, ang)
+        refs.append(exact_rotation(y, ang))
+        outs.append(exact_rotation(_call(fn, xr), 0.0))
+        if return_floor:
+            frefs.append(xr)
+            fouts.append(exact_rotation(xr, 0.0))
+    score = T.psnr(np.concatenate(refs), np.concatenate(outs),
+                   np.broadcast_to(mask, (len(refs) * y.shape[0],) + y.shape[1:]))
+    if not return_floor:
+        return score
+    floor = T.psnr(np.concatenate(frefs), np.concatenate(fouts),
+                   np.broadcast_to(mask, (len(frefs) * x.shape[0],) + x.shape[1:]))
+    return score, floor
