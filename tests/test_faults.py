@@ -130,6 +130,8 @@ def test_write_cleans_leftovers_and_uses_normal_permissions(run_dir, tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o777 & ~umask
 
 
+@pytest.mark.skipif(BACKEND != "torch", reason="atomic checkpoint files do not depend on the "
+                    "backend; run once, on the backend whose child process starts fastest")
 def test_kill_9_in_the_middle_of_checkpoint_writes(run_dir, tmp_path):
     # a child rewrites the newest checkpoint over and over; SIGKILL lands at a random moment
     run = _copy(run_dir, tmp_path)

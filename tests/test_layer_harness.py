@@ -5,7 +5,8 @@ import pytest
 
 from conftest import BACKEND
 from keras_aliasfree import AliasFreeDownsample, AliasFreeUpsample, FilteredActivation
-from keras_aliasfree.unet import BilinearUpsample, SinusoidalEmbedding, SpatialSelfAttention
+from keras_aliasfree.unet import (BilinearUpsample, IsotropicConv2D, SinusoidalEmbedding,
+                                  SpatialSelfAttention)
 from layer_harness import run_layer_test
 
 _rng = np.random.default_rng(0)
@@ -24,6 +25,7 @@ CASES = {
                             np.array([0.0, 999.0], "float32"), (2, 8)),
     "BilinearUpsample": (BilinearUpsample, dict(factor=2), _img, (2, 16, 16, 4)),
     "SpatialSelfAttention": (SpatialSelfAttention, dict(num_heads=2), _img, (2, 8, 8, 4)),
+    "IsotropicConv2D": (IsotropicConv2D, dict(filters=3), _img, (2, 8, 8, 3)),
 }
 
 
