@@ -4,6 +4,11 @@ Example:
     $ KERAS_ALIASFREE_DATA_DIR=../shared/data keras-aliasfree train --config D-1N --data mnist \\
           --epochs 100 --batch-size 16 --out runs/mnist_d1n
     $ keras-aliasfree train --out runs/mnist_d1n --epochs 120 --resume   # continue the run
+    $ keras-aliasfree train --data mnist --out runs/dp --distribute mirrored --cpu-devices 2
+
+``--distribute`` trains data-parallel with the backend's own engine (tf.distribute on TensorFlow,
+keras.distribution on JAX) and ``--mixed-precision`` sets the dtype policy; see
+docs/DISTRIBUTED.md.
 
 Writes ``OUT/checkpoints/epoch_NNNN/`` atomically after each epoch (``OUT/checkpoints/latest``
 names the newest), TensorBoard logs in ``OUT/logs`` (loss; a sample grid every
@@ -19,6 +24,7 @@ import os
 import sys
 
 from keras_aliasfree.constants import DEFAULT_DDIM_STEPS, LOSS_WEIGHTINGS, PREDICTION_TYPES
+from keras_aliasfree.distribute import DISTRIBUTE_MODES, MIXED_PRECISION
 
 EXIT_NAN = 3
 
@@ -29,7 +35,11 @@ def register(subparsers):
         description="Train a UNet config (A, B-<beta>[N], C-..., D-...) as a DDPM noise predictor "
                     "with model.fit on the current Keras backend; atomic per-epoch checkpoints, "
                     "--resume, TensorBoard logs.")
-    p.add_argument("--config", default="D-1N", help="UNet config name (default D-1N)")
+    p.add_argument("--config", default="D-1N",
+                   help="UNet config name (default D-1N): A, or B/C/D[-<beta>[N]]; the kernel is "
+                        "this library's 8x8 radial jinc (cutoff pi/2) with that Kaiser beta unless "
+                        "--kernel-size/--cutoff say otherwise, so D-1N is NOT the paper's 3x3: "
+                        "add --filter-preset paper for the paper's filters")
     p.add_argument("--data", default=None,
                    help="mnist | cifar10 | mnist_m | tfds:NAME | a path (.npz with an image "
                         "array 'x'/'images'/first array, image folder, .csv)")
@@ -64,6 +74,9 @@ def register(subparsers):
                    help="UNet base width (default = image size, as the paper)")
     p.add_argument("--no-attention", action="store_true", help="drop all self-attention blocks")
     p.add_argument("--filter-preset", default="default", choices=("default", "paper"))
+    p.add_argument("--conv", default="free", choices=("free", "isotropic"),
+                   help="the conv blocks' 3x3 convolutions: free (the paper's) or isotropic "
+                        "(two weights per channel pair, no preferred direction)")
     p.add_argument("--kernel-size", type=int, default=None)
     p.add_argument("--cutoff", type=float, default=None, help="filter cutoff in radians")
     p.add_argument("--band-limit", default="auto", choices=("auto", "disc", "none"),
@@ -87,6 +100,19 @@ def register(subparsers):
     p.add_argument("--no-jit", action="store_true",
                    help="compile(jit_compile=False); default \"auto\" (XLA on TF/JAX, eager torch)")
     p.add_argument("--verbose", type=int, default=1, help="Keras fit verbosity (0, 1, 2)")
+    p.add_argument("--distribute", default="none", choices=DISTRIBUTE_MODES,
+                   help="data-parallel engine: mirrored (TensorFlow MirroredStrategy, one host), "
+                        "multi-worker (TensorFlow MultiWorkerMirroredStrategy via TF_CONFIG; JAX "
+                        "keras.distribution.initialize), data-parallel (JAX "
+                        "keras.distribution.DataParallel); --batch-size is the global batch. "
+                        "See docs/DISTRIBUTED.md")
+    p.add_argument("--mixed-precision", default="float32", choices=MIXED_PRECISION,
+                   help="compute dtype: float32 (default), bfloat16 (mixed_bfloat16) or float16 "
+                        "(mixed_float16 with loss scaling); weights, EMA and schedule stay float32")
+    p.add_argument("--cpu-devices", type=int, default=None,
+                   help="split the CPU into N logical devices (TensorFlow logical devices, JAX "
+                        "host platform device count; accelerators unused) to try --distribute "
+                        "without GPUs")
     p.set_defaults(func=run)
     return p
 
@@ -154,27 +180,56 @@ def load_training_data(args):
 
 
 def run(args):
-    import keras
-
-    from keras_aliasfree._io import remove_stale_temps
-    from keras_aliasfree.commands import find_checkpoint_announced
-    from keras_aliasfree.diffusion import (DiffusionModel, NoiseSchedule, TrainingCheckpoint,
-                                           read_checkpoint_config,
-                                           read_training_state)
-    from keras_aliasfree.diffusion.checkpoint import CheckpointError
-    from keras_aliasfree.unet import build_unet, parse_config, unet_from_config
+    """Set up devices, the distribution engine and the dtype policy, then train (see _train)."""
+    from keras_aliasfree import distribute
 
     out = os.path.abspath(args.out)
     problem = _check_args(args, out)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
+    try:  # before the backend touches a device: logical CPUs, then the strategy
+        distribute.check_supported(args.distribute)
+        if args.distribute == "multi-worker" and args.seed is None:
+            raise ValueError("--distribute multi-worker needs --seed (every worker must shuffle "
+                             "the data and initialise the same way)")
+        if args.cpu_devices:
+            distribute.set_cpu_devices(args.cpu_devices)
+        dist = distribute.get_distribution(args.distribute)
+    except (ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.batch_size % dist.num_replicas:
+        print(f"error: --batch-size {args.batch_size} (the global batch) must be a multiple of "
+              f"the {dist.num_replicas} replicas", file=sys.stderr)
+        return 2
+    import keras
+
+    policy = keras.config.dtype_policy()
+    try:
+        return _train(args, dist)
+    finally:
+        keras.config.set_dtype_policy(policy)  # in-process callers get their policy back
+
+
+def _train(args, dist):
+    import keras
+
+    from keras_aliasfree._io import remove_stale_temps
+    from keras_aliasfree.commands import find_checkpoint_announced
+    from keras_aliasfree.diffusion.checkpoint import CheckpointError
+    from keras_aliasfree.distribute import set_mixed_precision
+    from keras_aliasfree.unet import parse_config
+
+    out = os.path.abspath(args.out)
+    chief = dist.is_chief  # only the chief of a multi-worker job writes checkpoints and logs
     if args.seed is not None:
         keras.utils.set_random_seed(args.seed)
 
     resume_from = None
     if args.resume:
-        remove_stale_temps(os.path.join(out, "checkpoints"))
+        if chief:
+            remove_stale_temps(os.path.join(out, "checkpoints"))
         try:
             resume_from = find_checkpoint_announced(
                 out, allow_older=args.allow_older_checkpoint, for_resume=True)
@@ -183,7 +238,7 @@ def run(args):
         except CheckpointError as e:
             print(f"error: cannot resume: {e}", file=sys.stderr)
             return 2
-    elif os.path.isdir(os.path.join(out, "checkpoints")) and \
+    elif chief and os.path.isdir(os.path.join(out, "checkpoints")) and \
             any(d.startswith("epoch_") for d in os.listdir(os.path.join(out, "checkpoints"))):
         print(f"error: {out} already has checkpoints; pass --resume to continue it or choose "
               "another --out", file=sys.stderr)
@@ -191,7 +246,7 @@ def run(args):
 
     try:
         parse_config(args.config)
-        x, channels = load_training_data(args)
+        x, _ = load_training_data(args)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -199,6 +254,29 @@ def run(args):
         print(f"error: --batch-size {args.batch_size} is larger than the {len(x)} training "
               "images", file=sys.stderr)
         return 2
+
+    if resume_from:
+        args.mixed_precision = _stored_mixed_precision(args, out)
+    print(f"{dist.describe()}, global batch {args.batch_size} "
+          f"({args.batch_size // dist.num_replicas} per replica), mixed precision "
+          f"{set_mixed_precision(args.mixed_precision)}")
+    with dist.scope():  # variables, optimizer and steps placed by the engine
+        result = _build(args, dist, x, resume_from, out)
+        if isinstance(result, int):
+            return result
+        model, net, initial_epoch = result
+    return _fit(args, dist, model, net, x, initial_epoch, resume_from, out)
+
+
+def _build(args, dist, x, resume_from, out):
+    """The compiled (and, on --resume, restored) model, its UNet and the first epoch; or an exit
+    code."""
+    import keras
+
+    from keras_aliasfree.diffusion import (DiffusionModel, NoiseSchedule, read_checkpoint_config,
+                                           read_training_state)
+    from keras_aliasfree.diffusion.checkpoint import CheckpointError
+    from keras_aliasfree.unet import build_unet, parse_config, unet_from_config
 
     if resume_from:
         cfg = read_checkpoint_config(resume_from)
@@ -215,11 +293,14 @@ def run(args):
                                snr_gamma=cfg.get("snr_gamma", 5.0))
         optimizer = keras.optimizers.deserialize(state["optimizer"]) if "optimizer" in state \
             else keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay)
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            optimizer = optimizer.inner_optimizer  # compile wraps it again under float16
     else:
         try:
-            net = build_unet(args.config, image_size=args.image_size, channels=channels,
+            net = build_unet(args.config, image_size=args.image_size, channels=int(x.shape[-1]),
                              base_width=args.base_width, attention=not args.no_attention,
                              kernel_size=args.kernel_size, cutoff=args.cutoff,
+                             conv=args.conv,
                              filter_preset=args.filter_preset)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
@@ -257,11 +338,71 @@ def run(args):
     if initial_epoch >= args.epochs:
         print(f"nothing to do: the run already has {initial_epoch} epochs (--epochs {args.epochs})")
         return 0
+    return model, net, initial_epoch
 
-    os.makedirs(out, exist_ok=True)
+
+def _fit(args, dist, model, net, x, initial_epoch, resume_from, out):
+    import keras
+
+    from keras_aliasfree.diffusion import TrainingCheckpoint
+
+    chief = dist.is_chief
     record = {**vars(args), "func": None, "backend": keras.backend.backend(),
               "num_images": int(x.shape[0]), "params": int(net.count_params()),
-              "band_limit_resolved": model.band_limit}
+              "band_limit_resolved": model.band_limit, "num_replicas": dist.num_replicas}
+    if chief:
+        os.makedirs(out, exist_ok=True)
+        _write_args(out, record, resume_from)
+    print(f"config {model.denoiser.unet_config['config']}: {net.count_params():,} parameters, "
+          f"band limit {model.band_limit}, prediction {model.prediction}, loss weighting "
+          f"{model.loss_weighting}, "
+          f"{x.shape[0]} images {model.image_shape}, backend {keras.backend.backend()}, "
+          f"{dist.num_replicas} replica{'s' if dist.num_replicas > 1 else ''} train")
+    callbacks = []
+    ckpt_cb = TrainingCheckpoint(out, keep=args.keep, sample_every=args.sample_every,
+                                 sample_steps=args.sample_steps, sample_seed=0,
+                                 extra_state={"config": model.denoiser.unet_config["config"],
+                                              "mixed_precision": args.mixed_precision},
+                                 verbose=args.verbose)
+    if chief:
+        callbacks.append(ckpt_cb)
+        try:
+            import tensorflow  # noqa: F401  (TensorBoard writer: TF only)
+
+            callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "logs"),
+                                                         update_freq="epoch", write_graph=False))
+        except ImportError:
+            print("note: TensorFlow is not installed; no TensorBoard logs", file=sys.stderr)
+    steps_per_epoch = args.steps_per_epoch
+    if steps_per_epoch is None and dist.num_replicas > 1 and len(x) % args.batch_size:
+        steps_per_epoch = len(x) // args.batch_size  # full global batches only (see DISTRIBUTED)
+    with dist.fit_scope():
+        if steps_per_epoch:
+            # Keras keeps one iterator across epochs when steps_per_epoch is set, and stops
+            # training ("input ran out of data") when it runs dry mid-epoch: feed an endless,
+            # reshuffled stream
+            data_seed = None if args.seed is None else args.seed + initial_epoch
+            data = _repeating_batches(x, args.batch_size, seed=data_seed)
+            model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch, shuffle=False,
+                      steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                      verbose=args.verbose)
+        else:
+            model.fit(x, batch_size=args.batch_size, epochs=args.epochs,
+                      initial_epoch=initial_epoch, shuffle=True, callbacks=callbacks,
+                      verbose=args.verbose)
+    if ckpt_cb.nan_epoch is not None:
+        kept = ckpt_cb.last_good_checkpoint()
+        where = (f"the last good checkpoint is {kept}" if kept else
+                 "no epoch finished, so there is no checkpoint; lower --lr or check the data")
+        print(f"error: training stopped at epoch {ckpt_cb.nan_epoch} because the loss became "
+              f"NaN/inf; {where}", file=sys.stderr)
+        return EXIT_NAN
+    print(f"done: {ckpt_cb.last_checkpoint}" if chief else
+          f"done: worker {dist.worker_index} (the chief writes the checkpoints)")
+    return 0
+
+
+def _write_args(out, record, resume_from):
     args_path = os.path.join(out, "train_args.json")
     if resume_from and os.path.isfile(args_path):
         try:  # the settings that a resume ignores stay as the run was started
@@ -272,42 +413,19 @@ def run(args):
             pass
     with open(args_path, "w") as f:
         json.dump(record, f, indent=2)
-    print(f"config {model.denoiser.unet_config['config']}: {net.count_params():,} parameters, "
-          f"band limit {model.band_limit}, prediction {model.prediction}, loss weighting "
-          f"{model.loss_weighting}, "
-          f"{x.shape[0]} images {model.image_shape}, backend {keras.backend.backend()}")
 
-    ckpt_cb = TrainingCheckpoint(out, keep=args.keep, sample_every=args.sample_every,
-                                 sample_steps=args.sample_steps, sample_seed=0,
-                                 extra_state={"config": model.denoiser.unet_config["config"]},
-                                 verbose=args.verbose)
-    callbacks = [ckpt_cb]
+
+def _stored_mixed_precision(args, out):
+    """On --resume the run's stored --mixed-precision wins (the optimizer state depends on it)."""
     try:
-        import tensorflow  # noqa: F401  (TensorBoard writer: TF only)
-
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(out, "logs"),
-                                                     update_freq="epoch", write_graph=False))
-    except ImportError:
-        print("note: TensorFlow is not installed; no TensorBoard logs", file=sys.stderr)
-    if args.steps_per_epoch:
-        # Keras keeps one iterator across epochs when steps_per_epoch is set, and stops training
-        # ("input ran out of data") when it runs dry mid-epoch: feed an endless, reshuffled stream
-        data_seed = None if args.seed is None else args.seed + initial_epoch  # None: fresh order
-        data = _repeating_batches(x, args.batch_size, seed=data_seed)
-        model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch, shuffle=False,
-                  steps_per_epoch=args.steps_per_epoch, callbacks=callbacks, verbose=args.verbose)
-    else:
-        model.fit(x, batch_size=args.batch_size, epochs=args.epochs, initial_epoch=initial_epoch,
-                  shuffle=True, callbacks=callbacks, verbose=args.verbose)
-    if ckpt_cb.nan_epoch is not None:
-        kept = ckpt_cb.last_good_checkpoint()
-        where = (f"the last good checkpoint is {kept}" if kept else
-                 "no epoch finished, so there is no checkpoint; lower --lr or check the data")
-        print(f"error: training stopped at epoch {ckpt_cb.nan_epoch} because the loss became "
-              f"NaN/inf; {where}", file=sys.stderr)
-        return EXIT_NAN
-    print(f"done: {ckpt_cb.last_checkpoint}")
-    return 0
+        with open(os.path.join(out, "train_args.json")) as f:
+            stored = json.load(f).get("mixed_precision", "float32")
+    except (OSError, ValueError):
+        return args.mixed_precision
+    if stored != args.mixed_precision:
+        print(f"note: --resume keeps the run's --mixed-precision {stored} (given "
+              f"{args.mixed_precision})", file=sys.stderr)
+    return stored
 
 
 def _check_args(args, out):

@@ -28,6 +28,8 @@ from keras_aliasfree.diffusion.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_
                                                   load_optimizer_state, save_model_checkpoint)
 from keras_aliasfree.diffusion.sampling import build_sample_loop, fresh_seed, noise_prediction
 from keras_aliasfree.diffusion.schedule import NoiseSchedule
+from keras_aliasfree.distribute import (per_replica_logs, replica_context, replica_rows,
+                                        scale_loss_for_replicas)
 from keras_aliasfree.transforms import DEFAULT_ROTATION_METHOD, ROTATION_METHODS
 
 _PACKAGE = "keras_aliasfree"
@@ -189,7 +191,8 @@ class DiffusionModel(keras.Model):
                 raise ValueError(f"timesteps must be in 0..{T - 1}, got {t_np.min()}..{t_np.max()}")
         x = ops.cast(ops.convert_to_tensor(noisy_images), "float32")
         t = ops.convert_to_tensor(timesteps)
-        out = self.denoiser([x, ops.cast(t, "float32")], training=training)
+        # float32 from here on (the denoiser computes in bfloat16/float16 under mixed precision)
+        out = ops.cast(self.denoiser([x, ops.cast(t, "float32")], training=training), "float32")
         sigma, sqrt_ab = _sigma, _sqrt_ab
         if sigma is None:
             sigma = ops.take(ops.convert_to_tensor(self._sqrt_1mab), ops.cast(t, "int32"))
@@ -204,8 +207,7 @@ class DiffusionModel(keras.Model):
         x0 = self.band_limit_images(self._images(images))
         n = ops.shape(x0)[0]
         T = self.schedule.timesteps
-        t = keras.random.randint((n,), 0, T, dtype="int32", seed=self.seed_generator)
-        eps = keras.random.normal(ops.shape(x0), dtype="float32", seed=self.seed_generator)
+        t, eps = self._draw(n, T, ops.shape(x0))
         ca = ops.reshape(ops.take(ops.convert_to_tensor(self._sqrt_ab), t), (-1, 1, 1, 1))
         cb = ops.reshape(ops.take(ops.convert_to_tensor(self._sqrt_1mab), t), (-1, 1, 1, 1))
         x_t = ca * x0 + cb * eps
@@ -216,11 +218,24 @@ class DiffusionModel(keras.Model):
         w = ops.reshape(ops.take(ops.convert_to_tensor(self._loss_weights), t), (-1, 1, 1, 1))
         return ops.mean(w * err)
 
+    def _draw(self, n, T, shape):
+        """Timesteps and noise of a step. Under a tf.distribute strategy every replica draws the
+        global batch's numbers and keeps its rows (distinct per replica; equal to one device)."""
+        rid, reps = replica_context()
+        rows = n if reps == 1 else n * reps
+        shape = (rows,) + tuple(shape[1:])
+        t = keras.random.randint((rows,), 0, T, dtype="int32", seed=self.seed_generator)
+        eps = keras.random.normal(shape, dtype="float32", seed=self.seed_generator)
+        if reps == 1:
+            return t, eps
+        return replica_rows(t, n, rid), replica_rows(eps, n, rid)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = self.diffusion_loss(x, training=training)
         if self.losses:
             loss = loss + ops.sum(ops.stack([ops.cast(v, "float32") for v in self.losses]))
-        return loss
+        # tf.distribute sums the replicas' gradients: scale so the sum is the global mean
+        return scale_loss_for_replicas(loss, replica_context()[1])
 
     def _ema_decay_tensor(self, n):
         n = ops.cast(n, "float32")
@@ -245,7 +260,7 @@ class DiffusionModel(keras.Model):
             return logs, (tv, ntv, ov, mv)
         logs = super().train_step(*args)
         self._update_ema()
-        return logs
+        return per_replica_logs(logs)
 
     def _update_ema(self):
         d = self._ema_decay_tensor(self.ema_updates.value)
@@ -425,8 +440,6 @@ class DiffusionModel(keras.Model):
         model = cls(denoiser, NoiseSchedule(**config["schedule"]), **kwargs)
         model.load_weights_from_checkpoint(directory)
         return model
-
-
 
 
 def load_checkpoint(directory, **kwargs) -> DiffusionModel:
