@@ -96,7 +96,7 @@ def check_supported(mode, backend=None):
         >>> check_supported("mirrored", "jax")
         Traceback (most recent call last):
         ...
-        ValueError: --distribute mirrored is a TensorFlow strategy; on JAX use --distribute data-parallel (keras.distribution.DataParallel)
+        ValueError: --distribute mirrored is a TensorFlow strategy; on JAX use --distribute ...
     """
     backend = backend or _backend()
     if mode not in DISTRIBUTE_MODES:
@@ -179,9 +179,9 @@ _STRATEGIES = {}  # TensorFlow strategies made by get_distribution, reused withi
 class Distribution:
     """The engine of one ``--distribute`` mode on the current backend.
 
-    ``scope()`` is the context in which the model is built, compiled, restored and fitted;
-    ``num_replicas`` is how many replicas train; ``is_chief`` says whether this process writes
-    checkpoints and logs (always, except the non-chief workers of a TensorFlow multi-worker job);
+    ``scope()`` is the context in which the model is built, compiled and restored, and
+    ``fit_scope()`` the one of ``fit``; ``num_replicas`` is how many replicas train; ``is_chief``
+    says whether this process writes checkpoints and logs (always, except the non-chief workers of a TensorFlow multi-worker job);
     ``engine`` is the ``tf.distribute`` strategy or the ``keras.distribution`` object (None for
     ``"none"``). Build it with :func:`get_distribution`.
     """
@@ -204,6 +204,19 @@ class Distribution:
         if self.engine is None or _backend() == "tensorflow":
             return contextlib.nullcontext()
         return self.engine.scope()
+
+    def jit_compile(self, requested="auto"):
+        """The ``compile(jit_compile=...)`` to use: ``False`` under a ``tf.distribute`` strategy
+        (Keras compiles the whole multi-replica step as one XLA cluster on the first device,
+        which cannot reach the other replicas' variables), ``requested`` otherwise.
+
+        Example:
+            >>> Distribution("none").jit_compile("auto")
+            'auto'
+        """
+        if self.engine is not None and _backend() == "tensorflow":
+            return False
+        return requested
 
     def describe(self):
         """One line for the training log.
@@ -316,8 +329,8 @@ def scale_loss_for_replicas(loss, num_replicas):
 
 
 def per_replica_logs(logs):
-    """The step's logs, as shape ``(1,)`` tensors under ``MultiWorkerMirroredStrategy`` (as they
-    are elsewhere). TensorFlow only: Keras 3 reduces multi-worker logs with
+    """The step's logs, unchanged except under ``MultiWorkerMirroredStrategy``, where each becomes
+    a shape ``(1,)`` tensor. TensorFlow only: Keras 3 reduces multi-worker logs with
     ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalars ("Invalid reduction dimension
     0", tensorflow/tensorflow#72388); per-replica vectors of one value reduce to the scalar mean.
 

@@ -84,7 +84,7 @@ else:
 
     jax_sharding = dist.engine.get_data_layout((8, 8, 8, 1)).backend_layout
     assert len(jax_sharding.device_set) == 2
-    print(f"{time.time() - T0:5.1f}s OK batch sharded over", len(jax_sharding.device_set), "devices")
+    print(f"{time.time() - T0:5.1f}s OK batch sharded over {len(jax_sharding.device_set)} devices")
 
 # 2. one data-parallel step == one single-device step on the same global batch
 h1 = single.fit(x, batch_size=8, epochs=1, shuffle=False, verbose=0).history["loss"][0]

@@ -124,7 +124,7 @@ def test_multi_worker_two_local_processes(tmp_path):
                   if d.startswith("epoch_")) == ["epoch_0001", "epoch_0002"]
 
 
-# -- mixed precision --------------------------------------------------------------------------------
+# -- mixed precision ------------------------------------------------------------------------------
 @pytest.mark.parametrize("policy", ["bfloat16", "float16"])
 def test_mixed_precision(policy):
     """The denoiser computes in bfloat16/float16; weights, EMA and the schedule/band-limit maths
