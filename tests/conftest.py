@@ -3,6 +3,11 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# reference statistics go to a folder of this run, not the user's cache: scripts/test.sh runs the
+# backends side by side, and a test must not read what another process is half-way through writing
+import tempfile  # noqa: E402
+
+os.environ.setdefault("KERAS_ALIASFREE_CACHE_DIR", tempfile.mkdtemp(prefix="kaf-test-cache-"))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -292,10 +292,13 @@ def test_inception_weights_never_downloaded(monkeypatch, tmp_path):
 
 
 @pytest.mark.slow
-def test_inception_pipeline_with_random_weights(rng):
-    """No ImageNet weights exist offline: check shapes, grayscale tiling and the 299 resize."""
-    ext = metrics.inception_extractor(weights=None)
-    assert ext.name.startswith("inception_v3-random") and ext.input_size == 299
+def test_inception_preprocessing(rng):
+    """Grayscale tiling and the 299 resize, with the extractor settings InceptionV3 gets (building
+    InceptionV3 itself costs a minute on JAX: the next test does that where it is cheap)."""
+    inp = keras.Input((299, 299, 3))
+    pooled = keras.layers.GlobalAveragePooling2D()(inp)
+    ext = E.FeatureExtractor(keras.Model(inp, [pooled, pooled]), "stand-in", "stand-in", 299, 3,
+                             resize_method="bilinear")
     x = rng.uniform(-1, 1, size=(2, 32, 32, 1)).astype("float32")
     pre = ext.preprocess(x)
     assert pre.shape == (2, 299, 299, 3)
@@ -310,7 +313,10 @@ def test_inception_pipeline_with_random_weights(rng):
 @pytest.mark.skipif(BACKEND == "jax", reason="XLA compiles InceptionV3 in ~2 min on 2 CPU cores; "
                     "the forward pass is plain keras.applications, checked on TensorFlow and torch")
 def test_inception_forward_with_random_weights(rng):
+    """No ImageNet weights exist offline: the pipeline with random weights."""
     ext = metrics.inception_extractor(weights=None)
+    assert ext.name.startswith("inception_v3-random") and ext.input_size == 299
+    assert ext.resize_method == "bilinear" and ext.channels == 3
     x = rng.uniform(-1, 1, size=(2, 32, 32, 1)).astype("float32")
     feats, probs = ext(x, batch_size=2, verbose=False)
     assert feats.shape == (2, 2048) and probs.shape == (2, 1000)
