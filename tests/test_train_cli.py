@@ -73,9 +73,11 @@ def test_steps_per_epoch_does_not_run_out_of_data(toy_npz, tmp_path):
     # Keras keeps one iterator across epochs with steps_per_epoch, so the data must repeat.
     run = str(tmp_path / "spe")
     assert main(["train", "--data", toy_npz, "--epochs", "3", "--steps-per-epoch", "3",
-                 "--out", run, *TINY]) == 0
+                 "--conv", "isotropic", "--out", run, *TINY]) == 0
     name, state = _state(run)
     assert name == "epoch_0003" and state["epoch"] == 3 and state["step"] == 9
+    with open(os.path.join(run, "checkpoints", name, "config.json")) as f:
+        assert json.load(f)["unet"]["conv"] == "isotropic"  # --conv reaches the checkpoint
 
 
 @pytest.mark.slow
