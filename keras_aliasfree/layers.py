@@ -45,7 +45,7 @@ class _FilterLayer(keras.layers.Layer):
     """Shared filter configuration of the alias-free layers (not public)."""
 
     def __init__(self, factor, kernel_size=None, cutoff=None, beta=None, normalize=True,
-                 preset="default", window=None, data_format=None, **kwargs):
+                 preset="default", window=None, data_format=None, rank=None, **kwargs):
         super().__init__(**kwargs)
         self.factor = _filters.check_factor(factor)
         if preset not in _filters.PRESETS:
@@ -58,11 +58,12 @@ class _FilterLayer(keras.layers.Layer):
         self.normalize = bool(normalize)
         self.preset = preset
         self.window = window
+        self.rank = None if rank is None else int(rank)
         self.data_format = _ops._norm_data_format(data_format)
         # designed once here (validates the arguments); the resampling matrices are cached per size
         self.kernel = _filters.design_filter(self.factor, kernel_size=kernel_size, cutoff=cutoff,
                                              beta=beta, normalize=normalize, preset=preset,
-                                             window=window)
+                                             window=window, rank=self.rank)
         self._built_hw = None
         self._operands = None
 
@@ -101,6 +102,8 @@ class _FilterLayer(keras.layers.Layer):
         config.update(factor=self.factor, kernel_size=self.kernel_size, cutoff=self.cutoff,
                       beta=self.beta, normalize=self.normalize, preset=self.preset,
                       window=self.window, data_format=self.data_format)
+        if self.rank is not None:  # absent = the preset's rule: older configs read unchanged
+            config["rank"] = self.rank
         return config
 
 

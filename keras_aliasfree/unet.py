@@ -135,7 +135,7 @@ def _attention_flags(attention, n):
 def build_unet(config="D-1N", image_size=32, channels=1, base_width=None,
                channel_mults=(1, 2, 4, 4), bottleneck_mult=8, attention=True, num_heads=4,
                time_dim=256, kernel_size=None, cutoff=None, filter_preset="default", window=None,
-               conv="free", name=None) -> "UNet":
+               conv="free", filter_rank=None, name=None) -> "UNet":
     """Build the paper's noise-prediction UNet for config ``A``/``B-*``/``C-*``/``D-*``.
 
     Args:
@@ -153,6 +153,8 @@ def build_unet(config="D-1N", image_size=32, channels=1, base_width=None,
         kernel_size, cutoff, window: filter overrides (``None`` = the preset's value).
         filter_preset: ``"default"`` (this library's 8x8 radial-Kaiser jinc) or ``"paper"``
             (kernel 3, cutoff pi/2, separable window). Beta and normalisation come from the name.
+        filter_rank: separable terms kept of every filter (``None``: the preset's rule; see
+            :func:`keras_aliasfree.filters.design_filter`).
         conv: the conv blocks' 3x3 convolutions: ``"free"`` (the paper's ``Conv2D``, nine weights
             per channel pair) or ``"isotropic"`` (:class:`IsotropicConv2D`: two weights per pair,
             a kernel with no preferred direction; any config letter). Every other part of the
@@ -173,11 +175,13 @@ def build_unet(config="D-1N", image_size=32, channels=1, base_width=None,
     return UNet(config=config, image_size=image_size, channels=channels, base_width=base_width,
                 channel_mults=channel_mults, bottleneck_mult=bottleneck_mult, attention=attention,
                 num_heads=num_heads, time_dim=time_dim, kernel_size=kernel_size, cutoff=cutoff,
-                filter_preset=filter_preset, window=window, conv=conv, name=name)
+                filter_preset=filter_preset, window=window, conv=conv, filter_rank=filter_rank,
+                name=name)
 
 
 def _unet_graph(config, image_size, channels, base_width, channel_mults, bottleneck_mult,
-                attention, num_heads, time_dim, kernel_size, cutoff, filter_preset, window, conv):
+                attention, num_heads, time_dim, kernel_size, cutoff, filter_preset, window, conv,
+                filter_rank=None):
     """The UNet's functional graph: ``(inputs, output, unet_config)``."""
     cfg = parse_config(config)
     if conv not in CONV_TYPES:
@@ -194,7 +198,7 @@ def _unet_graph(config, image_size, channels, base_width, channel_mults, bottlen
     bott = int(base * bottleneck_mult)
     att = _attention_flags(attention, levels)
     filt = dict(kernel_size=kernel_size, cutoff=cutoff, beta=cfg.beta, normalize=cfg.normalize,
-                preset=filter_preset, window=window)
+                preset=filter_preset, window=window, rank=filter_rank)
     counter = {"n": 0}
 
     def uid(prefix):
@@ -278,6 +282,8 @@ def _unet_graph(config, image_size, channels, base_width, channel_mults, bottlen
         cutoff=cutoff, filter_preset=filter_preset, window=window)
     if conv != "free":  # absent = "free": configs written before the option read unchanged
         unet_config["conv"] = conv
+    if filter_rank is not None:
+        unet_config["filter_rank"] = int(filter_rank)
     return [x_in, t_in], out, unet_config
 
 
@@ -301,11 +307,11 @@ class UNet(keras.Model):
     def __init__(self, config="D-1N", image_size=32, channels=1, base_width=None,
                  channel_mults=(1, 2, 4, 4), bottleneck_mult=8, attention=True, num_heads=4,
                  time_dim=256, kernel_size=None, cutoff=None, filter_preset="default",
-                 window=None, conv="free", name=None, **kwargs):
+                 window=None, conv="free", filter_rank=None, name=None, **kwargs):
         inputs, output, unet_config = _unet_graph(
             config, image_size, channels, base_width, tuple(channel_mults), bottleneck_mult,
             attention if isinstance(attention, bool) else tuple(attention), num_heads, time_dim,
-            kernel_size, cutoff, filter_preset, window, conv)
+            kernel_size, cutoff, filter_preset, window, conv, filter_rank)
         name = name or f"unet_{unet_config['config'].replace('-', '_')}"
         super().__init__(inputs, output, name=name, **kwargs)
         # kept as JSON text: Keras would wrap a dict attribute in its own tracked containers

@@ -127,3 +127,23 @@ def test_a_longer_kernel_meets_the_flat_passband_target():
     k = F.design_filter(2, kernel_size=16)
     assert max(abs(g) for g in filtered_activation_passband(k.astype("float32"))) <= 0.5
     assert F.filter_summary(k, 2).stopband_attenuation_db >= 30.0
+
+
+def test_rank_two_12_tap_beta_6_kernel_meets_every_filter_target():
+    # issue 12's targets for one filtered activation: within 0.5 dB to 0.5 pi, >= 30 dB stopband,
+    # at the default kernel's rank (the fast path's cost goes with the rank)
+    from keras_aliasfree import FilteredActivation
+    from keras_aliasfree.analysis import PASSBAND_FREQS, filtered_activation_passband
+
+    k = F.design_filter(2, kernel_size=12, beta=6.0, rank=2)
+    assert F.low_rank_factors(k, rtol=1e-6)[0].shape[0] == 2 == \
+        F.low_rank_factors(F.design_filter(2), rtol=1e-6)[0].shape[0]
+    gains = filtered_activation_passband(k.astype("float32"))
+    assert max(abs(g) for g, f in zip(gains, PASSBAND_FREQS) if f <= 0.5) <= 0.5
+    assert F.filter_summary(k, 2).stopband_attenuation_db >= 30.0
+    layer = FilteredActivation("gelu", kernel_size=12, beta=6.0, rank=2)
+    again = FilteredActivation.from_config(layer.get_config())
+    np.testing.assert_array_equal(again.kernel, k)
+    assert "rank" not in FilteredActivation("gelu").get_config()  # older configs unchanged
+    with pytest.raises(ValueError, match="rank"):
+        F.design_filter(2, rank=0)
