@@ -284,3 +284,28 @@ def test_saved_model_caps_num_images_and_broadcasts_a_scalar_timestep(run_dir, t
     np.testing.assert_allclose(scalar.numpy(), vector.numpy(), atol=1e-6)
     with pytest.raises(tf.errors.InvalidArgumentError, match="one timestep per image"):
         m.signatures["denoise"](noisy_images=x, timesteps=tf.constant([1, 2]))
+
+
+def test_loading_hashes_each_file_once_and_still_sees_a_later_change(run_dir, tmp_path,
+                                                                     monkeypatch):
+    import hashlib
+
+    from keras_aliasfree.diffusion import checkpoint as C
+
+    run = _copy(run_dir, tmp_path)
+    ckpt = os.path.join(run, "checkpoints", "epoch_0002")
+    old = time.time() - 60  # files written long ago: their hashes may be remembered
+    for name in os.listdir(ckpt):
+        os.utime(os.path.join(ckpt, name), (old, old))
+    calls, real_sha256 = [], hashlib.sha256
+
+    def counting_sha256(*a):
+        calls.append(1)
+        return real_sha256(*a)
+
+    monkeypatch.setattr(C.hashlib, "sha256", counting_sha256)
+    load_checkpoint(run)
+    with open(os.path.join(ckpt, C.MANIFEST)) as f:
+        assert len(calls) == len(json.load(f)["files"])  # not once per helper that checks
+    _damage(os.path.join(ckpt, "ema.weights.h5"), "garble")
+    assert any("ema.weights.h5" in p for p in checkpoint_problems(ckpt))

@@ -44,12 +44,27 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used: the message names the file and what is wrong."""
 
 
+_HASHES = {}  # (path, size, mtime_ns, inode) -> sha256 of files that had settled when hashed
+
+
 def _sha256(path):
+    # loading a checkpoint checks it from several helpers: a file already hashed in this process
+    # and not touched since is not read again. Only files whose mtime was over 2 s old when hashed
+    # are remembered, so a change within the file system's timestamp granularity is still seen.
+    st = os.stat(path)
+    key = (os.path.abspath(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key in _HASHES:
+        return _HASHES[key]
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()
+    digest = h.hexdigest()
+    if time.time() - st.st_mtime > 2.0:
+        if len(_HASHES) > 256:
+            _HASHES.clear()
+        _HASHES[key] = digest
+    return digest
 
 
 def _write_manifest(directory):
