@@ -186,10 +186,30 @@ class Distribution:
     ``"none"``). Build it with :func:`get_distribution`.
     """
 
-    def __init__(self, mode, engine=None, num_replicas=1, is_chief=True, worker_index=0):
+    def __init__(self, mode, engine=None, num_replicas=1, is_chief=True, worker_index=0,
+                 feeding_processes=1):
         self.mode, self.engine = mode, engine
         self.num_replicas, self.is_chief, self.worker_index = int(num_replicas), is_chief, \
             int(worker_index)
+        #: processes that each feed their own share of every global batch (JAX multi-process:
+        #: Keras assembles the global batch from the processes' local batches; tf.distribute
+        #: shards the input itself, so 1 there)
+        self.feeding_processes = int(feeding_processes)
+
+    def local_share(self, x, global_batch):
+        """``(images, batch)`` this process feeds: all of them and the global batch, or, where
+        several processes feed (JAX multi-process), every n-th image and ``global_batch / n``.
+
+        Example:
+            >>> import numpy as np
+            >>> x, b = Distribution("none").local_share(np.arange(8), 4)
+            >>> len(x), b
+            (8, 4)
+        """
+        n = self.feeding_processes
+        if n == 1:
+            return x, global_batch
+        return x[self.worker_index::n], global_batch // n
 
     def scope(self):
         """The context manager that places variables and steps (a no-op for ``"none"``)."""
@@ -274,7 +294,8 @@ def get_distribution(mode="none", backend=None):
 
     devices = keras.distribution.list_devices()
     dist = keras.distribution.DataParallel(devices=devices)
-    return Distribution(mode, dist, len(devices), jax.process_index() == 0, jax.process_index())
+    return Distribution(mode, dist, len(devices), jax.process_index() == 0, jax.process_index(),
+                        jax.process_count())
 
 
 # -- inside the training step (TensorFlow only; identity elsewhere) ------------------------------

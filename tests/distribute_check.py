@@ -107,14 +107,15 @@ alone = DiffusionModel.from_checkpoint(ck)  # outside the scope: one device
 close(weights(dp), weights(alone), "reloaded weights", tol=0)
 kw = dict(sampler="ddim", steps=2, seed=1, verbose=0)
 np.testing.assert_allclose(dp.sample(2, **kw), alone.sample(2, **kw), atol=1e-6)
-with dist.scope():
-    back = make()
-    back.restore_training_state(ck)
-close(weights(dp), weights(back), "restored weights", tol=0)
-close([ops.convert_to_numpy(v.value) for v in dp.optimizer.variables],
-      [ops.convert_to_numpy(v.value) for v in back.optimizer.variables], "optimizer", tol=0)
-np.testing.assert_array_equal(ops.convert_to_numpy(dp.seed_generator.state.value),
-                              ops.convert_to_numpy(back.seed_generator.state.value))
+if BACKEND == "tensorflow":  # on JAX the command's --resume below restores under the engine
+    with dist.scope():
+        back = make()
+        back.restore_training_state(ck)
+    close(weights(dp), weights(back), "restored weights", tol=0)
+    close([ops.convert_to_numpy(v.value) for v in dp.optimizer.variables],
+          [ops.convert_to_numpy(v.value) for v in back.optimizer.variables], "optimizer", tol=0)
+    np.testing.assert_array_equal(ops.convert_to_numpy(dp.seed_generator.state.value),
+                                  ops.convert_to_numpy(back.seed_generator.state.value))
 print(f"{time.time() - T0:5.1f}s OK checkpoint reloads on one device (same samples) and "
       "restores under the strategy")
 

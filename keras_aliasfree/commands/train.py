@@ -76,6 +76,10 @@ def register(subparsers):
                    help="UNet base width (default = image size, as the paper)")
     p.add_argument("--no-attention", action="store_true", help="drop all self-attention blocks")
     p.add_argument("--filter-preset", default="default", choices=("default", "paper"))
+    p.add_argument("--filter-rank", type=int, default=None,
+                   help="separable terms kept of every filter (default: the preset's rule); e.g. "
+                        "--config D-6N --kernel-size 12 --filter-rank 2 is flat to 0.5 pi at the "
+                        "default kernel's cost")
     p.add_argument("--conv", default="free", choices=("free", "isotropic"),
                    help="the conv blocks' 3x3 convolutions: free (the paper's) or isotropic "
                         "(two weights per channel pair, no preferred direction)")
@@ -241,7 +245,7 @@ def _build(args, dist, x, resume_from, out):
             net = build_unet(args.config, image_size=args.image_size, channels=int(x.shape[-1]),
                              base_width=args.base_width, attention=not args.no_attention,
                              kernel_size=args.kernel_size, cutoff=args.cutoff,
-                             conv=args.conv,
+                             conv=args.conv, filter_rank=args.filter_rank,
                              filter_preset=args.filter_preset)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
@@ -316,20 +320,22 @@ def _fit(args, dist, model, net, x, initial_epoch, resume_from, out):
         except ImportError:
             print("note: TensorFlow is not installed; no TensorBoard logs", file=sys.stderr)
     steps_per_epoch = args.steps_per_epoch
-    if steps_per_epoch is None and dist.num_replicas > 1 and len(x) % args.batch_size:
+    if steps_per_epoch is None and dist.num_replicas > 1 and \
+            (len(x) % args.batch_size or dist.feeding_processes > 1):
         steps_per_epoch = len(x) // args.batch_size  # full global batches only (see DISTRIBUTED)
+    x, batch = dist.local_share(x, args.batch_size)  # JAX multi-process: this process's share
     with dist.fit_scope():
         if steps_per_epoch:
             # Keras keeps one iterator across epochs when steps_per_epoch is set, and stops
             # training ("input ran out of data") when it runs dry mid-epoch: feed an endless,
             # reshuffled stream
             data_seed = None if args.seed is None else args.seed + initial_epoch
-            data = _repeating_batches(x, args.batch_size, seed=data_seed)
+            data = _repeating_batches(x, batch, seed=data_seed)
             model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch, shuffle=False,
                       steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                       verbose=args.verbose)
         else:
-            model.fit(x, batch_size=args.batch_size, epochs=args.epochs,
+            model.fit(x, batch_size=batch, epochs=args.epochs,
                       initial_epoch=initial_epoch, shuffle=True, callbacks=callbacks,
                       verbose=args.verbose)
     if ckpt_cb.nan_epoch is not None:
