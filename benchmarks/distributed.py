@@ -61,16 +61,13 @@ def worker(args):
     n = args.warmup + args.steps
     x = np.tanh(np.random.default_rng(0).normal(
         size=(args.batch * n, args.image_size, args.image_size, 1))).astype("float32")
-    stamps = []
+    from keras_aliasfree.bench import step_stamps
 
-    class Stamp(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            float(keras.ops.convert_to_numpy(logs["loss"]))  # wait for the step to finish
-            stamps.append(time.perf_counter())
+    stamp, stamps = step_stamps()
 
     t0 = time.perf_counter()
     with dist.fit_scope():
-        dm.fit(x, batch_size=args.batch, epochs=1, verbose=0, shuffle=False, callbacks=[Stamp()])
+        dm.fit(x, batch_size=args.batch, epochs=1, verbose=0, shuffle=False, callbacks=[stamp])
     per = np.diff(np.asarray(stamps[args.warmup - 1:]))
     median = float(np.median(per))
     print("RESULT " + json.dumps(dict(

@@ -39,15 +39,12 @@ def bench(config, args):
     dm.compile(optimizer=keras.optimizers.AdamW(3e-4), jit_compile=jit)
     n = args.warmup + args.steps
     x = np.tanh(np.random.default_rng(0).normal(size=(16 * n, 32, 32, 1))).astype("float32")
-    stamps = []
+    from keras_aliasfree.bench import step_stamps
 
-    class Stamp(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            float(keras.ops.convert_to_numpy(logs["loss"]))  # wait for the step to finish
-            stamps.append(time.perf_counter())
+    stamp, stamps = step_stamps()
 
     t0 = time.perf_counter()
-    dm.fit(x, batch_size=16, epochs=1, verbose=0, shuffle=False, callbacks=[Stamp()])
+    dm.fit(x, batch_size=16, epochs=1, verbose=0, shuffle=False, callbacks=[stamp])
     first = stamps[args.warmup - 1] - t0
     per = np.diff(np.asarray(stamps[args.warmup - 1:]))
     return dict(config=config, params=net.count_params(), warmup_s=first,

@@ -203,6 +203,28 @@ def run_all(backends, out=None, rounds=5) -> int:
     return 0
 
 
+def step_stamps():
+    """``(callback, stamps)``: a Keras callback that appends ``time.perf_counter()`` to the list
+    ``stamps`` after every training batch, once the step's loss is computed (so asynchronous
+    backends have finished it). Step times are ``np.diff(stamps)``.
+
+    Example:
+        >>> cb, stamps = step_stamps()
+        >>> cb.on_train_batch_end(0, {"loss": 1.0}); len(stamps)
+        1
+    """
+    import keras
+
+    stamps = []
+
+    class _Stamp(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            float(keras.ops.convert_to_numpy(logs["loss"]))  # wait for the step to finish
+            stamps.append(time.perf_counter())
+
+    return _Stamp(), stamps
+
+
 def installed_backends():
     import importlib.util
 
