@@ -12,14 +12,13 @@
 # Results: runs/eqcmp/<variant>-s<seed>/evaluation.json; table: scripts/eq_table.py.
 # Usage: bash scripts/equivariance_comparison.sh [STEPS_PER_EPOCH] [EPOCHS] [variant-sSEED ...]
 #   defaults: 375 x 4 (1,500 steps); A-s0 D12-iso-s0 A-iso-s0 D12-s0 A-s1 D12-iso-s1 A-iso-s1 D12-s1
-set -eu
-export KERAS_BACKEND="${KERAS_BACKEND:-tensorflow}"
-export KERAS_ALIASFREE_DATA_DIR="${KERAS_ALIASFREE_DATA_DIR:-../shared/data}"
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+. "$(dirname "$0")/_comparison.sh"
 spe="${1:-375}"; epochs="${2:-4}"; shift $(( $# > 2 ? 2 : $# ))
 runs="${*:-A-s0 D12-iso-s0 A-iso-s0 D12-s0 A-s1 D12-iso-s1 A-iso-s1 D12-s1}"
 root=runs/eqcmp; grids=docs/benchmarks/eqcmp
 mkdir -p "$root" "$grids"
+# the sampler the shipped SavedModel uses: DDIM 20 steps, eta 1
+eval_args=(--num 500 --steps 20 --eta 1 --rotated-fd-angle 0 --eq-num 16)
 for run in $runs; do
   variant="${run%-s*}"; seed="${run##*-s}"
   case "$variant" in
@@ -31,22 +30,10 @@ for run in $runs; do
     D1N-iso) opts="--config D-1N --conv isotropic" ;;
     *) echo "unknown variant $variant" >&2; exit 2 ;;
   esac
-  out="$root/$run"
-  resume=""; [ -d "$out/checkpoints" ] && resume="--resume"
   echo "=== $run: $opts seed $seed ($(date -u +%H:%M:%S))"
-  start=$(date +%s)
   # shellcheck disable=SC2086
-  keras-aliasfree train $opts --data mnist --image-size 32 --base-width 8 --no-attention \
-      --batch-size 32 --lr 1e-3 --ema-decay 0.995 --prediction v --loss-weighting min_snr \
-      --epochs "$epochs" --steps-per-epoch "$spe" --sample-every 0 --keep 1 --seed "$seed" \
-      --verbose 2 $resume --out "$out" >> "$out.train.log" 2>&1
-  echo "$run trained in $(( $(date +%s) - start )) s (this call)" | tee -a "$out.train.log"
-  if [ ! -f "$out/evaluation.json" ]; then
-    # the sampler the shipped SavedModel uses: DDIM 20 steps, eta 1
-    keras-aliasfree evaluate --checkpoint "$out" --data mnist --num 500 --steps 20 --eta 1 \
-        --rotated-fd-angle 0 --eq-num 16 --json "$out/evaluation.json" --quiet \
-        > "$out.eval.log" 2>&1
-  fi
-  keras-aliasfree sample --checkpoint "$out" --num 16 --steps 20 --eta 1 --seed 0 \
-      --out "$grids/$run.png" > /dev/null 2>&1
+  train_evaluate_sample "$root/$run" "$grids/$run.png" $opts --data mnist --image-size 32 \
+      --base-width 8 --no-attention --batch-size 32 --lr 1e-3 --ema-decay 0.995 --prediction v \
+      --loss-weighting min_snr --epochs "$epochs" --steps-per-epoch "$spe" --sample-every 0 \
+      --keep 1 --seed "$seed" --verbose 2
 done

@@ -7,14 +7,13 @@
 # epoch. Results: runs/recipe/<variant>/evaluation.json, grids in docs/benchmarks/recipe/.
 # Usage: bash scripts/recipe_comparison.sh [EPOCHS] [STEPS_PER_EPOCH] [VARIANT ...]
 #   defaults: 6 epochs of 375 steps (2,250 steps); variants eps v v-minsnr x0
-set -eu
-export KERAS_BACKEND="${KERAS_BACKEND:-tensorflow}"
-export KERAS_ALIASFREE_DATA_DIR="${KERAS_ALIASFREE_DATA_DIR:-../shared/data}"
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
+. "$(dirname "$0")/_comparison.sh"
 epochs="${1:-6}"; spe="${2:-375}"; shift $(( $# > 2 ? 2 : $# ))
 variants="${*:-eps v v-minsnr x0}"
 root=runs/recipe; grids=docs/benchmarks/recipe
 mkdir -p "$root" "$grids"
+# the sampler the shipped SavedModel uses: DDIM 20 steps, eta 1
+eval_args=(--num 1000 --steps 20 --eta 1 --angles "" --rotated-fd-angle 0 --eq-num 8)
 for v in $variants; do
   case "$v" in
     eps) opts="--prediction epsilon" ;;
@@ -25,24 +24,12 @@ for v in $variants; do
     v-cosine) opts="--prediction v --lr-schedule cosine --warmup-steps 200" ;;
     *) echo "unknown variant $v" >&2; exit 2 ;;
   esac
-  out="$root/$v"
-  resume=""; [ -d "$out/checkpoints" ] && resume="--resume"
   echo "=== $v: $opts ($(date -u +%H:%M:%S))"
-  start=$(date +%s)
   # shellcheck disable=SC2086
-  keras-aliasfree train --config A --data mnist --image-size 32 --base-width 8 --no-attention \
-      --batch-size 32 --lr 1e-3 --ema-decay 0.995 --epochs "$epochs" --steps-per-epoch "$spe" \
-      --sample-every 0 --keep 1 --seed 0 --verbose 2 $opts $resume --out "$out" \
-      >> "$out.train.log" 2>&1
-  echo "$v trained in $(( $(date +%s) - start )) s (this call)" | tee -a "$out.train.log"
-  if [ ! -f "$out/evaluation.json" ]; then
-    # the sampler the shipped SavedModel uses: DDIM 20 steps, eta 1
-    keras-aliasfree evaluate --checkpoint "$out" --data mnist --num 1000 --steps 20 --eta 1 \
-        --angles "" --rotated-fd-angle 0 --eq-num 8 --json "$out/evaluation.json" --quiet \
-        > "$out.eval.log" 2>&1
-  fi
-  keras-aliasfree sample --checkpoint "$out" --num 16 --steps 20 --eta 1 --seed 0 \
-      --out "$grids/$v.png" > /dev/null 2>&1
+  train_evaluate_sample "$root/$v" "$grids/$v.png" --config A --data mnist --image-size 32 \
+      --base-width 8 --no-attention --batch-size 32 --lr 1e-3 --ema-decay 0.995 \
+      --epochs "$epochs" --steps-per-epoch "$spe" --sample-every 0 --keep 1 --seed 0 \
+      --verbose 2 $opts
 done
 python scripts/recipe_table.py "$root" > docs/benchmarks/recipe_table.md
 cat docs/benchmarks/recipe_table.md
