@@ -118,21 +118,19 @@ def noise_equivariance(model, clean_images, timesteps=(100, 500, 900), seed=0, m
         for t in timesteps:
             xt = EQ.noisy_inputs(clean_images, int(t), model.schedule, seed=seed)
 
-            def fn(x, t=int(t)):
+            def raw(x, t=int(t)):
                 tt = np.full((x.shape[0],), t, "int32")
-                return disc_lowpass(model.predict_noise(keras.ops.convert_to_tensor(x), tt))
+                return model.predict_noise(keras.ops.convert_to_tensor(x), tt)
+
+            def fn(x):
+                return disc_lowpass(raw(x))
 
             out[f"eq_r_disc_t{t}"] = EQ.eq_rotation(fn, xt, seed=seed)
             out[f"eq_r_disc_floor_t{t}"] = EQ.eq_rotation(disc_lowpass, xt, seed=seed)
             out[f"eq_t_frac_disc_t{t}"] = EQ.eq_translation(fn, xt, fractional=True,
                                                             max_shift=max_shift, seed=seed)
             # the same eps_hat with an exact rotation of disc-windowed inputs (ceiling ~50 dB);
-            # the exact rotation projects on the disc itself (on a zero-padded canvas)
-
-            def raw(x, t=int(t)):
-                tt = np.full((x.shape[0],), t, "int32")
-                return model.predict_noise(keras.ops.convert_to_tensor(x), tt)
-
+            # the exact rotation projects on the disc itself (on a zero-padded canvas), so raw
             out[f"eq_r_exact_t{t}"], out[f"eq_r_exact_floor_t{t}"] = EQ.eq_rotation_exact(
                 raw, xt, return_floor=True)
     return out
