@@ -233,7 +233,7 @@ def test_resume_refuses_a_damaged_newest_checkpoint_and_notes_ignored_flags(run_
 
 @pytest.mark.parametrize("extra, match", [
     (["--out", "x.jpgg"], "unknown image extension"),
-    (["--frames", "3", "--out", "x.png"], "must end in .gif"),
+    (["--frames", "3", "--out", "x.jpg"], "must end in .gif"),
     (["--steps", "0"], "DDIM steps must be in 1..10"),
     (["--steps", "-4"], "DDIM steps must be in 1..10"),
     (["--steps", "2000"], "DDIM steps must be in 1..10"),

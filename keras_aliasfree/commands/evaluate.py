@@ -16,6 +16,17 @@ def _floats(text):
     return tuple(float(v) for v in text.split(",") if v.strip()) if text else ()
 
 
+def _methods(text):
+    import argparse
+
+    methods = tuple(v.strip() for v in text.split(",") if v.strip())
+    bad = [m for m in methods if m not in ROTATION_METHODS]
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown rotation method(s) {', '.join(bad)}; "
+                                         f"expected some of {', '.join(ROTATION_METHODS)}")
+    return methods
+
+
 def register(subparsers):
     p = subparsers.add_parser(
         "evaluate", help="FD/KID/IS, EQ-T/EQ-T_frac/EQ-R and rotation consistency of a checkpoint",
@@ -54,6 +65,13 @@ def register(subparsers):
                         "(default 100,500,900; '' skips)")
     p.add_argument("--rotation-method", default=DEFAULT_ROTATION_METHOD,
                    choices=ROTATION_METHODS)
+    p.add_argument("--consistency-methods", type=_methods, default=(),
+                   help="rotation methods of the rotation-consistency sweep, comma separated "
+                   "(e.g. fft,bilinear; default: --rotation-method only); each other than "
+                   "--rotation-method adds rotation_consistency_<method>")
+    p.add_argument("--save-samples", default=None, metavar="PATH.npz",
+                   help="write the --num unrotated samples scored by FD/KID/IS as uint8 'x' "
+                   "(N, H, W, C) to this compressed .npz")
     p.add_argument("--kid-subsets", type=int, default=100)
     p.add_argument("--kid-subset-size", type=int, default=1000)
     p.add_argument("--cache-dir", default=None,
@@ -79,6 +97,10 @@ def run(args) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.save_samples is not None and not args.save_samples.endswith(".npz"):
+        print(f"error: --save-samples {args.save_samples}: the name must end in .npz",
+              file=sys.stderr)
+        return 2
     ext = args.extractor
     if ext == "inception" and args.allow_download:
         ext = get_extractor("inception", allow_download=True)
@@ -91,7 +113,8 @@ def run(args) -> int:
         eq_timesteps=tuple(int(t) for t in args.eq_timesteps),
         rotation_method=args.rotation_method, kid_subsets=args.kid_subsets,
         kid_subset_size=args.kid_subset_size, data_dir=args.data_dir, cache=args.cache_dir,
-        verbose=not args.quiet, eta=args.eta if args.sampler == "ddim" else 0.0)
+        verbose=not args.quiet, eta=args.eta if args.sampler == "ddim" else 0.0,
+        consistency_methods=args.consistency_methods, save_samples=args.save_samples)
     meta = report["meta"]
     print(f"\n{meta['checkpoint']} (UNet {meta['unet']}), {meta['num']} samples, "
           f"{meta['sampler']} {meta['steps'] or ''} steps, extractor {meta['extractor']}")

@@ -4,6 +4,8 @@ Example:
     $ keras-aliasfree sample --checkpoint runs/mnist_d1n --num 64 --rotation 45 --out grid.png
     $ keras-aliasfree sample --checkpoint runs/mnist_d1n --num 16 --rotation 90 --frames 9 \\
           --out sweep.gif
+    $ keras-aliasfree sample --checkpoint runs/mnist_d1n --num 4 --rotation 90 --frames 7 \\
+          --out strip.png       # a row per image, a column per angle (-90, -60, ..., 90)
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ def register(subparsers):
         "sample", help="generate images from a checkpoint (optionally rotated by --rotation)",
         description="Generate an image grid (PNG) from a training checkpoint or run directory; "
                     "--rotation turns the images during the reverse process (rotation-aware "
-                    "sampling); --frames K writes a GIF sweeping the rotation from -phi to phi.")
+                    "sampling); --frames K writes a GIF sweeping the rotation from -phi to phi "
+                    "(or, with a .png --out, one strip: a row per image, a column per frame).")
     p.add_argument("--checkpoint", required=True,
                    help="checkpoint directory or training run directory (its latest checkpoint)")
     p.add_argument("--num", type=int, default=64, help="number of images (default 64)")
@@ -37,7 +40,8 @@ def register(subparsers):
                    help="DDIM noise level: 0 = deterministic (default), 1 = DDPM-like")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--frames", type=int, default=0,
-                   help="write a GIF of K frames sweeping the rotation from -phi to phi")
+                   help="write a GIF of K frames sweeping the rotation from -phi to phi (a .png "
+                   "--out: the frames side by side, a row per image, a column per frame)")
     p.add_argument("--raw-weights", action="store_true",
                    help="sample with the raw trained weights instead of the EMA copy")
     p.add_argument("--nrow", type=int, default=None, help="images per grid row (default sqrt)")
@@ -56,8 +60,9 @@ def check_output_path(path, gif=False):
     if os.path.isdir(path):
         return f"--out {path} is a directory; give a file name such as {path}/samples.png"
     ext = os.path.splitext(path)[1].lower()
-    if gif and ext != ".gif":
-        return f"--out {path}: --frames writes a GIF, so the name must end in .gif"
+    if gif and ext not in (".gif", ".png"):
+        return (f"--out {path}: --frames writes a GIF or a strip PNG, so the name must end in "
+                ".gif (the animation) or .png (the frames side by side)")
     from PIL import Image
 
     if ext not in Image.registered_extensions():
@@ -101,9 +106,14 @@ def run(args):
         frames = []
         for k, phi in enumerate(angles):
             print(f"frame {k + 1}/{len(angles)}: rotation {phi:+.1f} deg")
-            imgs = model.sample(args.num, rotation=float(phi), **kw)
-            frames.append(to_pil(make_grid(imgs, args.nrow)))
+            frames.append(model.sample(args.num, rotation=float(phi), **kw))
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        if args.out.lower().endswith(".png"):  # image i of frame k at row i, column k
+            save_grid(np.stack(frames, axis=1).reshape(-1, *frames[0].shape[1:]), args.out,
+                      len(frames))
+            print(f"wrote {args.out} ({args.num} rows x {len(frames)} frames)")
+            return 0
+        frames = [to_pil(make_grid(imgs, args.nrow)) for imgs in frames]
         frames[0].save(args.out, save_all=True, append_images=frames[1:], duration=200, loop=0)
         print(f"wrote {args.out} ({len(frames)} frames)")
         return 0

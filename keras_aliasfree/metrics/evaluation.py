@@ -151,7 +151,8 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
                         rotation_num=16, rotated_fd_angle=45.0, rotated_num=None, eq_num=16,
                         eq_timestep=500, rotation_method="fft", kid_subsets=100,
                         eq_timesteps=(100, 500, 900),
-                        kid_subset_size=1000, data_dir=None, cache=None, verbose=True, eta=0.0):
+                        kid_subset_size=1000, data_dir=None, cache=None, verbose=True, eta=0.0,
+                        consistency_methods=None, save_samples=None):
     """Evaluate a checkpoint; returns a JSON-able dict (see docs/METRICS.md for every key).
 
     Args:
@@ -168,13 +169,26 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
         eq_num, eq_timestep: real images noised to ``eq_timestep`` for the raw UNet's EQ-* figures.
         eq_timesteps: the timesteps of the EQ figures on ``eps_hat`` within the disc
             (:func:`noise_equivariance`; the ones that compare configs and targets).
+        consistency_methods: rotation methods of further rotation-consistency sweeps (the same
+            angles, images and seed), e.g. ``("bilinear",)``; each other than
+            ``rotation_method`` adds ``rotation_consistency_<method>`` and
+            ``rotation_consistency_per_angle_<method>``.
+        save_samples: an ``.npz`` path: the ``num`` unrotated samples scored by FD/KID/IS are
+            written there as uint8 ``x`` (N, H, W, C), compressed (:func:`save_samples_npz`).
 
     Example:
         >>> # r = evaluate_checkpoint("runs/mnist_d1n", num=500, steps=50)
         >>> # print(format_table(r))
     """
+    from keras_aliasfree.constants import ROTATION_METHODS
     from keras_aliasfree.diffusion import DiffusionModel
 
+    methods = [rotation_method] + [m for m in (consistency_methods or ()) if m != rotation_method]
+    for m in methods:
+        if m not in ROTATION_METHODS:
+            raise ValueError(f"rotation method must be one of {ROTATION_METHODS}, got {m!r}")
+    if save_samples is not None and not str(save_samples).endswith(".npz"):
+        raise ValueError(f"save_samples must be an .npz path, got {save_samples!r}")
     t0 = time.time()
     model = DiffusionModel.from_checkpoint(checkpoint)
     h, w, c = model.image_shape
@@ -188,6 +202,8 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
     ref = E.reference_features(data, ext, count=num, **ref_kw)
     fake = sample_images(model, num, batch_size, sampler, steps, seed, 0.0, rotation_method,
                          verbose, eta)
+    if save_samples is not None:
+        save_samples_npz(fake, save_samples)
     ff, fp = ext(fake, verbose=verbose)
     scores = generative_scores(ff, fp, ref, kid_subsets, kid_subset_size)
     result = {"fd": scores["fd"], "kid_x100": 100 * scores["kid"],
@@ -215,17 +231,17 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
     result.update(denoiser_equivariance(net, real, eq_timestep, model.schedule, seed))
     result.update(noise_equivariance(model, real, eq_timesteps, seed))
 
-    if angles:
-        def sample_fn(rotation, s):
+    for method in methods if angles else ():
+        def sample_fn(rotation, s, method=method):
             return model.sample(int(rotation_num), steps=steps, sampler=sampler,
-                                rotation=rotation, seed=s, rotation_method=rotation_method,
+                                rotation=rotation, seed=s, rotation_method=method,
                                 verbose=False, eta=eta)
 
         mean, per = EQ.rotation_consistency(sample_fn, angles=tuple(float(a) for a in angles),
-                                            seed=seed, method=rotation_method,
-                                            return_per_angle=True)
-        result["rotation_consistency"] = mean
-        result["rotation_consistency_per_angle"] = {f"{k:g}": v for k, v in per.items()}
+                                            seed=seed, method=method, return_per_angle=True)
+        suffix = "" if method == rotation_method else f"_{method}"
+        result[f"rotation_consistency{suffix}"] = mean
+        result[f"rotation_consistency_per_angle{suffix}"] = {f"{k:g}": v for k, v in per.items()}
 
     import keras
 
@@ -238,7 +254,9 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
         "extractor_description": ext.description, "reference_cached": bool(ref["cached"]),
         "sampler": sampler, "steps": steps, "eta": eta, "seed": seed, "angles": list(angles or []),
         "rotation_num": rotation_num, "rotated_fd_angle": rotated_fd_angle,
-        "rotation_method": rotation_method, "eq_num": eq_num, "eq_timestep": eq_timestep,
+        "rotation_method": rotation_method, "consistency_methods": methods if angles else [],
+        "samples_file": None if save_samples is None else str(save_samples),
+        "eq_num": eq_num, "eq_timestep": eq_timestep,
         "eq_timesteps": [int(t) for t in eq_timesteps],
         "kid_subsets": kid_subsets, "kid_subset_size": scores["kid_subset_size"],
         "is_splits": scores["is_splits"], "backend": keras.backend.backend(),
@@ -291,11 +309,35 @@ def format_table(report):
                           key=lambda k: int(k[len(prefix):])):
             lines.append(f"| {what} of eps_hat on the disc, t = {key[len(prefix):]} (dB) | "
                          f"{m[key]:.2f} |")
-    per = m.get("rotation_consistency_per_angle")
-    if per:
-        lines.append("| ... per angle (dB) | " + ", ".join(f"{k}: {v:.2f}" for k, v in per.items())
-                     + " |")
+    for method in [""] + [k[len("rotation_consistency_"):] for k in m
+                          if k.startswith("rotation_consistency_")
+                          and not k.startswith("rotation_consistency_per_angle")]:
+        suffix = f"_{method}" if method else ""
+        if method:
+            lines.append(f"| rotation consistency, {method} rotation (dB) | "
+                         f"{m['rotation_consistency' + suffix]:.2f} |")
+        per = m.get("rotation_consistency_per_angle" + suffix)
+        if per:
+            lines.append("| ... per angle (dB) | " + ", ".join(f"{k}: {v:.2f}"
+                                                           for k, v in per.items()) + " |")
     return "\n".join(lines)
+
+
+def save_samples_npz(images, path):
+    """Write images in [-1, 1] as a compressed ``.npz`` holding uint8 ``x`` (N, H, W, C), the
+    layout ``keras_aliasfree.data`` reads as a dataset (``--data PATH.npz``); returns ``path``.
+
+    Example:
+        >>> import tempfile
+        >>> p = save_samples_npz(np.zeros((2, 4, 4, 1)), tempfile.mkdtemp() + "/s.npz")
+        >>> x = np.load(p)["x"]; x.dtype, x.shape, int(x[0, 0, 0, 0])
+        (dtype('uint8'), (2, 4, 4, 1), 128)
+    """
+    from keras_aliasfree.images import to_uint8
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    np.savez_compressed(path, x=to_uint8(images))
+    return path
 
 
 def write_json(report, path):
