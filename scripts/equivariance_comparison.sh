@@ -18,7 +18,7 @@ runs="${*:-A-s0 D12-iso-s0 A-iso-s0 D12-s0 A-s1 D12-iso-s1 A-iso-s1 D12-s1}"
 root=runs/eqcmp; grids=docs/benchmarks/eqcmp
 mkdir -p "$root" "$grids"
 # the sampler the shipped SavedModel uses: DDIM 20 steps, eta 1
-eval_args=(--num 500 --steps 20 --eta 1 --rotated-fd-angle 0 --eq-num 16)
+eval_args=(--data mnist --num 500 --steps 20 --eta 1 --rotated-fd-angle 0 --eq-num 16)
 for run in $runs; do
   variant="${run%-s*}"; seed="${run##*-s}"
   case "$variant" in

@@ -13,7 +13,7 @@ variants="${*:-eps v v-minsnr x0}"
 root=runs/recipe; grids=docs/benchmarks/recipe
 mkdir -p "$root" "$grids"
 # the sampler the shipped SavedModel uses: DDIM 20 steps, eta 1
-eval_args=(--num 1000 --steps 20 --eta 1 --angles "" --rotated-fd-angle 0 --eq-num 8)
+eval_args=(--data mnist --num 1000 --steps 20 --eta 1 --angles "" --rotated-fd-angle 0 --eq-num 8)
 for v in $variants; do
   case "$v" in
     eps) opts="--prediction epsilon" ;;
