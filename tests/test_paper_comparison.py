@@ -1,8 +1,150 @@
-"""The library options scripts/paper_comparison.sh relies on: evaluate's
+"""scripts/results_table.py on a synthetic grid of cells (complete, failed, missing, part-trained,
+stale), and the library options scripts/paper_comparison.sh relies on: evaluate's
 ``consistency_methods`` / ``save_samples`` and ``sample --frames K --out strip.png``."""
+
+import importlib.util
+import json
+import os
 
 import numpy as np
 import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _results_table():
+    spec = importlib.util.spec_from_file_location(
+        "results_table", os.path.join(ROOT, "scripts", "results_table.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _cell(root, cell, metrics=None, step=20, log="", evaluated_epoch=2, extractor=None):
+    run = root / cell
+    ck = run / "checkpoints" / "epoch_0002"
+    ck.mkdir(parents=True)
+    (run / "checkpoints" / "latest").write_text("epoch_0002\n")
+    (ck / "training_state.json").write_text(json.dumps({"step": step, "loss": 0.0123}))
+    (run / "train_args.json").write_text("{}")
+    (root / (cell + ".train.log")).write_text(log)
+    if metrics is not None:
+        meta = {"checkpoint": str(run / "checkpoints" / f"epoch_{evaluated_epoch:04d}"),
+                "seconds": 12.0, "extractor": "clf-abc"}
+        (run / "evaluation.json").write_text(json.dumps({"metrics": metrics, "meta": meta}))
+        (run / "cell.json").write_text(json.dumps({"extractor": extractor}))
+
+
+def _metrics(fd, eq_r=30.0, **extra):
+    m = {"fd": fd, "kid_x100": fd / 10, "kid_std_x100": 0.1, "is": 5.0, "is_std": 0.1,
+         "fd_rotated": 2 * fd, "kid_rotated_x100": fd / 5, "eq_t": 40.0, "eq_t_frac": 35.0,
+         "eq_r": "inf", "eq_r_exact_t100": eq_r, "eq_r_exact_t500": eq_r + 10,
+         "eq_r_exact_t900": eq_r + 12, "rotation_consistency": 15.0,
+         "rotation_consistency_per_angle": {"30": 16.0, "60": 15.0, "90": 14.0},
+         "rotation_consistency_bilinear": 11.0,
+         "rotation_consistency_per_angle_bilinear": {"30": 12.0, "60": 11.0, "90": 10.0}}
+    m.update(extra)
+    return m
+
+
+LOG = ("Epoch 1/2\n10/10 - 30s - 3000ms/step - loss: 0.1\nEpoch 2/2\n"
+       "10/10 - 1s - 100ms/step - loss: 0.05\nA-s0 trained in 35 s (this call)\n"
+       "resumed from x\n10/10 - 9s - 900ms/step - loss: 0.04\n"
+       "10/10 - 1s - 120ms/step - loss: 0.03\n"
+       "A-s0 trained in 11 s (this call)\n")
+
+
+@pytest.fixture
+def grid(tmp_path):
+    root, assets = tmp_path / "runs", tmp_path / "assets"
+    clf = tmp_path / "clf"
+    clf.mkdir()
+    (clf / "classifier.json").write_text(json.dumps(
+        {"test_accuracy": 0.9855, "test_set": "10000 images (test split)", "command": "kaf x"}))
+    cells = ["mnist/A-s0", "mnist/A-s1", "mnist/D-1N-s0", "mnist/D-6N-k12-s0", "cifar10/A-s0",
+             "cifar10/D-1N-s0", "cifar10/B-1N-s0"]
+    root.mkdir()
+    (root / "grid.json").write_text(json.dumps(
+        {"cells": cells, "steps": 20, "num": 1000, "assets": str(assets),
+         "command": "bash scripts/paper_comparison.sh 20"}))
+    _cell(root, "mnist/A-s0", _metrics(9.0, 30.0), log=LOG, extractor=str(clf))
+    _cell(root, "mnist/A-s1", _metrics(11.0, 32.0), log=LOG.replace("120ms", "140ms"))
+    _cell(root, "mnist/D-1N-s0", _metrics(12.0, 31.0), log=LOG)
+    (root / "mnist" / "D-6N-k12-s0.status").write_text("failed (exit 1) at 12:00 UTC; see x.log")
+    _cell(root, "cifar10/D-1N-s0", step=10)  # interrupted: 10 of 20 steps
+    _cell(root, "cifar10/B-1N-s0", _metrics(50.0), evaluated_epoch=1)  # evaluation is stale
+    (root / "cifar10" / "B-1N-s0.status").write_text("running since 12:00 UTC")
+    (assets / "mnist").mkdir(parents=True)
+    (assets / "mnist" / "A-s0.png").write_bytes(b"png")
+    np.savez_compressed(assets / "mnist" / "A-s0-samples.npz", x=np.zeros((2, 4, 4, 1), "uint8"))
+    return root, assets, tmp_path / "docs" / "RESULTS.md"
+
+
+def test_step_time_leaves_out_each_calls_compile_epoch(tmp_path):
+    log = tmp_path / "x.train.log"
+    log.write_text(LOG)
+    ms, n = _results_table().step_time_ms(str(log))
+    assert (ms, n) == (110.0, 2)  # 3000 and 900 ms are the two calls' first (compiling) epochs
+    # a resumed call of one epoch adds nothing; a log of first epochs only is all there is
+    log.write_text(LOG + "resumed\n10/10 - 26s - 3s/step - loss: 0.1\n"
+                   "D trained in 9 s (this call)\n")
+    assert _results_table().step_time_ms(str(log)) == (110.0, 2)
+    log.write_text("1/1 - 5s - 5s/step - loss: 1\n")
+    assert _results_table().step_time_ms(str(log)) == (5000.0, 1)
+
+
+def test_results_table_on_a_partial_grid(grid):
+    root, assets, out = grid
+    rt = _results_table()
+    assert rt.main(["--root", str(root), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "**3 of 7 cells complete**" in text
+    lines = text.splitlines()
+
+    def row(prefix, after=0):
+        return next(line for line in lines[after:] if line.startswith(prefix))
+
+    mnist = lines.index("## MNIST")
+    a = row("| A | none", mnist)
+    # FD mean 10 +- 1 over the two seeds, KID 1.00 +- 0.10; D-1N is 20 % worse than A
+    assert "| 2 | 10.0 ± 1.0 | – | 1.00 ± 0.10 |" in a
+    d1n = row("| D-1N | resampling + activations: paper 3x3 beta 1", mnist)
+    assert "| 1 | 12.0 | +20.0 % |" in d1n
+    eq_a = [line for line in lines[mnist:] if line.startswith("| A | none")][1]
+    # raw EQ-R inf, exact EQ-R 31 +- 1, step time: the seeds' medians 110 and 120 ms
+    assert "| inf | 31.0 ± 1.0 | 41.0 ± 1.0 |" in eq_a and eq_a.endswith("| 115 ± 5 |")
+    assert "jinc 12x12 beta 6, sum 1, rank 2 | 0 | not run |" in text
+    assert "| D-6N-k12-s0 | failed (exit 1) at 12:00 UTC; see x.log |" in text
+    assert "| A-s0 | not run yet |" in text
+    assert "| D-1N-s0 | training stopped at step 10 of 20 (rerun to resume) |" in text
+    assert ("| B-1N-s0 | trained (20 steps), not evaluated yet (running since 12:00 UTC, or "
+            "interrupted) |") in text
+    assert "30: 16.0, 60: 15.0, 90: 14.0; 30: 12.0, 60: 11.0, 90: 10.0" in text
+    assert "](../assets/mnist/A-s0.png)" in text and "[A-s0-samples.npz]" in text
+    # beside the paper: its figures and changes; ours where run, "not run" where not
+    paper = text[text.index("## Beside the paper"):text.index("## MNIST")]
+    assert "| 98.77 | D-1N: 90.21 | -8.7 % | not run |" in paper
+    assert "| 6.23 | D-2N: 5.35 | -14.1 % |" in paper
+    assert "| FD 10.0 | best alias-free D-1N: 12.0 | +20.0 % | D-6N-k12: not run |" in paper
+    assert "| 98.55 % | 10000 images (test split) |" in text
+    assert "bash scripts/paper_comparison.sh 20" in text
+    from PIL import Image
+
+    for name in ("fd_per_config.png", "eqr_per_config.png"):
+        assert Image.open(assets / name).size[0] > 500
+    # a hand-written reading survives regeneration
+    out.write_text(text.replace("Reading: to be written by hand", "My reading."))
+    assert rt.main(["--root", str(root), "--out", str(out)]) == 0
+    assert "My reading." in out.read_text() and "to be written by hand" not in out.read_text()
+
+
+def test_results_table_without_any_cell(tmp_path):
+    out = tmp_path / "R.md"
+    assert _results_table().main(["--root", str(tmp_path / "none"), "--out", str(out),
+                                  "--assets", str(tmp_path / "a")]) == 0
+    assert "**0 of 0 cells complete**" in out.read_text()
+    assert "No complete cell yet." in out.read_text()
+
 
 # --- the library options the script uses -------------------------------------------------------
 
