@@ -16,6 +16,9 @@ Filter arguments (shared by the three layers):
 * ``preset`` -- ``"default"``: a circular jinc with a radial Kaiser window, long enough to be a real
   low-pass; ``"paper"``: the paper's 3x3 jinc with a separable Kaiser window.
 * ``window`` -- ``"radial"`` or ``"separable"``; default from the preset.
+* ``impl`` -- how the resampling is computed: ``"auto"`` (default), ``"banded"`` (cost linear in
+  the pixels) or ``"dense"`` (the reference path); the same result up to float rounding
+  (:func:`keras_aliasfree.ops.axis_plan`).
 
 What the presets do, measured by ``python benchmarks/filters.py`` (x2; docs/benchmarks/filters.md):
 
@@ -45,8 +48,12 @@ class _FilterLayer(keras.layers.Layer):
     """Shared filter configuration of the alias-free layers (not public)."""
 
     def __init__(self, factor, kernel_size=None, cutoff=None, beta=None, normalize=True,
-                 preset="default", window=None, data_format=None, rank=None, **kwargs):
+                 preset="default", window=None, data_format=None, rank=None, impl="auto",
+                 **kwargs):
         super().__init__(**kwargs)
+        if impl not in _ops.IMPLS:
+            raise ValueError(f"impl must be one of {_ops.IMPLS}, got {impl!r}")
+        self.impl = impl
         self.factor = _filters.check_factor(factor)
         if preset not in _filters.PRESETS:
             raise ValueError(f"preset must be one of {_filters.PRESETS}, got {preset!r}")
@@ -104,6 +111,8 @@ class _FilterLayer(keras.layers.Layer):
                       window=self.window, data_format=self.data_format)
         if self.rank is not None:  # absent = the preset's rule: older configs read unchanged
             config["rank"] = self.rank
+        if self.impl != "auto":
+            config["impl"] = self.impl
         return config
 
 
@@ -137,7 +146,7 @@ class AliasFreeUpsample(_FilterLayer):
                          data_format, **kwargs)
 
     def _make_operands(self, h, w):
-        return _ops.gemm_operands(self.kernel, h, w, self.factor, "up")
+        return _ops.gemm_operands(self.kernel, h, w, self.factor, "up", self.impl)
 
     def compute_output_shape(self, input_shape):
         self._check_rank(input_shape)
@@ -172,7 +181,7 @@ class AliasFreeDownsample(_FilterLayer):
         if h % self.factor or w % self.factor:
             raise ValueError(f"AliasFreeDownsample(factor={self.factor}) needs height and width "
                              f"divisible by {self.factor}, got {h}x{w}")
-        return _ops.gemm_operands(self.kernel, h, w, self.factor, "down")
+        return _ops.gemm_operands(self.kernel, h, w, self.factor, "down", self.impl)
 
     def compute_output_shape(self, input_shape):
         self._check_rank(input_shape)
@@ -226,8 +235,8 @@ class FilteredActivation(_FilterLayer):
 
     def _make_operands(self, h, w):
         f = self.factor
-        return (_ops.gemm_operands(self.kernel, h, w, f, "up"),
-                _ops.gemm_operands(self.kernel, h * f, w * f, f, "down"))
+        return (_ops.gemm_operands(self.kernel, h, w, f, "up", self.impl),
+                _ops.gemm_operands(self.kernel, h * f, w * f, f, "down", self.impl))
 
     def call(self, inputs):
         up, down = self._operands_for(inputs)

@@ -9,12 +9,16 @@ Functions:
 How it is computed. A 2-D kernel ``K`` is factored by SVD into a few separable terms
 ``K ~= sum_k outer(c_k, r_k)`` (:func:`keras_aliasfree.filters.low_rank_factors`, relative error
 <= 1e-7; a jinc kernel needs 2-6 terms, a separable one 1). Each 1-D resampling along H or W is a
-small ``(n_out, n_in)`` matrix whose entries are the filter taps that meet a *real* input sample
+``(n_out, n_in)`` matrix whose entries are the filter taps that meet a *real* input sample
 (polyphase form), so the inserted zeros are never multiplied and no discarded output is
 computed. The op is then ``y = sum_k A_k x B_k^T``, computed as two plain 2-D matrix products
 (all terms along one axis at once, then the other axis and the term index contracted together;
 see :func:`_two_products`), which run fast on every backend (depthwise convolution is slow on
-XLA's CPU backend). The products are ordered so that no tensor of the upsampled size is ever
+XLA's CPU backend). The matrix is a band: on a small axis it is used whole (``impl="dense"``,
+the reference); on a large one (``impl="banded"``, chosen by ``"auto"``) the axis is cut into
+overlapping zero-padded windows that all share one small block of the band, so the work per
+output sample is fixed by the kernel and the cost grows linearly with the pixels
+(:func:`axis_plan`). Both give the same result up to float rounding. The products are ordered so that no tensor of the upsampled size is ever
 transposed: upsampling transposes its small input, downsampling its small output, and a filtered
 activation keeps the upsampled tensor in the order the first product leaves it. The matrices
 depend only on the kernel and the static spatial size and are cached.
@@ -96,15 +100,6 @@ def resampling_matrix(taps, n_in: int, factor: int, mode: str) -> np.ndarray:
     return np.where(valid, taps[np.clip(k, 0, n - 1)], 0.0) * gain
 
 
-@functools.lru_cache(maxsize=256)
-def _cached_matrices(kernel_bytes: bytes, kshape: tuple, h: int, w: int, factor: int, mode: str):
-    kernel = np.frombuffer(kernel_bytes, dtype=np.float64).reshape(kshape)
-    cols, rows = _filters.low_rank_factors(kernel)
-    a = np.stack([resampling_matrix(c, h, factor, mode) for c in cols])
-    b = np.stack([resampling_matrix(r, w, factor, mode) for r in rows])
-    return a.astype(np.float32), b.astype(np.float32)
-
-
 @functools.lru_cache(maxsize=8)
 def _default_kernel(factor: int) -> np.ndarray:
     kernel = _filters.design_filter(factor)
@@ -136,74 +131,221 @@ def _spatial_dims(x, data_format, what):
     return int(h), int(w)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class GemmOperands:
-    """The constant operands of one resampling (numpy, see :func:`gemm_operands`).
+#: ``impl`` values of :func:`gemm_operands`.
+IMPLS = ("auto", "banded", "dense")
+#: Output samples per block of the banded path (see :func:`axis_plan`).
+BLOCK_OUT = 16
+#: ``impl="auto"`` takes the banded plan of an axis where ``AUTO_RATIO * window <= axis length``.
+AUTO_RATIO = 3
 
-    ``h_first (h, r*p)`` / ``w_first (w, r*q)``: the ``r`` separable terms' matrices of that axis
-    side by side, for the first product (along the last axis); ``h_second (r*h, p)`` /
-    ``w_second (r*w, q)``: stacked, for the second product, which also sums the terms.
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class AxisPlan:
+    """How one axis is resampled: ``blocks`` windows of ``length`` input samples, ``step`` apart.
+
+    Window ``b`` starts at input sample ``b*step - left`` (zero-padded outside the signal) and
+    gives output samples ``b*out_block .. (b+1)*out_block - 1``. Every window uses the same small
+    matrix, because away from the borders the resampling is shift-invariant and the zero padding
+    reproduces the borders exactly: ``first (length, r*out_block)`` holds the ``r`` separable terms
+    side by side (for the first product), ``second (r*length, out_block)`` stacked (for the second
+    product, which also sums the terms). The dense plan (``blocks == 1``, one window of the whole
+    axis, no padding) is the reference: a full ``(n_in, n_out)`` matrix per term.
     """
 
-    h_first: np.ndarray
-    h_second: np.ndarray
-    w_first: np.ndarray
-    w_second: np.ndarray
+    first: np.ndarray
+    second: np.ndarray
+    n_in: int
+    n_out: int
+    blocks: int
+    step: int
+    left: int
+    length: int
+
+    @property
+    def out_block(self) -> int:
+        return self.n_out // self.blocks
+
+    @property
+    def dense(self) -> bool:
+        return self.blocks == 1 and self.left == 0 and self.length == self.n_in
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GemmOperands:
+    """The constant operands of one 2-D resampling (numpy, see :func:`gemm_operands`).
+
+    ``h`` / ``w``: the :class:`AxisPlan` of each axis; ``r``: the kernel's separable terms.
+    """
+
+    h: AxisPlan
+    w: AxisPlan
     r: int
     mode: str
 
+    @property
+    def impl(self) -> str:
+        return "dense" if self.h.dense and self.w.dense else "banded"
+
 
 def _first_form(m):   # (r, n_out, n_in) -> (n_in, r*n_out)
-    return np.ascontiguousarray(np.concatenate(list(m), axis=0).T)
+    return np.ascontiguousarray(np.concatenate(list(m), axis=0).T).astype(np.float32)
 
 
 def _second_form(m):  # (r, n_out, n_in) -> (r*n_in, n_out)
     r, n_out, n_in = m.shape
-    return np.ascontiguousarray(np.transpose(m, (0, 2, 1)).reshape(r * n_in, n_out))
+    return np.ascontiguousarray(
+        np.transpose(m, (0, 2, 1)).reshape(r * n_in, n_out)).astype(np.float32)
+
+
+def _block_sizes(n_in, factor, mode, block_out):
+    """``(step, out_block)`` of a banded plan, or None where the axis cannot be split evenly."""
+    n_out = n_in * factor if mode == "up" else n_in // factor
+    out_block = block_out
+    while n_out % out_block:
+        out_block //= 2
+    if out_block < 4 or n_out // out_block < 2:
+        return None
+    if mode == "up":
+        if out_block % factor or out_block // factor < 2:
+            return None
+        return out_block // factor, out_block
+    return out_block * factor, out_block
+
+
+def axis_plan(taps_terms, n_in: int, factor: int, mode: str, impl: str = "auto",
+              block_out: int = BLOCK_OUT) -> AxisPlan:
+    """The :class:`AxisPlan` of one axis for the ``r`` 1-D filters ``taps_terms`` (``(r, n)``).
+
+    ``impl="dense"``: one full matrix per term (the reference; work per output sample grows with
+    ``n_in``). ``impl="banded"``: windows of ``out_block`` outputs (``block_out``, halved until
+    it divides the output length) and the input samples their taps reach, so the work per output
+    sample is fixed by the kernel, not the image. ``"auto"`` takes the banded plan where its
+    window is at most ``1/AUTO_RATIO`` of the axis, else the dense one (the banded path
+    spends extra copies on its overlapping windows; ``benchmarks/resample_scaling.py`` measures
+    where it starts to win). Both give the same result up to float
+    rounding (tested at every size).
+
+    Example:
+        >>> t = np.ones((1, 8)) / 8
+        >>> d, b = axis_plan(t, 64, 2, "up", "dense"), axis_plan(t, 64, 2, "up", "banded")
+        >>> d.first.shape, (b.blocks, b.step, b.left, b.length), b.first.shape
+        ((64, 128), (8, 8, 2, 12), (12, 16))
+    """
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    taps_terms = np.asarray(taps_terms, dtype=np.float64)
+    r, n = taps_terms.shape
+    n_out = n_in * factor if mode == "up" else n_in // factor
+    sizes = None if impl == "dense" else _block_sizes(n_in, factor, mode, block_out)
+    if sizes is not None:
+        step, out_block = sizes
+        # the input span of one block's outputs, read off a signal long enough that a middle
+        # block meets no border
+        nb_ref = 2 * (n // max(step, 1) + 2) + 1
+        c = nb_ref // 2
+        support = resampling_matrix(np.ones(n), nb_ref * step, factor, mode) != 0
+        rows = support[c * out_block:(c + 1) * out_block]
+        cols = np.nonzero(rows.any(axis=0))[0]
+        left = c * step - int(cols[0])
+        length = int(cols[-1]) + 1 - (c * step - left)
+        if impl == "auto" and AUTO_RATIO * length > n_in:
+            sizes = None
+    if sizes is None:
+        m = np.stack([resampling_matrix(t, n_in, factor, mode) for t in taps_terms])
+        return AxisPlan(_first_form(m), _second_form(m), n_in, n_out, 1, n_in, 0, n_in)
+    lo = c * step - left
+    m = np.stack([resampling_matrix(t, nb_ref * step, factor, mode)
+                  [c * out_block:(c + 1) * out_block, lo:lo + length] for t in taps_terms])
+    return AxisPlan(_first_form(m), _second_form(m), n_in, n_out, n_in // step, step, left,
+                    length)
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_gemm_operands(kernel_bytes: bytes, kshape: tuple, h: int, w: int, factor: int, mode: str):
-    a, b = _cached_matrices(kernel_bytes, kshape, h, w, factor, mode)
-    return GemmOperands(_first_form(a), _second_form(a), _first_form(b), _second_form(b),
-                        a.shape[0], mode)
+def _cached_gemm_operands(kernel_bytes: bytes, kshape: tuple, h: int, w: int, factor: int,
+                          mode: str, impl: str, block_out: int):
+    kernel = np.frombuffer(kernel_bytes, dtype=np.float64).reshape(kshape)
+    cols, rows = _filters.low_rank_factors(kernel)
+    return GemmOperands(axis_plan(cols, h, factor, mode, impl, block_out),
+                        axis_plan(rows, w, factor, mode, impl, block_out), cols.shape[0], mode)
 
 
-def gemm_operands(kernel, h: int, w: int, factor: int, mode: str):
+def gemm_operands(kernel, h: int, w: int, factor: int, mode: str, impl: str = "auto",
+                  block_out: int = BLOCK_OUT):
     """The constant operands of one resampling of an ``h x w`` image (numpy, cached).
 
-    Returns a :class:`GemmOperands`: each axis's 1-D resampling matrices of the ``r`` separable
-    terms, in the two arrangements the two matrix products need. Layers compute these once in
-    ``build`` so their ``call`` holds tensor ops only (nothing for a tracer to stumble on).
+    Returns a :class:`GemmOperands`: one :class:`AxisPlan` per axis (the ``r`` separable terms'
+    1-D resampling matrices, dense or banded, see :func:`axis_plan`). Layers compute these once
+    in ``build`` so their ``call`` holds tensor ops only (nothing for a tracer to stumble on).
 
     Example:
         >>> g = gemm_operands(np.outer([0.5, 0.5], [0.5, 0.5]), 4, 4, 2, "up")
-        >>> g.w_first.shape, g.h_second.shape, g.r
-        ((4, 8), (4, 8), 1)
+        >>> g.w.first.shape, g.h.second.shape, g.r, g.impl
+        ((4, 8), (4, 8), 1, 'dense')
+        >>> gemm_operands(np.outer([0.5, 0.5], [0.5, 0.5]), 256, 256, 2, "up").impl
+        'banded'
     """
+    if mode not in ("up", "down"):
+        raise ValueError(f"mode must be 'up' or 'down', got {mode!r}")
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
     kernel = np.ascontiguousarray(kernel, dtype=np.float64)
-    return _cached_gemm_operands(kernel.tobytes(), kernel.shape, int(h), int(w), int(factor), mode)
+    return _cached_gemm_operands(kernel.tobytes(), kernel.shape, int(h), int(w), int(factor),
+                                 mode, impl, int(block_out))
 
 
-def _two_products(x, first, second, r):
+def _axis_slice(rank, axis, start, stop):
+    idx = [slice(None)] * rank
+    idx[axis] = slice(start, stop)
+    return tuple(idx)
+
+
+def _windows(x, axis, p):
+    """``x``'s ``axis`` (length ``p.n_in``) -> two axes ``(p.blocks, p.length)``: the plan's
+    overlapping, zero-padded windows (a plain reshape for the dense plan)."""
+    shape = tuple(x.shape)
+    rank = len(shape)
+    before, after = (-1,) + shape[1:axis], shape[axis + 1:]
+    if p.dense:
+        return ops.reshape(x, before + (1, p.n_in) + after)
+    pieces = -(-p.length // p.step)
+    pad = [(0, 0)] * rank
+    pad[axis] = (p.left, (p.blocks + pieces - 1) * p.step - p.left - p.n_in)
+    xp = ops.pad(x, pad)
+    parts = []
+    for j in range(pieces):
+        part = ops.reshape(xp[_axis_slice(rank, axis, j * p.step, (j + p.blocks) * p.step)],
+                           before + (p.blocks, p.step) + after)
+        keep = min(p.step, p.length - j * p.step)
+        if keep < p.step:
+            part = part[_axis_slice(rank + 1, axis + 1, 0, keep)]
+        parts.append(part)
+    return parts[0] if pieces == 1 else ops.concatenate(parts, axis=axis + 1)
+
+
+def _two_products(x, p1, p2, r):
     """Resample the last two axes of ``x (..., n2, n1)``; returns them *swapped*: ``(..., m1, m2)``.
 
-    1. along the last axis, all ``r`` separable terms at once: ``(.. n2, n1) @ (n1, r*m1)``;
-    2. along the other axis, contracting it and the term index together (which sums the
-       terms): ``(.. m1, r*n2) @ (r*n2, m2)``.
+    ``p1`` is the plan of the last axis, ``p2`` of the other. Both axes are cut into the plans'
+    windows (free for a dense plan), then
+    1. along the last axis, all ``r`` separable terms at once:
+       ``(.. nb2, L2, nb1, L1) @ (L1, r*o1)``;
+    2. along the other axis, contracting its window and the term index together (which sums the
+       terms): ``(.. nb1, o1, nb2, r*L2) @ (r*L2, o2)``.
     Two plain 2-D GEMMs: they run at full speed on every backend's CPU kernels (XLA's batched
     dot does not). The result comes out transposed; the callers arrange their inputs so that
     the large tensors (the upsampled ones) are never transposed.
     """
     lead = (-1,) + tuple(x.shape[1:-2])  # the batch may be unknown (None) when traced
     n2, n1 = x.shape[-2], x.shape[-1]
-    m1, m2 = first.shape[1] // r, second.shape[1]
-    first = ops.convert_to_tensor(first, dtype=x.dtype)
-    second = ops.convert_to_tensor(second, dtype=x.dtype)
-    y = ops.matmul(ops.reshape(x, (-1, n1)), first)                     # (.. n2, r m1)
-    y = ops.transpose(ops.reshape(y, (-1, n2, r, m1)), (0, 3, 2, 1))    # (.., m1, r, n2)
-    z = ops.matmul(ops.reshape(y, (-1, r * n2)), second)                # (.. m1, m2)
-    return ops.reshape(z, lead + (m1, m2))
+    x = ops.reshape(x, (-1, n2, n1))
+    x = _windows(_windows(x, 1, p2), 3, p1)                            # (N, nb2, L2, nb1, L1)
+    first = ops.convert_to_tensor(p1.first, dtype=x.dtype)
+    second = ops.convert_to_tensor(p2.second, dtype=x.dtype)
+    y = ops.matmul(ops.reshape(x, (-1, p1.length)), first)
+    y = ops.reshape(y, (-1, p2.blocks, p2.length, p1.blocks, r, p1.out_block))
+    y = ops.transpose(y, (0, 3, 5, 1, 4, 2))                           # (N, nb1, o1, nb2, r, L2)
+    z = ops.matmul(ops.reshape(y, (-1, r * p2.length)), second)        # (.. nb2, o2)
+    return ops.reshape(z, lead + (p1.n_out, p2.n_out))
 
 
 def _swap_cf(x, data_format):
@@ -214,10 +356,10 @@ def _swap_cf(x, data_format):
 def _resample(x, g, data_format):
     if g.mode == "up":
         # transpose the small input, not the upsampled output: (b,c,w,h) -> products -> (b,c,P,Q)
-        y = _two_products(_swap_cf(x, data_format), g.h_first, g.w_second, g.r)
+        y = _two_products(_swap_cf(x, data_format), g.h, g.w, g.r)
         return _from_cf(y, data_format)
     # down: products on (b,c,h,w) give (b,c,Q,P); the swap back is on the small output
-    y = _two_products(_to_cf(x, data_format), g.w_first, g.h_second, g.r)
+    y = _two_products(_to_cf(x, data_format), g.w, g.h, g.r)
     return _swap_cf(y, data_format)
 
 
@@ -229,7 +371,7 @@ def _from_cf(x, data_format):
     return ops.transpose(x, (0, 2, 3, 1)) if data_format == "channels_last" else x
 
 
-def upsample_2d(x, kernel=None, factor: int = 2, data_format=None):
+def upsample_2d(x, kernel=None, factor: int = 2, data_format=None, impl: str = "auto"):
     """Alias-free upsampling: zero insertion, low-pass ``kernel``, gain ``factor**2``.
 
     Args:
@@ -237,6 +379,8 @@ def upsample_2d(x, kernel=None, factor: int = 2, data_format=None):
         kernel: 2-D low-pass kernel (numpy); default ``filters.design_filter(factor)``.
         factor: integer >= 2.
         data_format: ``"channels_last"`` (default from Keras config) or ``"channels_first"``.
+        impl: ``"auto"`` (default), ``"banded"`` (work per pixel fixed by the kernel) or
+            ``"dense"`` (the reference: one full matrix per axis); see :func:`axis_plan`.
 
     Returns:
         Tensor with height and width multiplied by ``factor``, same dtype as ``x``.
@@ -252,13 +396,13 @@ def upsample_2d(x, kernel=None, factor: int = 2, data_format=None):
     kernel = _check_kernel(kernel, factor)
     x = ops.convert_to_tensor(x)
     h, w = _spatial_dims(x, data_format, "upsample_2d")
-    return resample_with(x, gemm_operands(kernel, h, w, factor, "up"), data_format)
+    return resample_with(x, gemm_operands(kernel, h, w, factor, "up", impl), data_format)
 
 
-def downsample_2d(x, kernel=None, factor: int = 2, data_format=None):
+def downsample_2d(x, kernel=None, factor: int = 2, data_format=None, impl: str = "auto"):
     """Alias-free downsampling: low-pass ``kernel``, then keep every ``factor``-th sample.
 
-    Height and width must be divisible by ``factor``.
+    Height and width must be divisible by ``factor``. Arguments as :func:`upsample_2d`.
 
     Example:
         >>> import numpy as np
@@ -274,7 +418,7 @@ def downsample_2d(x, kernel=None, factor: int = 2, data_format=None):
     if h % factor or w % factor:
         raise ValueError(f"downsample_2d: height and width must be divisible by factor={factor}, "
                          f"got {h}x{w}")
-    return resample_with(x, gemm_operands(kernel, h, w, factor, "down"), data_format)
+    return resample_with(x, gemm_operands(kernel, h, w, factor, "down", impl), data_format)
 
 
 def get_activation(activation):
@@ -300,11 +444,12 @@ def get_activation(activation):
 
 
 def filtered_activation(x, activation="gelu", up_factor: int = 2, up_kernel=None,
-                        down_kernel=None, data_format=None):
+                        down_kernel=None, data_format=None, impl: str = "auto"):
     """Alias-free nonlinearity: upsample by ``up_factor``, apply ``activation``, downsample back.
 
     The kernels run on the upsampled grid; by default both are
-    ``filters.design_filter(up_factor)`` (cutoff ``pi/up_factor``).
+    ``filters.design_filter(up_factor)`` (cutoff ``pi/up_factor``). ``impl`` as
+    :func:`upsample_2d`, for both resamplings.
 
     Example:
         >>> import numpy as np
@@ -319,8 +464,8 @@ def filtered_activation(x, activation="gelu", up_factor: int = 2, up_kernel=None
     down_kernel = _check_kernel(down_kernel, up_factor)
     x = ops.convert_to_tensor(x)
     h, w = _spatial_dims(x, data_format, "filtered_activation")
-    up = gemm_operands(up_kernel, h, w, up_factor, "up")
-    down = gemm_operands(down_kernel, h * up_factor, w * up_factor, up_factor, "down")
+    up = gemm_operands(up_kernel, h, w, up_factor, "up", impl)
+    down = gemm_operands(down_kernel, h * up_factor, w * up_factor, up_factor, "down", impl)
     return filtered_activation_with(x, fn, up, down, data_format)
 
 
@@ -337,6 +482,6 @@ def filtered_activation_with(x, fn, up_operands, down_operands, data_format):
     transposed.
     """
     u, d = up_operands, down_operands
-    fine_t = _two_products(_to_cf(x, data_format), u.w_first, u.h_second, u.r)   # (b,c,W,H)
-    y = _two_products(fn(fine_t), d.h_first, d.w_second, d.r)                     # (b,c,h,w)
+    fine_t = _two_products(_to_cf(x, data_format), u.w, u.h, u.r)   # (b,c,W,H)
+    y = _two_products(fn(fine_t), d.h, d.w, d.r)                     # (b,c,h,w)
     return _from_cf(y, data_format)

@@ -15,7 +15,19 @@ LAYERS = [
     (AliasFreeDownsample, dict(factor=2), (2, 8, 8, 3), (2, 4, 4, 3)),
     (FilteredActivation, dict(activation="gelu"), (2, 8, 8, 3), (2, 8, 8, 3)),
     (AliasFreeUpsample, dict(factor=4, preset="paper", beta=1.0), (2, 4, 4, 3), (2, 16, 16, 3)),
+    (FilteredActivation, dict(activation="gelu", impl="banded"), (1, 32, 24, 2), (1, 32, 24, 2)),
+    (AliasFreeDownsample, dict(factor=2, impl="dense"), (1, 64, 64, 2), (1, 32, 32, 2)),
 ]
+
+
+def test_impl_is_validated_and_same_result():
+    x = np.random.default_rng(3).normal(size=(1, 64, 48, 2)).astype("float32")
+    dense = to_numpy(FilteredActivation("gelu", impl="dense")(x))
+    banded = to_numpy(FilteredActivation("gelu", impl="banded")(x))
+    np.testing.assert_allclose(banded, dense, atol=1e-5)
+    assert "impl" not in FilteredActivation("gelu").get_config()  # older configs read unchanged
+    with pytest.raises(ValueError, match="impl"):
+        AliasFreeUpsample(impl="cuda")
 
 
 # --- signal processing with default arguments -------------------------------------------------

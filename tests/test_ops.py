@@ -181,3 +181,60 @@ def test_bad_kernel_and_activation():
         O.filtered_activation(np.zeros((1, 4, 4, 1), "float32"), "gelux")
     with pytest.raises(ValueError, match="data_format"):
         O.upsample_2d(np.zeros((1, 4, 4, 1), "float32"), data_format="NHWC")
+
+
+# --- the banded path (cost linear in pixels) against the dense reference and the oracle ---
+
+@pytest.mark.parametrize("size", [3, 8, 12])
+@pytest.mark.parametrize("factor", [2, 4])
+def test_banded_ops_match_oracle(size, factor, rng):
+    # sizes that split into several blocks, one of them not a power of two
+    k = F.jinc_lowpass(size, np.pi / factor, 4.0, window="radial")
+    x = rng.normal(size=(1, 24, 40, 2)).astype("float32")
+    up = O.upsample_2d(x, k, factor, impl="banded")
+    np.testing.assert_allclose(to_numpy(up), oracle_up(x, k, factor), atol=2e-5)
+    xd = rng.normal(size=(1, 24 * factor, 40 * factor, 2)).astype("float32")
+    down = O.downsample_2d(xd, k, factor, impl="banded")
+    np.testing.assert_allclose(to_numpy(down), oracle_down(xd, k, factor), atol=2e-5)
+    assert O.gemm_operands(k, 24, 40, factor, "up", "banded").impl == "banded"
+
+
+@pytest.mark.parametrize("size", [8, 16, 32, 64, 128, 256])
+def test_banded_matches_dense_at_every_size(size, rng):
+    # the default kernel and D-1N's (beta 1, rank 4): values and gradients, up, down and the
+    # filtered activation, at every size a UNet uses up to 256x256
+    kernels = [None, F.design_filter(2, beta=1.0)]
+    x = keras.ops.convert_to_tensor(rng.normal(size=(1, size, size, 1)).astype("float32"))
+    weight = keras.ops.convert_to_tensor(rng.normal(size=(1, size, size, 1)).astype("float32"))
+    for k in kernels:
+        fns = {impl: (lambda t, impl=impl: O.filtered_activation(t, "gelu", up_kernel=k,
+                                                                  down_kernel=k, impl=impl))
+               for impl in ("dense", "banded")}
+        for impl, f in list(fns.items()):
+            fns[impl + "_up_down"] = lambda t, impl=impl: O.downsample_2d(
+                O.upsample_2d(t, k, impl=impl), k, impl=impl)
+        out = {n: to_numpy(f(x)) for n, f in fns.items()}
+        grads = {n: _grad(lambda t, f=f: keras.ops.sum(f(t) * weight), x) for n, f in fns.items()}
+        scale = np.abs(out["dense"]).max()
+        np.testing.assert_allclose(out["banded"], out["dense"], atol=2e-6 * scale)
+        np.testing.assert_allclose(out["banded_up_down"], out["dense_up_down"], atol=2e-6 * scale)
+        gscale = np.abs(grads["dense"]).max()
+        np.testing.assert_allclose(grads["banded"], grads["dense"], atol=2e-6 * gscale)
+        np.testing.assert_allclose(grads["banded_up_down"], grads["dense_up_down"],
+                                   atol=2e-6 * gscale)
+
+
+def test_auto_plan_is_dense_small_and_banded_large():
+    k = F.design_filter(2)
+    assert O.gemm_operands(k, 16, 16, 2, "up").impl == "dense"
+    assert O.gemm_operands(k, 256, 256, 2, "up").impl == "banded"
+    assert O.gemm_operands(k, 512, 512, 2, "down").impl == "banded"
+    # the banded window is fixed by the kernel, not the image: the work per output is constant
+    small = O.gemm_operands(k, 128, 128, 2, "up", "banded")
+    large = O.gemm_operands(k, 512, 512, 2, "up", "banded")
+    assert small.w.first.shape == large.w.first.shape
+    assert large.w.blocks == 4 * small.w.blocks
+    # an axis that cannot be cut into blocks (a prime length) falls back to the dense plan
+    assert O.gemm_operands(k, 97, 97, 2, "up", "banded").impl == "dense"
+    with pytest.raises(ValueError, match="impl"):
+        O.upsample_2d(np.zeros((1, 4, 4, 1), "float32"), impl="fast")
