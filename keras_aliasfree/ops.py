@@ -137,6 +137,9 @@ IMPLS = ("auto", "banded", "dense")
 BLOCK_OUT = 16
 #: ``impl="auto"`` takes the banded plan of an axis where ``AUTO_RATIO * window <= axis length``.
 AUTO_RATIO = 3
+#: How banded plans are multiplied: ``"left"`` (:func:`_banded_products`) or ``"transpose"``
+#: (:func:`_two_products`, the dense path's form applied per window).
+BANDED_FORM = "left"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -302,11 +305,21 @@ def _axis_slice(rank, axis, start, stop):
 def _windows(x, axis, p):
     """``x``'s ``axis`` (length ``p.n_in``) -> two axes ``(p.blocks, p.length)``: the plan's
     overlapping, zero-padded windows (a plain reshape for the dense plan)."""
+    parts = _window_parts(x, axis, p)
+    return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=axis + 1)
+
+
+def _window_parts(x, axis, p):
+    """The pieces that :func:`_windows` concatenates along ``axis + 1``: ``(.., blocks, <= step, ..)``."""
     shape = tuple(x.shape)
     rank = len(shape)
     before, after = (-1,) + shape[1:axis], shape[axis + 1:]
     if p.dense:
-        return ops.reshape(x, before + (1, p.n_in) + after)
+        return [ops.reshape(x, before + (1, p.n_in) + after)]
+    right = p.length - p.step - p.left
+    if 0 <= p.left and 0 <= right and p.left + right <= p.step:
+        return _halo_parts(ops.reshape(x, before + (p.blocks, p.step) + after), axis, p.left,
+                           right)
     pieces = -(-p.length // p.step)
     pad = [(0, 0)] * rank
     pad[axis] = (p.left, (p.blocks + pieces - 1) * p.step - p.left - p.n_in)
@@ -319,7 +332,7 @@ def _windows(x, axis, p):
         if keep < p.step:
             part = part[_axis_slice(rank + 1, axis + 1, 0, keep)]
         parts.append(part)
-    return parts[0] if pieces == 1 else ops.concatenate(parts, axis=axis + 1)
+    return parts
 
 
 def _two_products(x, p1, p2, r):
@@ -348,12 +361,71 @@ def _two_products(x, p1, p2, r):
     return ops.reshape(z, lead + (p1.n_out, p2.n_out))
 
 
+def _halo_parts(blocks, axis, left, right):
+    """``[previous block's last left rows, the block, next block's first right rows]`` along
+    ``axis + 1`` of ``blocks (.., nb, step, ..)``, zeros past the ends.
+
+    Built from splits and pads only: their gradients are concatenations and slices, where a
+    sliced copy's gradient would fill a zero tensor of the whole input per slice (what made
+    the banded path slow on PyTorch).
+    """
+    step = blocks.shape[axis + 1]
+    nb = blocks.shape[axis]
+    head, _, tail = ops.split(blocks, [right, step - left], axis=axis + 1)
+    parts = []
+    if left:
+        pad = [(0, 0)] * len(blocks.shape)
+        pad[axis] = (1, 0)
+        parts.append(ops.split(ops.pad(tail, pad), [nb], axis=axis)[0])
+    parts.append(blocks)
+    if right:
+        pad = [(0, 0)] * len(blocks.shape)
+        pad[axis] = (0, 1)
+        parts.append(ops.split(ops.pad(head, pad), [1], axis=axis)[1])
+    return parts
+
+
+def _banded_products(x, p1, p2, r):
+    """Resample the last two axes of ``x (..., n2, n1)`` in place order: ``(..., m2, m1)``.
+
+    The form for banded plans (a dense plan is one window). With ``N`` the leading axes:
+    1. along the last axis, one GEMM per separable term: ``(N, n2, nb1, L1) @ (L1, o1)`` gives
+       ``y_k (N, n2, m1)``;
+    2. the other axis is cut into windows of every ``y_k`` at once (pieces that keep whole rows
+       of ``m1``, so the copies are long contiguous runs), ``(N, nb2, r*L2, m1)``, and one GEMM with
+       the shared block on the left, ``(o2, r*L2) @ (N*nb2, r*L2, m1)``, contracts the window and
+       sums the terms.
+    No tensor is transposed (the small-stride six-axis transpose the dense form would need per
+    window is what made a first banded version slow).
+    """
+    lead = (-1,) + tuple(x.shape[1:-2])
+    n2, n1 = x.shape[-2], x.shape[-1]
+    x = ops.reshape(x, (-1, n2, n1))
+    xw = ops.reshape(_windows(x, 2, p1), (-1, p1.length))                 # (N n2 nb1, L1)
+    first = p1.first.reshape(p1.length, r, p1.out_block)
+    parts = []
+    for k in range(r):
+        w1 = ops.convert_to_tensor(np.ascontiguousarray(first[:, k, :]), dtype=x.dtype)
+        y = ops.reshape(ops.matmul(xw, w1), (-1, n2, p1.n_out))          # (N, n2, m1)
+        parts += _window_parts(y, 1, p2)                                  # (N, nb2, <=s2, m1)
+    y = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=2)  # (N, nb2, r L2, m1)
+    second_t = ops.convert_to_tensor(np.ascontiguousarray(p2.second.T), dtype=x.dtype)
+    z = ops.matmul(second_t, ops.reshape(y, (-1, r * p2.length, p1.n_out)))  # (N nb2, o2, m1)
+    return ops.reshape(z, lead + (p2.n_out, p1.n_out))
+
+
 def _swap_cf(x, data_format):
     """The layout <-> ``(b, c, w, h)``, with one transpose (it is its own inverse)."""
     return ops.transpose(x, (0, 3, 2, 1) if data_format == "channels_last" else (0, 1, 3, 2))
 
 
+def _left_form(g):
+    return g.impl == "banded" and BANDED_FORM == "left"
+
+
 def _resample(x, g, data_format):
+    if _left_form(g):
+        return _from_cf(_banded_products(_to_cf(x, data_format), g.w, g.h, g.r), data_format)
     if g.mode == "up":
         # transpose the small input, not the upsampled output: (b,c,w,h) -> products -> (b,c,P,Q)
         y = _two_products(_swap_cf(x, data_format), g.h, g.w, g.r)
@@ -482,6 +554,14 @@ def filtered_activation_with(x, fn, up_operands, down_operands, data_format):
     transposed.
     """
     u, d = up_operands, down_operands
-    fine_t = _two_products(_to_cf(x, data_format), u.w, u.h, u.r)   # (b,c,W,H)
-    y = _two_products(fn(fine_t), d.h, d.w, d.r)                     # (b,c,h,w)
-    return _from_cf(y, data_format)
+    x = _to_cf(x, data_format)
+    swap = (0, 1, 3, 2)
+    if not _left_form(u):
+        fine_t = fn(_two_products(x, u.w, u.h, u.r))                 # (b,c,W,H)
+        y = _two_products(fine_t, d.h, d.w, d.r) if not _left_form(d) else \
+            ops.transpose(_banded_products(fine_t, d.h, d.w, d.r), swap)
+    else:
+        fine = fn(_banded_products(x, u.w, u.h, u.r))                # (b,c,H,W)
+        y = _banded_products(fine, d.w, d.h, d.r) if _left_form(d) else \
+            ops.transpose(_two_products(fine, d.w, d.h, d.r), swap)
+    return _from_cf(y, data_format)                                  # from (b,c,h,w)
