@@ -418,3 +418,16 @@ def test_evaluate_command_end_to_end(tmp_path, capsys, monkeypatch):
     assert rep["meta"]["extractor"].startswith("mnist-classifier")
     assert rep["meta"]["num"] == 100 and not rep["meta"]["reference_cached"]
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 2  # plain + rotated reference
+
+
+def test_kid_subsets_are_a_strict_part_of_the_samples():
+    # at N == kid_subset_size every subset would be all N samples and KID's spread would read 0
+    from keras_aliasfree.metrics.evaluation import generative_scores
+
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(40, 4))
+    p = np.full((40, 3), 1 / 3)
+    s = generative_scores(f, p, {"features": rng.normal(size=(40, 4))}, kid_subsets=20,
+                          kid_subset_size=40)
+    assert s["kid_subset_size"] == 20 and s["kid_std"] > 0
+    assert generative_scores(f, p, {"features": f}, kid_subset_size=20)["kid_subset_size"] == 20

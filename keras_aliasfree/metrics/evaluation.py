@@ -48,8 +48,9 @@ def sample_images(model, num, batch_size=250, sampler="ddim", steps=50, seed=0, 
 def generative_scores(fake_feats, fake_probs, ref, kid_subsets=100, kid_subset_size=1000,
                       is_splits=10):
     """FD, KID (mean and std over subsets) and IS of generated features against ``ref`` (the dict
-    of :func:`~keras_aliasfree.metrics.extractors.reference_features`). With fewer samples N than
-    ``kid_subset_size`` the KID subsets hold N // 2 samples; IS splits are capped at N // 2 (the
+    of :func:`~keras_aliasfree.metrics.extractors.reference_features`). Unless N holds two subsets of
+    ``kid_subset_size``, the KID subsets hold N // 2 samples (subsets of all N would all be the
+    same set, and KID's spread would read 0); IS splits are capped at N // 2 (the
     values used are returned).
 
     Example:
@@ -60,8 +61,8 @@ def generative_scores(fake_feats, fake_probs, ref, kid_subsets=100, kid_subset_s
         (0.0, 25, 1.0)
     """
     n = min(len(fake_feats), len(ref["features"]))
-    # with fewer samples than a subset, use half of them (subsets of all N would all be the same)
-    subset = int(kid_subset_size) if n >= kid_subset_size else max(2, n // 2)
+    # subsets must be a strict part of the samples: of all N they would all be the same set
+    subset = int(kid_subset_size) if n >= 2 * kid_subset_size else max(2, n // 2)
     kid, kid_std = D.kernel_distance(fake_feats, ref["features"], subsets=kid_subsets,
                                      subset_size=subset, return_std=True)
     splits = int(max(1, min(is_splits, len(fake_probs) // 2)))
