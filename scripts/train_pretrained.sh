@@ -4,7 +4,8 @@
 # A, so that `keras-aliasfree demo` can show what alias-free buys on the same seed.
 # Recipe (chosen by scripts/recipe_comparison.sh, docs/benchmarks/recipe.md): v-prediction with
 # min-SNR-5 loss weighting; 32x32 MNIST, base width 8, no attention (so it trains on 2 CPU cores),
-# batch 32, AdamW lr 1e-3, EMA 0.995, 12 epochs of 375 steps (4,500 steps, 2.4 passes over MNIST).
+# batch 32, AdamW lr 1e-3, EMA 0.995, 24 epochs of 375 steps (9,000 steps, 4.8 passes over MNIST).
+# (The first shipped v models stopped at 12 epochs; rerunning this continues them to 24.)
 # Resumable: rerunning continues an interrupted run. Then it exports both with DDIM eta 1.
 # Usage: bash scripts/train_pretrained.sh [d|a|both]   (from the repository root; data in ../shared/data)
 set -eu
@@ -12,7 +13,7 @@ export KERAS_BACKEND=tensorflow
 export KERAS_ALIASFREE_DATA_DIR="${KERAS_ALIASFREE_DATA_DIR:-../shared/data}"
 which="${1:-both}"
 recipe=(--data mnist --image-size 32 --base-width 8 --no-attention --batch-size 32 --lr 1e-3
-        --ema-decay 0.995 --prediction v --loss-weighting min_snr --epochs 12
+        --ema-decay 0.995 --prediction v --loss-weighting min_snr --epochs 24
         --steps-per-epoch 375 --sample-every 4 --keep 2 --seed 0 --verbose 2)
 train() {  # config run_dir saved_model_dir
   local resume=()
