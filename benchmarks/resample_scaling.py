@@ -6,7 +6,8 @@ For each backend (tensorflow, jax, torch), each in its own subprocess:
   (interleaved rounds, median): plain GELU, ``FilteredActivation("gelu")`` as the library runs it
   (``impl="auto"``: the banded path on large axes) and with the dense reference path (to 128 px),
   ``AliasFreeUpsample`` vs bilinear ``UpSampling2D``, ``AliasFreeDownsample`` vs
-  ``AveragePooling2D``. Reported: time per pixel, FA / GELU, and FA's time per pixel at each size
+  ``AveragePooling2D``; and FA with the banded product in its other form (``ops.BANDED_FORM =
+  "transpose"``: the dense path's per-window transpose). Reported: time per pixel, FA / GELU, and FA's time per pixel at each size
   over its time per pixel at 32 px (target: <= 1.5 at 256); up / bilinear and down / avg-pool
   (target: <= 2 at every size).
 * **UNets** at 64x64 and 128x128 (base width 16, no attention, batch 2, v-prediction): one
@@ -43,6 +44,17 @@ BATCH, CHANNELS = 2, 16
 UNET_SIZES = (64, 128)
 
 
+def _with_form(form, fn, *args):
+    """Call ``fn`` with ``ops.BANDED_FORM = form`` (read when traced, or per call in eager)."""
+    from keras_aliasfree import ops as O
+
+    old, O.BANDED_FORM = O.BANDED_FORM, form
+    try:
+        return fn(*args)
+    finally:
+        O.BANDED_FORM = old
+
+
 def _ops_rows(rounds):
     import keras
     import numpy as np
@@ -62,7 +74,14 @@ def _ops_rows(rounds):
             up = O.gemm_operands(kernel, s, s, 2, "up", impl)
             down = O.gemm_operands(kernel, 2 * s, 2 * s, 2, "down", impl)
             fns[f"fa_{impl}"] = (lambda t, u=up, d=down:
-                                 O.filtered_activation_with(t, gelu, u, d, "channels_last"))
+                                 _with_form("left", O.filtered_activation_with, t, gelu, u, d,
+                                            "channels_last"))
+        up = O.gemm_operands(kernel, s, s, 2, "up")
+        down = O.gemm_operands(kernel, 2 * s, 2 * s, 2, "down")
+        if "banded" in (up.impl, down.impl):  # the other form of the banded product
+            fns["fa_transpose_form"] = (lambda t, u=up, d=down:
+                                        _with_form("transpose", O.filtered_activation_with, t,
+                                                   gelu, u, d, "channels_last"))
         fns["up"] = lambda t: O.upsample_2d(t, kernel)
         fns["bilinear"] = keras.layers.UpSampling2D(2, interpolation="bilinear")
         fns["down"] = lambda t: O.downsample_2d(t, kernel)
@@ -186,8 +205,9 @@ def render(results, command, started, wall):
     for r in results:
         lines += [f"## {r['backend']}", "",
                   "| size | up plan | GELU ms | FA ms (auto) | FA ns/px | FA per px / 32 px | "
-                  "FA / GELU | FA dense ms | dense / auto | up / bilinear | down / avg-pool |",
-                  "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "FA / GELU | FA dense ms | dense / auto | transpose form / auto | up / bilinear "
+                  "| down / avg-pool |",
+                  "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         base = r["ops"][0]["fa_auto"] / r["ops"][0]["size"] ** 2
         for row in r["ops"]:
             s = row["size"]
@@ -197,6 +217,8 @@ def render(results, command, started, wall):
                 f"{row['fa_auto'] / s ** 2 / BATCH / CHANNELS * 1e9:.1f} | "
                 f"{row['fa_auto'] / s ** 2 / base:.2f} | {row['fa_auto'] / row['gelu']:.1f} | "
                 + (f"{dense * 1e3:.2f} | {dense / row['fa_auto']:.2f}" if dense else "– | –")
+                + (f" | {row['fa_transpose_form'] / row['fa_auto']:.2f}"
+                   if "fa_transpose_form" in row else " | –")
                 + f" | {row['up'] / row['bilinear']:.2f} | {row['down'] / row['avgpool']:.2f} |")
         lines.append("")
         if r.get("unet"):

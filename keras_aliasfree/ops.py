@@ -134,7 +134,7 @@ def _spatial_dims(x, data_format, what):
 #: ``impl`` values of :func:`gemm_operands`.
 IMPLS = ("auto", "banded", "dense")
 #: Output samples per block of the banded path (see :func:`axis_plan`).
-BLOCK_OUT = 16
+BLOCK_OUT = 32
 #: ``impl="auto"`` takes the banded plan of an axis where ``AUTO_RATIO * window <= axis length``.
 AUTO_RATIO = 3
 #: How banded plans are multiplied: ``"left"`` (:func:`_banded_products`) or ``"transpose"``
@@ -232,7 +232,7 @@ def axis_plan(taps_terms, n_in: int, factor: int, mode: str, impl: str = "auto",
         >>> t = np.ones((1, 8)) / 8
         >>> d, b = axis_plan(t, 64, 2, "up", "dense"), axis_plan(t, 64, 2, "up", "banded")
         >>> d.first.shape, (b.blocks, b.step, b.left, b.length), b.first.shape
-        ((64, 128), (8, 8, 2, 12), (12, 16))
+        ((64, 128), (4, 16, 2, 20), (20, 32))
     """
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
