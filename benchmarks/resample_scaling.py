@@ -10,6 +10,9 @@ For each backend (tensorflow, jax, torch), each in its own subprocess:
   "transpose"``: the dense path's per-window transpose). Reported: time per pixel, FA / GELU, and FA's time per pixel at each size
   over its time per pixel at 32 px (target: <= 1.5 at 256); up / bilinear and down / avg-pool
   (target: <= 2 at every size).
+* **kernels**: ``FilteredActivation("gelu")`` at 32 and 128 px with the default kernel (8x8,
+  rank 2), D-1N's (beta 1, rank 4) and the flat-passband 12x12 rank-2 one: cost follows the rank
+  and, on the banded path, the window length.
 * **UNets** at 64x64 and 128x128 (base width 16, no attention, batch 2, v-prediction): one
   ``DiffusionModel`` each for A and D-1N, and D-1N with the dense reference resampling
   (``ops.AUTO_RATIO`` raised so that every axis stays dense); training steps timed interleaved, plus
@@ -96,6 +99,30 @@ def _ops_rows(rounds):
     return rows
 
 
+KERNELS = (("default 8x8, beta 4", {}), ("D-1N's 8x8, beta 1", {"beta": 1.0}),
+           ("12x12, beta 6, rank 2", {"kernel_size": 12, "beta": 6.0, "rank": 2}))
+
+
+def _kernel_rows(rounds):
+    """FA cost per kernel at 32 and 128 px: does a longer kernel cost more than its rank?"""
+    import keras
+    import numpy as np
+
+    from keras_aliasfree import FilteredActivation, bench
+
+    rows = []
+    for s in (32, 128):
+        x = keras.ops.convert_to_tensor(
+            np.random.default_rng(0).normal(size=(BATCH, s, s, CHANNELS)).astype("float32"))
+        layers = {name: FilteredActivation("gelu", **kw) for name, kw in KERNELS}
+        t = bench._time({n: bench._value_and_grad(f) for n, f in layers.items()}, x, rounds, 1)
+        for name, layer in layers.items():
+            g = layer._operands_for(x)[0]
+            rows.append({"size": s, "kernel": name, "s": t[name], "rank": g.r,
+                         "window_up": g.w.length, "impl": g.impl})
+    return rows
+
+
 def _unet_rows(steps):
     import keras
     import numpy as np
@@ -155,6 +182,7 @@ def worker(args):
 
     out = {"backend": keras.backend.backend(), "load_start": os.getloadavg()}
     out["ops"] = _ops_rows(args.rounds)
+    out["kernels"] = _kernel_rows(args.rounds)
     if not args.no_unet:
         out["unet"] = _unet_rows(args.unet_steps)
     out["load_end"] = os.getloadavg()
@@ -221,6 +249,15 @@ def render(results, command, started, wall):
                    if "fa_transpose_form" in row else " | –")
                 + f" | {row['up'] / row['bilinear']:.2f} | {row['down'] / row['avgpool']:.2f} |")
         lines.append("")
+        if r.get("kernels"):
+            lines += ["FilteredActivation per kernel (the layer's own operands, `impl=\"auto\"`):",
+                      "", "| size | kernel | SVD rank | up window (inputs) | plan | FA ms | "
+                      "/ default kernel |", "|---:|---|---:|---:|---|---:|---:|"]
+            base = {k["size"]: k["s"] for k in r["kernels"] if k["kernel"] == KERNELS[0][0]}
+            for k in r["kernels"]:
+                lines.append(f"| {k['size']} | {k['kernel']} | {k['rank']} | {k['window_up']} | "
+                             f"{k['impl']} | {k['s'] * 1e3:.2f} | {k['s'] / base[k['size']]:.2f} |")
+            lines.append("")
         if r.get("unet"):
             lines += ["UNets (base width 16, no attention, batch 2, v-prediction; `D-1N dense` = "
                       "the dense reference resampling on every axis):", "",

@@ -8,6 +8,9 @@
 #   D12      D with the flat-passband 12x12 beta-4 jinc (--config D --kernel-size 12)
 #   D12-iso  D12 with isotropic 3x3 convs
 #   D1N      D-1N, the shipped model's config (8x8, beta 1)
+#   B12-iso, C12-iso   which half of D12-iso fails to draw: the alias-free resampling alone (B) or
+#            the filtered activations alone (C), with isotropic convs
+#   D12-iso-nbl  D12-iso trained without the band limit (--band-limit none)
 # Resumable: a finished run or evaluation is skipped; an interrupted run resumes.
 # Results: runs/eqcmp/<variant>-s<seed>/evaluation.json; table: scripts/eq_table.py.
 # Usage: bash scripts/equivariance_comparison.sh [STEPS_PER_EPOCH] [EPOCHS] [variant-sSEED ...]
@@ -28,6 +31,9 @@ for run in $runs; do
     D12-iso) opts="--config D --kernel-size 12 --conv isotropic" ;;
     D1N) opts="--config D-1N" ;;
     D1N-iso) opts="--config D-1N --conv isotropic" ;;
+    B12-iso) opts="--config B --kernel-size 12 --conv isotropic" ;;
+    C12-iso) opts="--config C --kernel-size 12 --conv isotropic" ;;
+    D12-iso-nbl) opts="--config D --kernel-size 12 --conv isotropic --band-limit none" ;;
     *) echo "unknown variant $variant" >&2; exit 2 ;;
   esac
   echo "=== $run: $opts seed $seed ($(date -u +%H:%M:%S))"
