@@ -172,6 +172,18 @@ class AxisPlan:
     def dense(self) -> bool:
         return self.blocks == 1 and self.left == 0 and self.length == self.n_in
 
+    @functools.cached_property
+    def first_terms(self) -> np.ndarray:
+        """``(r, length, out_block)``: ``first`` split per term (the left form's first GEMMs)."""
+        r = self.first.shape[1] // self.out_block
+        return np.ascontiguousarray(
+            self.first.reshape(self.length, r, self.out_block).transpose(1, 0, 2))
+
+    @functools.cached_property
+    def second_left(self) -> np.ndarray:
+        """``(out_block, r*length)``: ``second`` transposed, the left form's shared left block."""
+        return np.ascontiguousarray(self.second.T)
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class GemmOperands:
@@ -402,14 +414,12 @@ def _banded_products(x, p1, p2, r):
     n2, n1 = x.shape[-2], x.shape[-1]
     x = ops.reshape(x, (-1, n2, n1))
     xw = ops.reshape(_windows(x, 2, p1), (-1, p1.length))                 # (N n2 nb1, L1)
-    first = p1.first.reshape(p1.length, r, p1.out_block)
     parts = []
-    for k in range(r):
-        w1 = ops.convert_to_tensor(np.ascontiguousarray(first[:, k, :]), dtype=x.dtype)
-        y = ops.reshape(ops.matmul(xw, w1), (-1, n2, p1.n_out))          # (N, n2, m1)
-        parts += _window_parts(y, 1, p2)                                  # (N, nb2, <=s2, m1)
+    for w1 in p1.first_terms:  # constants of the cached plan: nothing is rebuilt per call
+        y = ops.matmul(xw, ops.convert_to_tensor(w1, dtype=x.dtype))
+        parts += _window_parts(ops.reshape(y, (-1, n2, p1.n_out)), 1, p2)  # (N, nb2, <=s2, m1)
     y = parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=2)  # (N, nb2, r L2, m1)
-    second_t = ops.convert_to_tensor(np.ascontiguousarray(p2.second.T), dtype=x.dtype)
+    second_t = ops.convert_to_tensor(p2.second_left, dtype=x.dtype)
     z = ops.matmul(second_t, ops.reshape(y, (-1, r * p2.length, p1.n_out)))  # (N nb2, o2, m1)
     return ops.reshape(z, lead + (p2.n_out, p1.n_out))
 

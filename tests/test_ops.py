@@ -238,3 +238,26 @@ def test_auto_plan_is_dense_small_and_banded_large():
     assert O.gemm_operands(k, 97, 97, 2, "up", "banded").impl == "dense"
     with pytest.raises(ValueError, match="impl"):
         O.upsample_2d(np.zeros((1, 4, 4, 1), "float32"), impl="fast")
+
+
+def test_filtered_activation_mixes_dense_and_banded_plans(rng):
+    # "auto" can give the up and the down pass different plans (64 px: up banded, down dense);
+    # every combination must equal the dense reference, in both data formats
+    k = F.design_filter(2)
+    x = rng.normal(size=(1, 64, 64, 2)).astype("float32")
+    ref = None
+    for up_impl in ("dense", "banded"):
+        for down_impl in ("dense", "banded"):
+            up = O.gemm_operands(k, 64, 64, 2, "up", up_impl)
+            down = O.gemm_operands(k, 128, 128, 2, "down", down_impl)
+            assert (up.impl, down.impl) == (up_impl, down_impl)
+            y = to_numpy(O.filtered_activation_with(x, keras.activations.gelu, up, down,
+                                                    "channels_last"))
+            yc = to_numpy(O.filtered_activation_with(np.transpose(x, (0, 3, 1, 2)),
+                                                     keras.activations.gelu, up, down,
+                                                     "channels_first"))
+            ref = y if ref is None else ref
+            np.testing.assert_allclose(y, ref, atol=1e-5)
+            np.testing.assert_allclose(np.transpose(yc, (0, 2, 3, 1)), ref, atol=1e-5)
+    auto = O.gemm_operands(k, 64, 64, 2, "up"), O.gemm_operands(k, 128, 128, 2, "down")
+    assert [g.impl for g in auto] == ["banded", "dense"]
