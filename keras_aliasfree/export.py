@@ -16,7 +16,9 @@ reads the same):
   predicted clean image to [-1, 1] (``DiffusionModel.sample``'s default ``clip_denoised=True``);
   the update is the library's own ``reverse_step``. With
   ``rotation_degrees = phi != 0`` x_t is rotated by ``phi / n_steps`` degrees before every reverse
-  step (the library's default rotation, the band-limited FFT three-shear, traced into the graph).
+  step (the library's default rotation, the band-limited FFT three-shear, traced into the graph),
+  and each step's fresh noise by the angle turned so far, so that a sample is the same seed's
+  plain sample, turned, up to the model's equivariance (``sampling.rotate_noise``).
 * ``denoise(noisy_images: float32 (None, H, W, C), timesteps: int32 (None,) or [])`` -- a scalar
   timestep applies to every image
   -> ``{"noise": float32 (None, H, W, C)}``: the model's noise prediction (EMA weights): one call
@@ -113,7 +115,8 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
     """
     import tensorflow as tf
 
-    from keras_aliasfree.diffusion.sampling import noise_prediction, reverse_step, table_row
+    from keras_aliasfree.diffusion.sampling import (noise_prediction, reverse_step, rotate_noise,
+                                                     table_row)
     from keras_aliasfree.diffusion.schedule import SamplerTables, ddim_coefficients
     from keras_aliasfree.transforms import rotate
 
@@ -193,6 +196,10 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
                                row.sqrt_alpha_bar)
             z = tf.random.stateless_normal(shape, seed=seed_pair(seed, i + 1),
                                            dtype=tf.float32)
+            # the noise turned by the angle x_t has turned so far, as DiffusionModel.sample does
+            z = tf.cond(do_rotate, lambda: rotate_noise(z, angle * tf.cast(i + 1, tf.float32)),
+                        lambda: tf.identity(z))
+            z = tf.ensure_shape(z, [None, h, w, c])
             x = reverse_step(x, eps, row, z, clip=True)  # clip_denoised, as DiffusionModel.sample
             return i + 1, tf.ensure_shape(x, [None, h, w, c])
 

@@ -6,10 +6,12 @@ export KERAS_BACKEND="${KERAS_BACKEND:-tensorflow}"
 export KERAS_ALIASFREE_DATA_DIR="${KERAS_ALIASFREE_DATA_DIR:-../shared/data}"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 
-# evaluated RUN_DIR: RUN_DIR/evaluation.json exists and scored the run's latest checkpoint
+# evaluated RUN_DIR: RUN_DIR/evaluation.json exists, scored the run's latest checkpoint, and its
+# rotation consistency comes from a sampler that turns the fresh noise (rotation_noise_turned)
 evaluated() {
   [ -f "$1/evaluation.json" ] && [ -f "$1/checkpoints/latest" ] \
-      && grep -q "\"checkpoint\": \".*/$(cat "$1/checkpoints/latest")\"" "$1/evaluation.json"
+      && grep -q "\"checkpoint\": \".*/$(cat "$1/checkpoints/latest")\"" "$1/evaluation.json" \
+      && grep -q '"rotation_noise_turned": true' "$1/evaluation.json"
 }
 
 # train_evaluate_sample RUN_DIR GRID_PNG TRAIN_ARGS...; evaluate's arguments (--data among them)

@@ -298,7 +298,10 @@ class DiffusionModel(keras.Model):
                 :data:`~keras_aliasfree.diffusion.DEFAULT_DDIM_STEPS`).
             sampler: ``"ddpm"`` or ``"ddim"``.
             rotation: degrees (counter-clockwise); x_t is rotated by ``rotation/steps`` before each
-                reverse step. 0 = plain sampling (bit-identical for the same seed).
+                reverse step, and a stochastic sampler's fresh noise by the angle turned so far
+                (:func:`~keras_aliasfree.diffusion.sampling.rotate_noise`): the sample is the
+                same seed's plain sample, turned, as far as the denoiser is equivariant.
+                0 = plain sampling (bit-identical for the same seed).
             seed: int for reproducible samples; ``None`` draws a fresh seed.
             return_trajectory: also return x_t at about 10 evenly spaced points of the reverse
                 process (first = the initial noise), shape ``(K, N, H, W, C)``.

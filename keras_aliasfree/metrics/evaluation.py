@@ -256,6 +256,9 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
         "sampler": sampler, "steps": steps, "eta": eta, "seed": seed, "angles": list(angles or []),
         "rotation_num": rotation_num, "rotated_fd_angle": rotated_fd_angle,
         "rotation_method": rotation_method, "consistency_methods": methods if angles else [],
+        # rotation-aware sampling turns each step's fresh noise too (since 2026-12-01); an older
+        # evaluation's stochastic rotation consistency compared two different samples
+        "rotation_noise_turned": True,
         "samples_file": None if save_samples is None else str(save_samples),
         "eq_num": eq_num, "eq_timestep": eq_timestep,
         "eq_timesteps": [int(t) for t in eq_timesteps],
