@@ -47,7 +47,7 @@ def main(root="runs/eqcmp", grid_dir="eqcmp"):
         vals = " | ".join(fmt.format(float(m[k])) if k in m else "–" for k, _, fmt in COLS)
         rows.append(f"| {name} | {st.get('step', '?')} | {st.get('loss', float('nan')):.4f} | "
                     f"{vals} | ![{name}]({grid_dir}/{name}.png) |")
-    rows += ["", "Mean over seeds (± half the range):", "",
+    rows += ["", "Mean over seeds ± their standard deviation (n − 1):", "",
              "| variant | seeds | " + " | ".join(c[1] for c in COLS) + " |",
              "|---|---:|" + "---:|" * len(COLS)]
     for variant in sorted({r[0] for r in runs}, key=lambda v: [r[0] for r in runs].index(v)):
@@ -56,7 +56,7 @@ def main(root="runs/eqcmp", grid_dir="eqcmp"):
         for k, _, fmt in COLS:
             v = np.array([float(m[k]) for m in ms if k in m])
             cells.append("–" if not len(v) else fmt.format(v.mean()) +
-                         (f" ± {fmt.format((v.max() - v.min()) / 2)}" if len(v) > 1 else ""))
+                         (f" ± {fmt.format(v.std(ddof=1))}" if len(v) > 1 else ""))
         rows.append(f"| {variant} | {len(ms)} | " + " | ".join(cells) + " |")
     print("\n".join(rows))
 
