@@ -115,8 +115,11 @@ def cell_record(root, cell, target_steps):
     rec["step_ms"], rec["timed_epochs"] = step_time_ms(run + ".train.log")
     rec["cell_json"] = _load(os.path.join(run, "cell.json")) or {}
     ev = _load(os.path.join(run, "evaluation.json"))
-    eval_current = bool(ev and state and os.path.basename(ev["meta"]["checkpoint"])
-                        == os.path.basename(ck))
+    # current: scored the latest checkpoint, with the sampler that turns its fresh noise when it
+    # rotates (evaluations before 2026-12-01 compared unrelated samples: docs/METRICS.md)
+    eval_latest = bool(ev and state and os.path.basename(ev["meta"]["checkpoint"])
+                       == os.path.basename(ck))
+    eval_current = eval_latest and bool(ev["meta"].get("rotation_noise_turned"))
     if status.startswith("failed"):
         rec["reason"] = status
     elif not os.path.isdir(run):
@@ -126,6 +129,9 @@ def cell_record(root, cell, target_steps):
     elif target_steps and rec["steps"] < target_steps:
         rec["reason"] = (f"training stopped at step {rec['steps']} of {target_steps} "
                          f"(rerun to resume{'; ' + status if status else ''})")
+    elif eval_latest and not eval_current:
+        rec["reason"] = (f"trained ({rec['steps']} steps), evaluated with the sampler of before "
+                         "2026-12-01 (rotated runs added unturned noise); rerun to re-evaluate")
     elif not eval_current:
         rec["reason"] = (f"trained ({rec['steps']} steps), not evaluated yet"
                          + (f" ({status}, or interrupted)" if status else ""))

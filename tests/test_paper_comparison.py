@@ -20,7 +20,8 @@ def _results_table():
     return mod
 
 
-def _cell(root, cell, metrics=None, step=20, log="", evaluated_epoch=2, extractor=None):
+def _cell(root, cell, metrics=None, step=20, log="", evaluated_epoch=2, extractor=None,
+          noise_turned=True):
     run = root / cell
     ck = run / "checkpoints" / "epoch_0002"
     ck.mkdir(parents=True)
@@ -31,6 +32,8 @@ def _cell(root, cell, metrics=None, step=20, log="", evaluated_epoch=2, extracto
     if metrics is not None:
         meta = {"checkpoint": str(run / "checkpoints" / f"epoch_{evaluated_epoch:04d}"),
                 "seconds": 12.0, "extractor": "clf-abc"}
+        if noise_turned:
+            meta["rotation_noise_turned"] = True
         (run / "evaluation.json").write_text(json.dumps({"metrics": metrics, "meta": meta}))
         (run / "cell.json").write_text(json.dumps({"extractor": extractor}))
 
@@ -62,7 +65,7 @@ def grid(tmp_path):
     (clf / "classifier.json").write_text(json.dumps(
         {"test_accuracy": 0.9855, "test_set": "10000 images (test split)", "command": "kaf x"}))
     cells = ["mnist/A-s0", "mnist/A-s1", "mnist/D-1N-s0", "mnist/D-6N-k12-s0", "cifar10/A-s0",
-             "cifar10/D-1N-s0", "cifar10/B-1N-s0"]
+             "cifar10/D-1N-s0", "cifar10/B-1N-s0", "mnist_m/A-s0"]
     root.mkdir()
     (root / "grid.json").write_text(json.dumps(
         {"cells": cells, "steps": 20, "num": 1000, "assets": str(assets),
@@ -74,6 +77,8 @@ def grid(tmp_path):
     _cell(root, "cifar10/D-1N-s0", step=10)  # interrupted: 10 of 20 steps
     _cell(root, "cifar10/B-1N-s0", _metrics(50.0), evaluated_epoch=1)  # evaluation is stale
     (root / "cifar10" / "B-1N-s0.status").write_text("running since 12:00 UTC")
+    # scored before the sampler turned its noise: its rotation consistency is not comparable
+    _cell(root, "mnist_m/A-s0", _metrics(7.0), noise_turned=False)
     (assets / "mnist").mkdir(parents=True)
     (assets / "mnist" / "A-s0.png").write_bytes(b"png")
     np.savez_compressed(assets / "mnist" / "A-s0-samples.npz", x=np.zeros((2, 4, 4, 1), "uint8"))
@@ -98,7 +103,7 @@ def test_results_table_on_a_partial_grid(grid):
     rt = _results_table()
     assert rt.main(["--root", str(root), "--out", str(out)]) == 0
     text = out.read_text()
-    assert "**3 of 7 cells complete**" in text
+    assert "**3 of 8 cells complete**" in text
     lines = text.splitlines()
 
     def row(prefix, after=0):
@@ -120,6 +125,8 @@ def test_results_table_on_a_partial_grid(grid):
     assert ("| B-1N-s0 | trained (20 steps), not evaluated yet (running since 12:00 UTC, or "
             "interrupted) |") in text
     assert "30: 16.0, 60: 15.0, 90: 14.0; 30: 12.0, 60: 11.0, 90: 10.0" in text
+    assert ("| A-s0 | trained (20 steps), evaluated with the sampler of before 2026-12-01 "
+            "(rotated runs added unturned noise); rerun to re-evaluate |") in text
     assert "](../assets/mnist/A-s0.png)" in text and "[A-s0-samples.npz]" in text
     # beside the paper: its figures and changes; ours where run, "not run" where not
     paper = text[text.index("## Beside the paper"):text.index("## MNIST")]
