@@ -197,7 +197,9 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
             z = tf.random.stateless_normal(shape, seed=seed_pair(seed, i + 1),
                                            dtype=tf.float32)
             # the noise turned by the angle x_t has turned so far, as DiffusionModel.sample does
-            z = tf.cond(do_rotate, lambda: rotate_noise(z, angle * tf.cast(i + 1, tf.float32)),
+            # (skipped where the step adds none: DDIM with eta 0, the last step)
+            turn = tf.logical_and(do_rotate, tf.not_equal(row.noise_std, 0.0))
+            z = tf.cond(turn, lambda: rotate_noise(z, angle * tf.cast(i + 1, tf.float32)),
                         lambda: tf.identity(z))
             z = tf.ensure_shape(z, [None, h, w, c])
             x = reverse_step(x, eps, row, z, clip=True)  # clip_denoised, as DiffusionModel.sample
