@@ -11,6 +11,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_aliasfree.attention import UNetMultiHeadAttention
+
 _PACKAGE = "keras_aliasfree"
 
 
@@ -123,7 +125,7 @@ class SpatialSelfAttention(keras.layers.Layer):
             raise ValueError(f"SpatialSelfAttention: channels ({c}) must be divisible by num_heads "
                              f"({self.num_heads})")
         self.ln = keras.layers.LayerNormalization(epsilon=1e-5, name="ln")
-        self.mha = keras.layers.MultiHeadAttention(self.num_heads, c // self.num_heads, name="mha")
+        self.mha = UNetMultiHeadAttention(self.num_heads, c // self.num_heads, name="mha")
         self.ff_ln = keras.layers.LayerNormalization(epsilon=1e-5, name="ff_ln")
         self.ff1 = keras.layers.Dense(c, name="ff1")
         self.ff2 = keras.layers.Dense(c, name="ff2")
