@@ -13,6 +13,10 @@ and times, in one subprocess per backend (compiled as in training: ``jax.jit`` /
 * for every distinct 3x3 convolution: the forward alone and the gradients with respect to the
   input and to the kernel separately (a backend whose kernel gradient is slow shows here).
 
+``jax-keras-attention`` is JAX with the UNet's attention forced to Keras' own layer
+(``keras_aliasfree.attention.IMPL = "keras"``; what every JAX run used before 2026-12-02), so the
+effect of the JAX attention path shows side by side.
+
 Each figure is the median of ``--repeats`` calls after two warm-up calls. Layers are timed one
 after another, not interleaved, so the machine's load drifts between rows: read the kinds' shares
 and the backends' ratios, not single milliseconds. The sum of the layers exceeds the whole UNet's
@@ -23,6 +27,7 @@ Writes docs/benchmarks/backend_profile.md (the exact command, the machine's load
 Usage:
     python benchmarks/backend_profile.py                          # tensorflow, jax, torch
     python benchmarks/backend_profile.py --backends jax tensorflow --repeats 10
+    python benchmarks/backend_profile.py --backends tensorflow jax jax-keras-attention
 """
 
 from __future__ import annotations
@@ -176,9 +181,11 @@ def worker(args):
     import keras
     import numpy as np
 
+    from keras_aliasfree import attention
     from keras_aliasfree.unet import build_unet
 
     backend = keras.backend.backend()
+    attention.IMPL = args.attention
     if backend == "torch":
         import torch
         torch.set_num_threads(os.cpu_count() or 1)
@@ -186,7 +193,8 @@ def worker(args):
     unet = build_unet("A", image_size=SIZE, channels=1)
     x = rng.standard_normal((BATCH, SIZE, SIZE, 1)).astype("float32")
     t = rng.integers(0, 1000, (BATCH,)).astype("int32")
-    out = {"backend": backend, "params": int(unet.count_params())}
+    out = {"backend": backend if args.attention == "auto" else f"{backend}-{args.attention}-attention",
+           "attention": attention.layer_impl(), "params": int(unet.count_params())}
     out["unet_ms"] = _timer(_grad_fn(backend, _layer_call(backend, unet), unet.trainable_variables,
                                      [x, t]), args.repeats)
     groups = {}
@@ -219,18 +227,21 @@ def worker(args):
     print(RESULT + json.dumps(out), flush=True)
 
 
-def _child(backend, argv, timeout):
+def _child(name, argv, timeout):
+    backend, attention = (name.split("-")[0], "keras") if name.endswith("-keras-attention") \
+        else (name, "auto")
     env = dict(os.environ, KERAS_BACKEND=backend)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", *argv]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--attention", attention,
+           *argv]
     try:
         p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,
                            timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"backend": backend, "error": f"timed out after {timeout} s"}
+        return {"backend": name, "error": f"timed out after {timeout} s"}
     for line in p.stdout.splitlines():
         if line.startswith(RESULT):
             return json.loads(line[len(RESULT):])
-    return {"backend": backend, "error": (p.stderr or p.stdout)[-2000:]}
+    return {"backend": name, "error": (p.stderr or p.stdout)[-2000:]}
 
 
 def render(results, command, started, wall):
@@ -252,6 +263,8 @@ def render(results, command, started, wall):
     if not ok:
         return "\n".join(lines) + "\n"
     names = [r["backend"] for r in ok]
+    lines += ["Attention path of each column (keras_aliasfree.attention.layer_impl): " + ", ".join(
+        f"{r['backend']}: {r.get('attention', '?')}" for r in ok) + ".", ""]
     ref = next((r for r in ok if r["backend"] == "tensorflow"), None)
     head = "| | " + " | ".join(f"{n} ms" for n in names) + " |"
     if ref:
@@ -299,7 +312,11 @@ def render(results, command, started, wall):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backends", nargs="+", default=["tensorflow", "jax", "torch"])
+    p.add_argument("--backends", nargs="+",
+                   default=["tensorflow", "jax", "jax-keras-attention", "torch"],
+                   help="tensorflow, jax, torch, or <backend>-keras-attention (Keras' own "
+                        "attention layer instead of the library's choice)")
+    p.add_argument("--attention", default="auto", help=argparse.SUPPRESS)
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--timeout", type=int, default=1200, help="seconds per backend")
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "backend_profile.md"))
