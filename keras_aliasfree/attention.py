@@ -1,7 +1,9 @@
 """The UNet's attention core, ``softmax(q kᵀ · scale) v`` over all pixels, with a faster JAX path.
 
 :class:`UNetMultiHeadAttention` is ``keras.layers.MultiHeadAttention`` (same weights, names and
-checkpoints) whose core product goes through :func:`dot_product_attention`:
+checkpoints) whose core product takes the ``"sliced"`` path below where :func:`layer_impl` says so,
+and Keras' own attention elsewhere. :func:`dot_product_attention` holds both of this module's
+forms:
 
 * ``impl="reference"``: ``keras.ops`` only (einsum, softmax, einsum), every backend; the
   expression Keras' own layer computes.
