@@ -28,7 +28,7 @@ def _state(run):
 
 
 @pytest.mark.slow
-def test_train_resume_sample(toy_npz, tmp_path):
+def test_train_resume_sample(toy_npz, tmp_path, capsys):
     run = str(tmp_path / "run")
     assert main(["train", "--config", "B-1N", "--data", toy_npz, "--epochs", "1", "--out", run,
                  "--sample-every", "1", "--sample-steps", "2", *TINY[:-2]]) == 0
@@ -38,9 +38,13 @@ def test_train_resume_sample(toy_npz, tmp_path):
     assert os.path.isdir(os.path.join(run, "logs"))
     # a second run into the same directory must not silently overwrite it
     assert main(["train", "--data", toy_npz, "--epochs", "2", "--out", run, *TINY]) == 2
+    capsys.readouterr()
     assert main(["train", "--data", toy_npz, "--epochs", "2", "--out", run, "--resume",
                  *TINY]) == 0
+    assert "note: resuming the checkpoint's config" not in capsys.readouterr().err
     name, state2 = _state(run)
+    with open(os.path.join(run, "checkpoints", name, "config.json")) as f:
+        assert json.load(f)["unet"]["config"] == "B-1N"  # no --config: the checkpoint's, not A
     assert name == "epoch_0002" and state2["epoch"] == 2 and state2["step"] == 4
     assert state2["ema_updates"] == 4 and state2["seed_state"] != state["seed_state"]
     png = str(tmp_path / "grid.png")
@@ -53,6 +57,24 @@ def test_train_resume_sample(toy_npz, tmp_path):
     assert main(["sample", "--checkpoint", run, "--num", "1", "--steps", "2", "--rotation", "20",
                  "--frames", "3", "--out", gif]) == 0
     assert Image.open(gif).n_frames == 3
+
+
+def test_default_config_is_recorded_and_resume_notes_a_different_one(toy_npz, tmp_path, capsys):
+    from keras_aliasfree.commands.train import DEFAULT_CONFIG
+
+    run = str(tmp_path / "default")
+    assert main(["train", "--data", toy_npz, "--epochs", "1", "--out", run, *TINY]) == 0
+    with open(os.path.join(run, "train_args.json")) as f:
+        assert json.load(f)["config"] == DEFAULT_CONFIG
+    with open(os.path.join(run, "checkpoints", "epoch_0001", "config.json")) as f:
+        assert json.load(f)["unet"]["config"] == DEFAULT_CONFIG
+    capsys.readouterr()
+    # an explicit --config that differs from the checkpoint's is named and ignored
+    assert main(["train", "--config", "D-1N", "--data", toy_npz, "--epochs", "2", "--out", run,
+                 "--resume", *TINY]) == 0
+    assert f"resuming the checkpoint's config {DEFAULT_CONFIG}" in capsys.readouterr().err
+    with open(os.path.join(run, "checkpoints", "epoch_0002", "config.json")) as f:
+        assert json.load(f)["unet"]["config"] == DEFAULT_CONFIG
 
 
 def test_train_errors(toy_npz, tmp_path, capsys):

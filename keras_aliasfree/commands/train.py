@@ -29,6 +29,11 @@ from keras_aliasfree.constants import DEFAULT_DDIM_STEPS, LOSS_WEIGHTINGS, PREDI
 from keras_aliasfree.distribute import DISTRIBUTE_MODES, MIXED_PRECISION
 
 EXIT_NAN = 3
+# What `train` builds without --config: the config that measured best (FD/IS on the shipped MNIST
+# classifier at 1,500 to 18,000 steps; no alias-free config was more rotation-equivariant with free
+# 3x3 convolutions). docs/TRAINING.md, "Which config", has the figures; saved_models/README.md the
+# longest runs.
+DEFAULT_CONFIG = "A"
 
 
 def register(subparsers):
@@ -37,11 +42,14 @@ def register(subparsers):
         description="Train a UNet config (A, B-<beta>[N], C-..., D-...) as a DDPM noise predictor "
                     "with model.fit on the current Keras backend; atomic per-epoch checkpoints, "
                     "--resume, TensorBoard logs.")
-    p.add_argument("--config", default="D-1N",
-                   help="UNet config name (default D-1N): A, or B/C/D[-<beta>[N]]; the kernel is "
-                        "this library's 8x8 radial jinc (cutoff pi/2) with that Kaiser beta unless "
+    p.add_argument("--config", default=None,
+                   help=f"UNet config name: A, or B/C/D[-<beta>[N]] (default {DEFAULT_CONFIG}: the "
+                        "config that measured best at every budget tried on MNIST, "
+                        "docs/TRAINING.md, 'Which config'); for B/C/D the kernel is this "
+                        "library's 8x8 radial jinc (cutoff pi/2) with that Kaiser beta unless "
                         "--kernel-size/--cutoff say otherwise, so D-1N is NOT the paper's 3x3: "
-                        "add --filter-preset paper for the paper's filters")
+                        "add --filter-preset paper for the paper's filters. With --resume the "
+                        "checkpoint's config is used")
     p.add_argument("--data", default=None,
                    help="mnist | cifar10 | mnist_m | tfds:NAME | a path (.npz with an image "
                         "array 'x'/'images'/first array, image folder, .csv)")
@@ -166,6 +174,9 @@ def _train(args, dist):
     from keras_aliasfree.distribute import set_mixed_precision
     from keras_aliasfree.unet import parse_config
 
+    config_given = args.config is not None
+    if not config_given:
+        args.config = DEFAULT_CONFIG
     out = os.path.abspath(args.out)
     chief = dist.is_chief  # only the chief of a multi-worker job writes checkpoints and logs
     if args.seed is not None:
@@ -206,14 +217,14 @@ def _train(args, dist):
           f"({args.batch_size // dist.num_replicas} per replica), mixed precision "
           f"{set_mixed_precision(args.mixed_precision)}")
     with dist.scope():  # variables, optimizer and steps placed by the engine
-        result = _build(args, dist, x, resume_from, out)
+        result = _build(args, dist, x, resume_from, out, config_given)
         if isinstance(result, int):
             return result
         model, net, initial_epoch = result
     return _fit(args, dist, model, net, x, initial_epoch, resume_from, out)
 
 
-def _build(args, dist, x, resume_from, out):
+def _build(args, dist, x, resume_from, out, config_given=True):
     """The compiled (and, on --resume, restored) model, its UNet and the first epoch; or an exit
     code."""
     import keras
@@ -226,10 +237,10 @@ def _build(args, dist, x, resume_from, out):
     if resume_from:
         cfg = read_checkpoint_config(resume_from)
         state = read_training_state(resume_from)
-        if cfg["unet"]["config"] != parse_config(args.config).name and args.config != "D-1N":
+        if cfg["unet"]["config"] != parse_config(args.config).name and config_given:
             print(f"note: resuming the checkpoint's config {cfg['unet']['config']} "
                   f"(--config {args.config} ignored)", file=sys.stderr)
-        _note_stored_settings(args, cfg, state, out)
+        _note_stored_settings(args, cfg, state, out, config_given)
         net = unet_from_config(cfg["unet"])
         model = DiffusionModel(net, NoiseSchedule(**cfg["schedule"]), ema_decay=cfg["ema_decay"],
                                seed=args.seed, band_limit=cfg.get("band_limit"),
@@ -400,7 +411,7 @@ _STORED = ("config", "lr", "lr_schedule", "warmup_steps", "weight_decay", "times
            "band_limit", "prediction", "loss_weighting", "snr_gamma", "image_size")
 
 
-def _note_stored_settings(args, cfg, state, out):
+def _note_stored_settings(args, cfg, state, out, config_given=True):
     """On --resume, say which given flags differ from the run's stored settings (they lose)."""
     path = os.path.join(out, "train_args.json")
     try:
@@ -410,7 +421,7 @@ def _note_stored_settings(args, cfg, state, out):
         stored = {}
     differ = [f"--{k.replace('_', '-')} {stored[k]!r} (given {getattr(args, k)!r})"
               for k in _STORED if k in stored and hasattr(args, k)
-              and stored[k] != getattr(args, k)]
+              and stored[k] != getattr(args, k) and (k != "config" or config_given)]
     if differ:
         print("note: --resume keeps the run's stored settings; ignored flags: "
               + ", ".join(differ) + f" (from {path} and the checkpoint). Start a new --out to "
