@@ -104,8 +104,7 @@ def test_multi_worker_two_local_processes(tmp_path):
         tf_config = json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker",
                                                                       "index": i}})
         cmd = [sys.executable, "-m", "keras_aliasfree", "train", "--config", "D-1N", "--data",
-               npz, "--image-size",
-               "8", "--batch-size", "8", "--verbose", "0", "--seed", "1", "--sample-every", "0",
+               npz, "--image-size", "8", "--batch-size", "8", "--verbose", "0", "--seed", "1", "--sample-every", "0",
                "--out", run, "--distribute", "multi-worker", "--epochs", "2", "--resume",
                "--no-jit"]
         procs.append(subprocess.Popen(cmd, env=_env(TF_CONFIG=tf_config), text=True,

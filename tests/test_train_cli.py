@@ -41,7 +41,7 @@ def test_train_resume_sample(toy_npz, tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", "--data", toy_npz, "--epochs", "2", "--out", run, "--resume",
                  *TINY]) == 0
-    assert "note: resuming the checkpoint's config" not in capsys.readouterr().err
+    assert "--config" not in capsys.readouterr().err  # no --config given: nothing was ignored
     name, state2 = _state(run)
     with open(os.path.join(run, "checkpoints", name, "config.json")) as f:
         assert json.load(f)["unet"]["config"] == "B-1N"  # no --config: the checkpoint's, not A
@@ -72,7 +72,7 @@ def test_default_config_is_recorded_and_resume_notes_a_different_one(toy_npz, tm
     # an explicit --config that differs from the checkpoint's is named and ignored
     assert main(["train", "--config", "D-1N", "--data", toy_npz, "--epochs", "2", "--out", run,
                  "--resume", *TINY]) == 0
-    assert f"resuming the checkpoint's config {DEFAULT_CONFIG}" in capsys.readouterr().err
+    assert f"--config {DEFAULT_CONFIG!r} (given 'D-1N')" in capsys.readouterr().err
     with open(os.path.join(run, "checkpoints", "epoch_0002", "config.json")) as f:
         assert json.load(f)["unet"]["config"] == DEFAULT_CONFIG
 

@@ -232,15 +232,12 @@ def _build(args, dist, x, resume_from, out, config_given=True):
     from keras_aliasfree.diffusion import (DiffusionModel, NoiseSchedule, read_checkpoint_config,
                                            read_training_state)
     from keras_aliasfree.diffusion.checkpoint import CheckpointError
-    from keras_aliasfree.unet import build_unet, parse_config, unet_from_config
+    from keras_aliasfree.unet import build_unet, unet_from_config
 
     if resume_from:
         cfg = read_checkpoint_config(resume_from)
         state = read_training_state(resume_from)
-        if cfg["unet"]["config"] != parse_config(args.config).name and config_given:
-            print(f"note: resuming the checkpoint's config {cfg['unet']['config']} "
-                  f"(--config {args.config} ignored)", file=sys.stderr)
-        _note_stored_settings(args, cfg, state, out, config_given)
+        _note_stored_settings(args, cfg, out, config_given)
         net = unet_from_config(cfg["unet"])
         model = DiffusionModel(net, NoiseSchedule(**cfg["schedule"]), ema_decay=cfg["ema_decay"],
                                seed=args.seed, band_limit=cfg.get("band_limit"),
@@ -411,17 +408,25 @@ _STORED = ("config", "lr", "lr_schedule", "warmup_steps", "weight_decay", "times
            "band_limit", "prediction", "loss_weighting", "snr_gamma", "image_size")
 
 
-def _note_stored_settings(args, cfg, state, out, config_given=True):
-    """On --resume, say which given flags differ from the run's stored settings (they lose)."""
+def _note_stored_settings(args, cfg, out, config_given=True):
+    """On --resume, say which given flags differ from the run's stored settings (they lose): those
+    in ``train_args.json``, and the checkpoint's UNet config (``cfg``), which is the one resumed.
+    ``--config`` counts only when it was given (``config_given``): the default is no choice."""
+    from keras_aliasfree.unet import parse_config
+
     path = os.path.join(out, "train_args.json")
     try:
         with open(path) as f:
             stored = json.load(f)
     except (OSError, ValueError):
         stored = {}
-    differ = [f"--{k.replace('_', '-')} {stored[k]!r} (given {getattr(args, k)!r})"
-              for k in _STORED if k in stored and hasattr(args, k)
-              and stored[k] != getattr(args, k) and (k != "config" or config_given)]
+    stored.pop("config", None)
+    given = {k: getattr(args, k) for k in _STORED if hasattr(args, k)}
+    if config_given:
+        stored["config"] = cfg["unet"]["config"]
+        given["config"] = parse_config(args.config).name
+    differ = [f"--{k.replace('_', '-')} {stored[k]!r} (given {given[k]!r})"
+              for k in _STORED if k in stored and k in given and stored[k] != given[k]]
     if differ:
         print("note: --resume keeps the run's stored settings; ignored flags: "
               + ", ".join(differ) + f" (from {path} and the checkpoint). Start a new --out to "
