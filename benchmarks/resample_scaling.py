@@ -13,6 +13,10 @@ For each backend (tensorflow, jax, torch), each in its own subprocess:
 * **kernels**: ``FilteredActivation("gelu")`` at 32 and 128 px with the default kernel (8x8,
   rank 2), D-1N's (beta 1, rank 4) and the flat-passband 12x12 rank-2 one: cost follows the rank
   and, on the banded path, the window length.
+* **paper size, plans**: at the paper's (16, 32, 32, 64), FA / GELU with the plan ``"auto"``
+  takes there (dense: every axis is short) against banded plans with small windows
+  (``block_out`` 16 and 8 output samples): fewer multiplications by zero, more copies. This is
+  issue 16's target 2 (FA <= 10x GELU) and why ``"auto"`` keeps 32-px axes dense.
 * **UNets** at 64x64 and 128x128 (base width 16, no attention, batch 2, v-prediction): one
   ``DiffusionModel`` each for A and D-1N, and D-1N with the dense reference resampling
   (``ops.AUTO_RATIO`` raised so that every axis stays dense); training steps timed interleaved, plus
@@ -45,6 +49,7 @@ SIZES = (32, 64, 128, 256)
 DENSE_MAX = 128          # the dense reference is timed up to this size (quadratic beyond)
 BATCH, CHANNELS = 2, 16
 UNET_SIZES = (64, 128)
+PAPER_BLOCKS = (16, 8)   # banded windows of this many output samples, tried at paper size
 
 
 def _with_form(form, fn, *args):
@@ -123,6 +128,38 @@ def _kernel_rows(rounds):
     return rows
 
 
+def _paper_rows(rounds):
+    """FA / GELU at the paper's (16, 32, 32, 64): the ``auto`` (dense) plan vs small-window bands."""
+    import keras
+    import numpy as np
+
+    from keras_aliasfree import bench, filters
+    from keras_aliasfree import ops as O
+
+    gelu = keras.activations.gelu
+    kernel = filters.design_filter(2)
+    n, s, _, c = bench.SHAPE
+    x = keras.ops.convert_to_tensor(
+        np.random.default_rng(0).normal(size=bench.SHAPE).astype("float32"))
+    plans = {"auto": (O.gemm_operands(kernel, s, s, 2, "up"),
+                      O.gemm_operands(kernel, 2 * s, 2 * s, 2, "down"))}
+    for b in PAPER_BLOCKS:
+        plans[f"banded {b}"] = (O.gemm_operands(kernel, s, s, 2, "up", "banded", b),
+                                O.gemm_operands(kernel, 2 * s, 2 * s, 2, "down", "banded", b))
+    fns = {"gelu": gelu}
+    for name, (up, down) in plans.items():
+        fns[name] = (lambda t, u=up, d=down:
+                     _with_form("left", O.filtered_activation_with, t, gelu, u, d,
+                                "channels_last"))
+    t = bench._time({k: bench._value_and_grad(f) for k, f in fns.items()}, x, rounds, 1)
+    rows = [{"plan": name, "impl": up.impl, "s": t[name],
+             "window_up": up.w.length, "window_down": down.w.length} for name, (up, down) in
+            plans.items()]
+    print(f"[{keras.backend.backend()}] paper size: " + ", ".join(
+        f"{k} {v * 1e3:.1f} ms" for k, v in t.items()), file=sys.stderr, flush=True)
+    return {"gelu_s": t["gelu"], "rows": rows}
+
+
 def _unet_rows(steps):
     import keras
     import numpy as np
@@ -183,6 +220,7 @@ def worker(args):
     out = {"backend": keras.backend.backend(), "load_start": os.getloadavg()}
     out["ops"] = _ops_rows(args.rounds)
     out["kernels"] = _kernel_rows(args.rounds)
+    out["paper"] = _paper_rows(args.rounds)
     if not args.no_unet:
         out["unet"] = _unet_rows(args.unet_steps)
     out["load_end"] = os.getloadavg()
@@ -199,6 +237,12 @@ def _child(backend, argv, timeout):
             return json.loads(line[len(RESULT):])
     tail = "\n".join((p.stderr or "").splitlines()[-15:])
     raise RuntimeError(f"{backend} failed (rc {p.returncode}):\n{tail}")
+
+
+def bench_shape():
+    from keras_aliasfree import bench
+
+    return tuple(bench.SHAPE)
 
 
 def _mark(ok):
@@ -257,6 +301,18 @@ def render(results, command, started, wall):
             for k in r["kernels"]:
                 lines.append(f"| {k['size']} | {k['kernel']} | {k['rank']} | {k['window_up']} | "
                              f"{k['impl']} | {k['s'] * 1e3:.2f} | {k['s'] / base[k['size']]:.2f} |")
+            lines.append("")
+        if r.get("paper"):
+            g = r["paper"]["gelu_s"]
+            lines += [f"FilteredActivation at the paper's size {bench_shape()} (GELU {g * 1e3:.2f} "
+                      "ms; target 2 of issue 16: FA <= 10x GELU):", "",
+                      "| plan | up / down window (inputs of 32 / 64) | FA ms | FA / GELU | / auto |",
+                      "|---|---|---:|---:|---:|"]
+            auto = r["paper"]["rows"][0]["s"]
+            for p in r["paper"]["rows"]:
+                lines.append(f"| {p['plan']} ({p['impl']}) | {p['window_up']} / "
+                             f"{p['window_down']} | {p['s'] * 1e3:.2f} | {p['s'] / g:.1f} | "
+                             f"{p['s'] / auto:.2f} |")
             lines.append("")
         if r.get("unet"):
             lines += ["UNets (base width 16, no attention, batch 2, v-prediction; `D-1N dense` = "

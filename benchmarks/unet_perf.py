@@ -322,7 +322,8 @@ def render(results, args, argv, started, wall):
         "",
         "## Training step (median seconds/step)",
         "",
-        "| backend | load avg | params A / D / ref | steps | A | D-1N | **D/A** (target <= 1.15) | "
+        "| backend | load avg | params A / D / ref | steps | A | D-1N | **D/A** (targets: issue 7 "
+        "<= 1.15, issue 16 <= 1.3) | "
         "ref A (torch) | **D-1N / ref** (target < 1) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -340,8 +341,16 @@ def render(results, args, argv, started, wall):
         lines.append(
             f"| {b}{s.get('label', '')} | {s['load_start'][0]:.1f} -> {s['load_end'][0]:.1f} | "
             f"{p['A']:,} / {p['D-1N']:,} / {p.get('ref', 0):,} | {len(tt['A'])} | {_fmt(a)} | "
-            f"{_fmt(d)} | {_fmt(d / a, 2)} ({_ok(d / a <= 1.15)}) | {_fmt(ref)} | "
-            f"{_fmt(d / ref, 2)} ({_ok(d / ref < 1)}) |")
+            f"{_fmt(d)} | {_fmt(d / a, 2)} ({_ok(d / a <= 1.15)}, {_ok(d / a <= 1.3)}) | "
+            + (f"{_fmt(ref)} | {_fmt(d / ref, 2)} ({_ok(d / ref < 1)}) |" if "ref" in tt
+               else "– (--no-ref) | – |"))
+    steps_a = {b: _median(r["bench"]["train_times"]["A"]) for b, r in results.items()
+               if "bench" in r}
+    if "tensorflow" in steps_a and "jax" in steps_a:
+        ratio = steps_a["jax"] / steps_a["tensorflow"]
+        lines += ["", f"JAX's A step / TensorFlow's: {ratio:.2f} (issue 16 target 3b: <= 1.25, "
+                  f"{_ok(ratio <= 1.25)}; two processes one after the other, so machine load "
+                  "weighs here as it does not in the D/A ratios)."]
     est = []
     for b, r in results.items():
         s = r.get("bench", {})
@@ -409,26 +418,29 @@ def render(results, args, argv, started, wall):
                   f"MiB, {rr['peak_mib'] - rr['base_mib']:.0f} MiB above its baseline."]
     lines.append("")
 
-    lines += ["## Sampling", "",
-              f"Batch of {BATCH} images, EMA weights, `DiffusionModel.sample`. Seconds per reverse "
-              "step = wall time of a whole `sample()` call / its steps (median of interleaved "
-              "repeats, after a compile call). Rotation-aware = `rotation=45` (FFT three-shear "
-              "rotation of x_t before every step), same sampler and steps as plain.", "",
-              "| backend | config | plain s/step | rotation s/step | **rotation overhead** "
-              "(target <= 5%) | DDIM-50 images/s | DDPM-1000 images/s |",
-              "|---|---|---|---|---|---|---|"]
     note_steps = set()
-    for b, r in results.items():
-        if "bench" not in r:
-            continue
-        for cfg, s in r["bench"]["sampling"].items():
-            pl, ro, dd = (_median(s["per_step"][n]) for n in ("plain", "rotation", "ddpm"))
-            ov = ro / pl - 1.0
-            note_steps.add((s["steps"]["plain"], s["steps"]["ddpm"]))
-            lines.append(f"| {b}{r['bench'].get('label', '')} | {cfg} | {pl:.4f} | {ro:.4f} | "
-                         f"{100 * ov:+.1f}% "
-                         f"({_ok(ov <= 0.05)}) | {BATCH / (50 * pl):.3f} | "
-                         f"{BATCH / (1000 * dd):.4f} |")
+    if args.no_sampling:
+        lines += ["(Sampling not measured: --no-sampling.)"]
+    else:
+        lines += ["## Sampling", "",
+                  f"Batch of {BATCH} images, EMA weights, `DiffusionModel.sample`. Seconds per reverse "
+                  "step = wall time of a whole `sample()` call / its steps (median of interleaved "
+                  "repeats, after a compile call). Rotation-aware = `rotation=45` (FFT three-shear "
+                  "rotation of x_t before every step), same sampler and steps as plain.", "",
+                  "| backend | config | plain s/step | rotation s/step | **rotation overhead** "
+                  "(target <= 5%) | DDIM-50 images/s | DDPM-1000 images/s |",
+                  "|---|---|---|---|---|---|---|"]
+        for b, r in results.items():
+            if "bench" not in r:
+                continue
+            for cfg, s in r["bench"]["sampling"].items():
+                pl, ro, dd = (_median(s["per_step"][n]) for n in ("plain", "rotation", "ddpm"))
+                ov = ro / pl - 1.0
+                note_steps.add((s["steps"]["plain"], s["steps"]["ddpm"]))
+                lines.append(f"| {b}{r['bench'].get('label', '')} | {cfg} | {pl:.4f} | {ro:.4f} | "
+                             f"{100 * ov:+.1f}% "
+                             f"({_ok(ov <= 0.05)}) | {BATCH / (50 * pl):.3f} | "
+                             f"{BATCH / (1000 * dd):.4f} |")
     rot = [f"{b} {r['rot']['rotate_s'] * 1e3:.1f} ms (min {r['rot']['rotate_min_s'] * 1e3:.1f}) = "
            f"{100 * r['rot']['rotate_s'] / _median(r['bench']['sampling']['D-1N']['per_step']['plain']):.1f}% of D-1N's and "
            f"{100 * r['rot']['rotate_s'] / _median(r['bench']['sampling']['A']['per_step']['plain']):.1f}% of A's plain step"
