@@ -65,7 +65,9 @@ def _diffusion(config, backend, schedule=None):
     from keras_aliasfree.diffusion import DiffusionModel
     from keras_aliasfree.unet import build_unet
 
-    net = build_unet(config, image_size=SIZE, channels=1)
+    name, _, k = config.partition("-k")   # "D-6N-k12": the 12x12 rank-2 flat-passband filters
+    extra = {"kernel_size": int(k), "filter_rank": 2} if k else {}
+    net = build_unet(name, image_size=SIZE, channels=1, **extra)
     dm = DiffusionModel(net, schedule, seed=0)
     dm.compile(optimizer=keras.optimizers.AdamW(LR), jit_compile=backend != "torch")
     return dm
@@ -487,7 +489,9 @@ def main(argv=None):
                    help="skip timing FilteredActivation vs GELU on (16,32,32,64) in the worker")
     p.add_argument("--configs", default="A,D-1N",
                    help="configs timed in the training rounds (A and D-1N always; add e.g. "
-                        "B-1N,C-1N to split D's extra cost into resampling and activations)")
+                        "B-1N,C-1N to split D's extra cost into resampling and activations; a -k<N> "
+                        "suffix, e.g. D-6N-k12, builds N x N rank-2 filters as "
+                        "scripts/paper_comparison.sh does)")
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "unet_perf.md"))
     p.add_argument("--worker", choices=("bench", "rss", "rot", "probe"), help=argparse.SUPPRESS)
     p.add_argument("--config", default="A", help=argparse.SUPPRESS)
