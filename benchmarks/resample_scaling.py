@@ -17,6 +17,11 @@ For each backend (tensorflow, jax, torch), each in its own subprocess:
   takes there (dense: every axis is short) against banded plans with small windows
   (``block_out`` 16 and 8 output samples): fewer multiplications by zero, more copies. This is
   issue 16's target 2 (FA <= 10x GELU) and why ``"auto"`` keeps 32-px axes dense.
+* **another primitive**: at 128 and 256 px, the resampling written as depthwise convolutions
+  (``keras.ops.depthwise_conv``: down = a strided 1x8 then 8x1 pass per separable term, up = a
+  polyphase pass with two 4-tap phases per axis, interleaved) against the library's GEMMs, average
+  pooling and bilinear resize. A cost proxy: same taps per output, same shapes, random taps and
+  plain zero padding (not the library's values or borders).
 * **UNets** at 64x64 and 128x128 (base width 16, no attention, batch 2, v-prediction): one
   ``DiffusionModel`` each for A and D-1N, and D-1N with the dense reference resampling
   (``ops.AUTO_RATIO`` raised so that every axis stays dense); training steps timed interleaved, plus
@@ -49,7 +54,8 @@ SIZES = (32, 64, 128, 256)
 DENSE_MAX = 128          # the dense reference is timed up to this size (quadratic beyond)
 BATCH, CHANNELS = 2, 16
 UNET_SIZES = (64, 128)
-PAPER_BLOCKS = (16, 8)   # banded windows of this many output samples, tried at paper size
+PAPER_BLOCKS = (16, 8)
+PRIMITIVE_SIZES = (128, 256)   # banded windows of this many output samples, tried at paper size
 
 
 def _with_form(form, fn, *args):
@@ -160,6 +166,70 @@ def _paper_rows(rounds):
     return {"gelu_s": t["gelu"], "rows": rows}
 
 
+def _depthwise_resamplers(taps, channels):
+    """Down and up by 2 as depthwise convolutions with the separable ``taps (r, 8)`` (cost proxy)."""
+    import numpy as np
+    from keras import ops
+
+    def kern(t, shape):
+        return ops.convert_to_tensor(np.tile(np.reshape(t, shape), (1, 1, channels, 1)))
+
+    def pad(t, axis, lo, hi):
+        p = [(0, 0)] * 4
+        p[axis] = (lo, hi)
+        return ops.pad(t, p)
+
+    def down(x):
+        out = 0
+        for t in taps:
+            y = ops.depthwise_conv(pad(x, 2, 3, 4), kern(t, (1, 8, 1, 1)), strides=(1, 2))
+            out = out + ops.depthwise_conv(pad(y, 1, 3, 4), kern(t, (8, 1, 1, 1)), strides=(2, 1))
+        return out
+
+    def up(x):
+        b, h, w, c = x.shape
+        out = 0
+        for t in taps:
+            phases = np.reshape(t, (4, 2)).T           # (2 phases, 4 taps)
+            y = ops.depthwise_conv(pad(x, 2, 2, 1), kern(phases.T, (1, 4, 1, 2)))
+            y = ops.reshape(ops.transpose(ops.reshape(y, (b, h, w, c, 2)), (0, 1, 2, 4, 3)),
+                            (b, h, 2 * w, c))
+            z = ops.depthwise_conv(pad(y, 1, 2, 1), kern(phases.T, (4, 1, 1, 2)))
+            out = out + ops.reshape(ops.transpose(ops.reshape(z, (b, h, 2 * w, c, 2)),
+                                                  (0, 1, 4, 2, 3)), (b, 2 * h, 2 * w, c))
+        return out
+
+    return down, up
+
+
+def _primitive_rows(rounds):
+    """The GEMM resampling vs the same taps as depthwise convolutions (see the module doc)."""
+    import keras
+    import numpy as np
+
+    from keras_aliasfree import bench, filters
+    from keras_aliasfree import ops as O
+
+    kernel = filters.design_filter(2)
+    taps = np.random.default_rng(1).normal(size=(2, 8)).astype("float32")
+    dw_down, dw_up = _depthwise_resamplers(taps, CHANNELS)
+    rows = []
+    for s in PRIMITIVE_SIZES:
+        x = keras.ops.convert_to_tensor(
+            np.random.default_rng(0).normal(size=(BATCH, s, s, CHANNELS)).astype("float32"))
+        fns = {"avgpool": keras.layers.AveragePooling2D(2),
+               "down": lambda t: O.downsample_2d(t, kernel), "dw_down": dw_down,
+               "bilinear": keras.layers.UpSampling2D(2, interpolation="bilinear"),
+               "up": lambda t: O.upsample_2d(t, kernel), "dw_up": dw_up}
+        t = bench._time({k: bench._value_and_grad(f) for k, f in fns.items()}, x, rounds, 1)
+        t["size"] = s
+        rows.append(t)
+        print(f"[{keras.backend.backend()}] depthwise {s}px: " + ", ".join(
+            f"{k} {v * 1e3:.1f} ms" for k, v in t.items() if isinstance(v, float)),
+            file=sys.stderr, flush=True)
+    return rows
+
+
 def _unet_rows(steps):
     import keras
     import numpy as np
@@ -221,6 +291,7 @@ def worker(args):
     out["ops"] = _ops_rows(args.rounds)
     out["kernels"] = _kernel_rows(args.rounds)
     out["paper"] = _paper_rows(args.rounds)
+    out["primitive"] = _primitive_rows(args.rounds)
     if not args.no_unet:
         out["unet"] = _unet_rows(args.unet_steps)
     out["load_end"] = os.getloadavg()
@@ -313,6 +384,16 @@ def render(results, command, started, wall):
                 lines.append(f"| {p['plan']} ({p['impl']}) | {p['window_up']} / "
                              f"{p['window_down']} | {p['s'] * 1e3:.2f} | {p['s'] / g:.1f} | "
                              f"{p['s'] / auto:.2f} |")
+            lines.append("")
+        if r.get("primitive"):
+            lines += ["The same taps as depthwise convolutions (a cost proxy, see the script), "
+                      "forward + backward, ratios to the plain op:", "",
+                      "| size | down GEMM / avg-pool | down depthwise / avg-pool | up GEMM / "
+                      "bilinear | up depthwise / bilinear |", "|---:|---:|---:|---:|---:|"]
+            for q in r["primitive"]:
+                lines.append(f"| {q['size']} | {q['down'] / q['avgpool']:.2f} | "
+                             f"{q['dw_down'] / q['avgpool']:.2f} | {q['up'] / q['bilinear']:.2f} | "
+                             f"{q['dw_up'] / q['bilinear']:.2f} |")
             lines.append("")
         if r.get("unet"):
             lines += ["UNets (base width 16, no attention, batch 2, v-prediction; `D-1N dense` = "
