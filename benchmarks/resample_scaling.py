@@ -17,6 +17,9 @@ For each backend (tensorflow, jax, torch), each in its own subprocess:
   takes there (dense: every axis is short) against banded plans with small windows
   (``block_out`` 16 and 8 output samples): fewer multiplications by zero, more copies. This is
   issue 16's target 2 (FA <= 10x GELU) and why ``"auto"`` keeps 32-px axes dense.
+* **small images**: the filtered activation at the low levels of a paper-size UNet ((16, 4, 4,
+  256), (16, 8, 8, 128), (16, 16, 16, 64)), default and D-1N (beta 1, rank 4) kernels, with the
+  one-matrix plan (``impl="kron"``) against the dense axis-wise one, and which one ``"auto"`` takes.
 * **another primitive**: at 128 and 256 px, the resampling written as depthwise convolutions
   (``keras.ops.depthwise_conv``: down = a strided 1x8 then 8x1 pass per separable term, up = a
   polyphase pass with two 4-tap phases per axis, interleaved) against the library's GEMMs, average
@@ -24,7 +27,7 @@ For each backend (tensorflow, jax, torch), each in its own subprocess:
   plain zero padding (not the library's values or borders).
 * **UNets** at 64x64 and 128x128 (base width 16, no attention, batch 2, v-prediction): one
   ``DiffusionModel`` each for A and D-1N, and D-1N with the dense reference resampling
-  (``ops.AUTO_RATIO`` raised so that every axis stays dense); training steps timed interleaved, plus
+  (``bench.resampling_plans(banded=False, kron=False)``: every axis dense); training steps timed interleaved, plus
   a 2-step DDIM sample to show each one samples.
 
 Functions are compiled as training compiles them (``jit_compile`` on TF/JAX, eager on torch; see
@@ -55,7 +58,8 @@ DENSE_MAX = 128          # the dense reference is timed up to this size (quadrat
 BATCH, CHANNELS = 2, 16
 UNET_SIZES = (64, 128)
 PAPER_BLOCKS = (16, 8)
-PRIMITIVE_SIZES = (128, 256)   # banded windows of this many output samples, tried at paper size
+PRIMITIVE_SIZES = (128, 256)
+SMALL_SHAPES = ((16, 4, 4, 256), (16, 8, 8, 128), (16, 16, 16, 64))   # banded windows of this many output samples, tried at paper size
 
 
 def _with_form(form, fn, *args):
@@ -166,6 +170,39 @@ def _paper_rows(rounds):
     return {"gelu_s": t["gelu"], "rows": rows}
 
 
+def _small_rows(rounds):
+    """FA at a UNet's small levels: the one-matrix (kron) plan vs the dense axis-wise one."""
+    import keras
+    import numpy as np
+
+    from keras_aliasfree import bench, filters
+    from keras_aliasfree import ops as O
+
+    gelu = keras.activations.gelu
+    rows = []
+    for shape in SMALL_SHAPES:
+        s = shape[1]
+        x = keras.ops.convert_to_tensor(
+            np.random.default_rng(0).normal(size=shape).astype("float32"))
+        fns = {"gelu": gelu}
+        for kname, kernel in (("default", filters.design_filter(2)),
+                              ("D-1N", filters.design_filter(2, beta=1.0))):
+            for impl in ("dense", "kron"):
+                up = O.gemm_operands(kernel, s, s, 2, "up", impl)
+                down = O.gemm_operands(kernel, 2 * s, 2 * s, 2, "down", impl)
+                fns[f"{kname} {impl}"] = (lambda t, u=up, d=down:
+                                          O.filtered_activation_with(t, gelu, u, d,
+                                                                     "channels_last"))
+        t = bench._time({k: bench._value_and_grad(f) for k, f in fns.items()}, x, rounds, 2)
+        t["shape"] = list(shape)
+        t["auto"] = O.gemm_operands(filters.design_filter(2), s, s, 2, "up").impl
+        rows.append(t)
+        print(f"[{keras.backend.backend()}] small {shape}: " + ", ".join(
+            f"{k} {v * 1e3:.2f} ms" for k, v in t.items() if isinstance(v, float)),
+            file=sys.stderr, flush=True)
+    return rows
+
+
 def _depthwise_resamplers(taps, channels):
     """Down and up by 2 as depthwise convolutions with the separable ``taps (r, 8)`` (cost proxy)."""
     import numpy as np
@@ -234,7 +271,7 @@ def _unet_rows(steps):
     import keras
     import numpy as np
 
-    from keras_aliasfree import ops as O
+    from keras_aliasfree import bench
     from keras_aliasfree.diffusion import DiffusionModel
     from keras_aliasfree.unet import build_unet
 
@@ -244,15 +281,9 @@ def _unet_rows(steps):
         x = np.random.default_rng(0).uniform(-1, 1, (BATCH, s, s, 1)).astype("float32")
         dms = {}
         for name, config in (("A", "A"), ("D-1N", "D-1N"), ("D-1N dense", "D-1N")):
-            ratio = O.AUTO_RATIO
-            if name.endswith("dense"):
-                O.AUTO_RATIO = 10 ** 9  # every axis dense: the reference path
-                O._cached_gemm_operands.cache_clear()
-            try:
+            dense = name.endswith("dense")  # every axis dense, no one-matrix plan: the reference
+            with bench.resampling_plans(banded=not dense, kron=not dense):
                 net = build_unet(config, image_size=s, channels=1, base_width=16, attention=False)
-            finally:
-                O.AUTO_RATIO = ratio
-                O._cached_gemm_operands.cache_clear()
             dm = DiffusionModel(net, prediction="v", seed=0)
             dm.compile(optimizer=keras.optimizers.AdamW(1e-3), jit_compile=backend != "torch")
             dms[name] = dm
@@ -291,6 +322,7 @@ def worker(args):
     out["ops"] = _ops_rows(args.rounds)
     out["kernels"] = _kernel_rows(args.rounds)
     out["paper"] = _paper_rows(args.rounds)
+    out["small"] = _small_rows(args.rounds)
     out["primitive"] = _primitive_rows(args.rounds)
     if not args.no_unet:
         out["unet"] = _unet_rows(args.unet_steps)
@@ -385,6 +417,20 @@ def render(results, command, started, wall):
                              f"{p['window_down']} | {p['s'] * 1e3:.2f} | {p['s'] / g:.1f} | "
                              f"{p['s'] / auto:.2f} |")
             lines.append("")
+        if r.get("small"):
+            lines += ["Small images: FilteredActivation at a paper-size UNet's low levels, the "
+                      "one-matrix plan (`kron`) against the dense axis-wise one (ms, forward + "
+                      "backward):", "",
+                      "| shape | `auto` takes | GELU | default dense | default kron | kron / dense "
+                      "| D-1N dense | D-1N kron | kron / dense |",
+                      "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+            for q in r["small"]:
+                lines.append(
+                    f"| {tuple(q['shape'])} | {q['auto']} | {q['gelu'] * 1e3:.2f} | "
+                    f"{q['default dense'] * 1e3:.2f} | {q['default kron'] * 1e3:.2f} | "
+                    f"{q['default kron'] / q['default dense']:.2f} | {q['D-1N dense'] * 1e3:.2f} | "
+                    f"{q['D-1N kron'] * 1e3:.2f} | {q['D-1N kron'] / q['D-1N dense']:.2f} |")
+            lines.append("")
         if r.get("primitive"):
             lines += ["The same taps as depthwise convolutions (a cost proxy, see the script), "
                       "forward + backward, ratios to the plain op:", "",
@@ -397,8 +443,9 @@ def render(results, command, started, wall):
             lines.append("")
         if r.get("unet"):
             lines += ["UNets (base width 16, no attention, batch 2, v-prediction; `D-1N dense` = "
-                      "the dense reference resampling on every axis):", "",
-                      "| size | A s/step | D-1N s/step | D-1N dense s/step | D / A | dense / banded "
+                      "the dense reference resampling on every axis, no banded and no one-matrix "
+                      "plan):", "",
+                      "| size | A s/step | D-1N s/step | D-1N dense s/step | D / A | dense / auto "
                       "| first step A / D (s) | DDIM-2 sample A / D (s) |",
                       "|---:|---:|---:|---:|---:|---:|---|---|"]
             for u in r["unet"]:

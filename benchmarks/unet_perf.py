@@ -65,9 +65,13 @@ def _diffusion(config, backend, schedule=None):
     from keras_aliasfree.diffusion import DiffusionModel
     from keras_aliasfree.unet import build_unet
 
+    from keras_aliasfree import bench
+
+    config, _, plan = config.partition(":")  # "D-1N:no-kron": built without the one-matrix plan
     name, _, k = config.partition("-k")   # "D-6N-k12": the 12x12 rank-2 flat-passband filters
     extra = {"kernel_size": int(k), "filter_rank": 2} if k else {}
-    net = build_unet(name, image_size=SIZE, channels=1, **extra)
+    with bench.resampling_plans(kron=plan != "no-kron"):
+        net = build_unet(name, image_size=SIZE, channels=1, **extra)
     dm = DiffusionModel(net, schedule, seed=0)
     dm.compile(optimizer=keras.optimizers.AdamW(LR), jit_compile=backend != "torch")
     return dm
@@ -491,7 +495,8 @@ def main(argv=None):
                    help="configs timed in the training rounds (A and D-1N always; add e.g. "
                         "B-1N,C-1N to split D's extra cost into resampling and activations; a -k<N> "
                         "suffix, e.g. D-6N-k12, builds N x N rank-2 filters as "
-                        "scripts/paper_comparison.sh does)")
+                        "scripts/paper_comparison.sh does; a :no-kron suffix builds without the "
+                        "one-matrix resampling plan of small images)")
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "unet_perf.md"))
     p.add_argument("--worker", choices=("bench", "rss", "rot", "probe"), help=argparse.SUPPRESS)
     p.add_argument("--config", default="A", help=argparse.SUPPRESS)

@@ -20,6 +20,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -28,6 +29,36 @@ import sys
 import time
 
 SHAPE = (16, 32, 32, 64)
+
+
+@contextlib.contextmanager
+def resampling_plans(banded=True, kron=True):
+    """Restrict ``impl="auto"`` for layers built inside the block (benchmarks' reference variants).
+
+    ``banded=False`` keeps every axis dense; ``kron=False`` never folds both axes into one matrix.
+    Layers fix their plans when built, so a model built inside keeps them afterwards.
+
+    Example:
+        >>> from keras_aliasfree import filters, ops
+        >>> with resampling_plans(kron=False):
+        ...     ops.gemm_operands(filters.design_filter(2), 8, 8, 2, "up").impl
+        'dense'
+        >>> ops.gemm_operands(filters.design_filter(2), 8, 8, 2, "up").impl
+        'kron'
+    """
+    from keras_aliasfree import ops as O
+
+    saved = O.AUTO_RATIO, O.KRON_AUTO_PIXELS, O.KRON_AUTO_MAC_RATIO
+    if not banded:
+        O.AUTO_RATIO = 10 ** 9
+    if not kron:
+        O.KRON_AUTO_PIXELS, O.KRON_AUTO_MAC_RATIO = 0, {}
+    O._cached_gemm_operands.cache_clear()
+    try:
+        yield
+    finally:
+        O.AUTO_RATIO, O.KRON_AUTO_PIXELS, O.KRON_AUTO_MAC_RATIO = saved
+        O._cached_gemm_operands.cache_clear()
 
 
 def _value_and_grad(fn):

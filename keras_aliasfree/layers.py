@@ -17,8 +17,9 @@ Filter arguments (shared by the three layers):
   low-pass; ``"paper"``: the paper's 3x3 jinc with a separable Kaiser window.
 * ``window`` -- ``"radial"`` or ``"separable"``; default from the preset.
 * ``impl`` -- how the resampling is computed: ``"auto"`` (default), ``"banded"`` (cost linear in
-  the pixels) or ``"dense"`` (the reference path); the same result up to float rounding
-  (:func:`keras_aliasfree.ops.axis_plan`).
+  the pixels), ``"dense"`` (the reference path) or ``"kron"`` (one matrix for both axes; images of
+  up to 32x32 low-resolution pixels, taken by ``"auto"`` at 8x8 and below); the same result up to
+  float rounding (:func:`keras_aliasfree.ops.gemm_operands`).
 
 What the presets do, measured by ``python benchmarks/filters.py`` (x2; docs/benchmarks/filters.md):
 

@@ -15,7 +15,8 @@ computed. The op is then ``y = sum_k A_k x B_k^T``, computed as two plain 2-D ma
 (all terms along one axis at once, then the other axis and the term index contracted together;
 see :func:`_two_products`), which run fast on every backend (depthwise convolution is slow on
 XLA's CPU backend). The matrix is a band: on a small axis it is used whole (``impl="dense"``,
-the reference); on a large one (``impl="banded"``, chosen by ``"auto"``) the axis is cut into
+the reference); on a tiny image (8x8 and below; ``impl="kron"``, chosen by ``"auto"``) both axes
+and all terms are folded into one matrix, one GEMM per resampling; on a large one (``impl="banded"``, chosen by ``"auto"``) the axis is cut into
 overlapping zero-padded windows that all share one small block of the band, so the work per
 output sample is fixed by the kernel and the cost grows linearly with the pixels
 (:func:`axis_plan`). Both give the same result up to float rounding. The products are ordered so that no tensor of the upsampled size is ever
@@ -132,7 +133,18 @@ def _spatial_dims(x, data_format, what):
 
 
 #: ``impl`` values of :func:`gemm_operands`.
-IMPLS = ("auto", "banded", "dense")
+IMPLS = ("auto", "banded", "dense", "kron")
+#: ``impl="auto"`` takes the ``"kron"`` plan (one matrix for both axes) where the low-resolution
+#: side of the resampling has at most this many pixels (8x8). See :func:`gemm_operands`.
+KRON_AUTO_PIXELS = 64
+#: ... and, per backend, also where the one matrix needs at most this many times the
+#: multiply-adds of the axis-wise dense plan: on PyTorch, whose eager per-op cost makes one larger
+#: GEMM pay sooner, this takes 16x16 for kernels of rank 4 (D-1N's) but not of rank 2
+#: (``benchmarks/resample_scaling.py``, "Small images").
+KRON_AUTO_MAC_RATIO = {"torch": 3.0}
+#: ``impl="kron"`` is refused above this many low-resolution pixels (its matrix has
+#: ``factor**2 * pixels**2`` entries: 16 MiB of float32 at 32x32 and x2).
+KRON_MAX_PIXELS = 1024
 #: Output samples per block of the banded path (see :func:`axis_plan`).
 BLOCK_OUT = 32
 #: ``impl="auto"`` takes the banded plan of an axis where ``AUTO_RATIO * window <= axis length``.
@@ -196,9 +208,12 @@ class GemmOperands:
     w: AxisPlan
     r: int
     mode: str
+    kron: np.ndarray | None = None
 
     @property
     def impl(self) -> str:
+        if self.kron is not None:
+            return "kron"
         return "dense" if self.h.dense and self.w.dense else "banded"
 
 
@@ -246,8 +261,8 @@ def axis_plan(taps_terms, n_in: int, factor: int, mode: str, impl: str = "auto",
         >>> d.first.shape, (b.blocks, b.step, b.left, b.length), b.first.shape
         ((64, 128), (4, 16, 2, 20), (20, 32))
     """
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    if impl not in ("auto", "banded", "dense"):
+        raise ValueError(f"axis_plan: impl must be 'auto', 'banded' or 'dense', got {impl!r}")
     taps_terms = np.asarray(taps_terms, dtype=np.float64)
     r, n = taps_terms.shape
     n_out = n_in * factor if mode == "up" else n_in // factor
@@ -275,13 +290,36 @@ def axis_plan(taps_terms, n_in: int, factor: int, mode: str, impl: str = "auto",
                     length)
 
 
+def _kron_auto(h, w, factor, mode, rank, backend):
+    """Whether ``impl="auto"`` takes the one-matrix plan (see :data:`KRON_AUTO_PIXELS`)."""
+    hh, ww = (h * factor, w * factor) if mode == "up" else (h // factor, w // factor)
+    if min(h * w, hh * ww) <= KRON_AUTO_PIXELS:
+        return True
+    cap = KRON_AUTO_MAC_RATIO.get(backend)
+    if cap is None or min(h * w, hh * ww) > KRON_MAX_PIXELS:
+        return False
+    axis_macs = rank * (h * w * ww + ww * h * hh)  # along W, then along H (both summing terms)
+    return h * w * hh * ww <= cap * axis_macs
+
+
 @functools.lru_cache(maxsize=256)
 def _cached_gemm_operands(kernel_bytes: bytes, kshape: tuple, h: int, w: int, factor: int,
-                          mode: str, impl: str, block_out: int):
+                          mode: str, impl: str, block_out: int, backend: str):
     kernel = np.frombuffer(kernel_bytes, dtype=np.float64).reshape(kshape)
     cols, rows = _filters.low_rank_factors(kernel)
-    return GemmOperands(axis_plan(cols, h, factor, mode, impl, block_out),
-                        axis_plan(rows, w, factor, mode, impl, block_out), cols.shape[0], mode)
+    if impl == "auto" and _kron_auto(h, w, factor, mode, cols.shape[0], backend):
+        impl = "kron"
+    axis_impl = "dense" if impl == "kron" else impl
+    hp = axis_plan(cols, h, factor, mode, axis_impl, block_out)
+    wp = axis_plan(rows, w, factor, mode, axis_impl, block_out)
+    kron = None
+    if impl == "kron":
+        # y = sum_k A_k x B_k^T, flattened row-major: vec(y) = (sum_k A_k (x) B_k) vec(x); stored
+        # transposed, (h*w, H*W), for ``x_flat @ kron``
+        m = sum(np.kron(resampling_matrix(c, h, factor, mode), resampling_matrix(r_, w, factor, mode))
+                for c, r_ in zip(cols, rows))
+        kron = np.ascontiguousarray(m.T).astype(np.float32)
+    return GemmOperands(hp, wp, cols.shape[0], mode, kron)
 
 
 def gemm_operands(kernel, h: int, w: int, factor: int, mode: str, impl: str = "auto",
@@ -292,10 +330,21 @@ def gemm_operands(kernel, h: int, w: int, factor: int, mode: str, impl: str = "a
     1-D resampling matrices, dense or banded, see :func:`axis_plan`). Layers compute these once
     in ``build`` so their ``call`` holds tensor ops only (nothing for a tracer to stumble on).
 
+    ``impl="kron"`` also builds the whole 2-D resampling as one ``(h*w, H*W)`` matrix (``H, W``
+    the output size), the Kronecker product of the axes' matrices summed over the terms: one GEMM
+    per resampling whatever the kernel's rank, at ``O(pixels**2)`` work, which wins on small images
+    (per-op overheads and transposes dominate there). ``"auto"`` takes it where the
+    low-resolution side has at most :data:`KRON_AUTO_PIXELS` pixels (the 4x4 and 8x8 levels of a
+    32-px UNet), and on PyTorch also at 16x16 for rank-4 kernels (:data:`KRON_AUTO_MAC_RATIO`);
+    above :data:`KRON_MAX_PIXELS` it is refused.
+
     Example:
-        >>> g = gemm_operands(np.outer([0.5, 0.5], [0.5, 0.5]), 4, 4, 2, "up")
+        >>> g = gemm_operands(np.outer([0.5, 0.5], [0.5, 0.5]), 4, 4, 2, "up", "dense")
         >>> g.w.first.shape, g.h.second.shape, g.r, g.impl
         ((4, 8), (4, 8), 1, 'dense')
+        >>> k = gemm_operands(np.outer([0.5, 0.5], [0.5, 0.5]), 4, 4, 2, "up")
+        >>> k.impl, k.kron.shape
+        ('kron', (16, 64))
         >>> gemm_operands(np.outer([0.5, 0.5], [0.5, 0.5]), 256, 256, 2, "up").impl
         'banded'
     """
@@ -303,9 +352,15 @@ def gemm_operands(kernel, h: int, w: int, factor: int, mode: str, impl: str = "a
         raise ValueError(f"mode must be 'up' or 'down', got {mode!r}")
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    low = int(h) * int(w) if mode == "up" else (int(h) // int(factor)) * (int(w) // int(factor))
+    if impl == "kron" and low > KRON_MAX_PIXELS:
+        raise ValueError(f"impl='kron' builds a (pixels x factor**2 * pixels) matrix and is limited "
+                         f"to {KRON_MAX_PIXELS} low-resolution pixels; got {low} "
+                         f"({h}x{w}, mode {mode!r}); use 'auto', 'dense' or 'banded'")
     kernel = np.ascontiguousarray(kernel, dtype=np.float64)
     return _cached_gemm_operands(kernel.tobytes(), kernel.shape, int(h), int(w), int(factor),
-                                 mode, impl, int(block_out))
+                                 mode, impl, int(block_out),
+                                 keras.backend.backend() if impl == "auto" else "")
 
 
 def _axis_slice(rank, axis, start, stop):
@@ -433,7 +488,17 @@ def _left_form(g):
     return g.impl == "banded" and BANDED_FORM == "left"
 
 
+def _kron_product(x_cf, g):
+    """``(b, c, h, w)`` -> ``(b, c, H, W)`` through the plan's one ``(h*w, H*W)`` matrix."""
+    lead = (-1,) + tuple(x_cf.shape[1:-2])
+    y = ops.matmul(ops.reshape(x_cf, (-1, g.h.n_in * g.w.n_in)),
+                   ops.convert_to_tensor(g.kron, dtype=x_cf.dtype))
+    return ops.reshape(y, lead + (g.h.n_out, g.w.n_out))
+
+
 def _resample(x, g, data_format):
+    if g.impl == "kron":
+        return _from_cf(_kron_product(_to_cf(x, data_format), g), data_format)
     if _left_form(g):
         return _from_cf(_banded_products(_to_cf(x, data_format), g.w, g.h, g.r), data_format)
     if g.mode == "up":
@@ -461,8 +526,9 @@ def upsample_2d(x, kernel=None, factor: int = 2, data_format=None, impl: str = "
         kernel: 2-D low-pass kernel (numpy); default ``filters.design_filter(factor)``.
         factor: integer >= 2.
         data_format: ``"channels_last"`` (default from Keras config) or ``"channels_first"``.
-        impl: ``"auto"`` (default), ``"banded"`` (work per pixel fixed by the kernel) or
-            ``"dense"`` (the reference: one full matrix per axis); see :func:`axis_plan`.
+        impl: ``"auto"`` (default), ``"banded"`` (work per pixel fixed by the kernel),
+            ``"dense"`` (the reference: one full matrix per axis) or ``"kron"`` (one matrix for
+            both axes, small images); see :func:`gemm_operands`.
 
     Returns:
         Tensor with height and width multiplied by ``factor``, same dtype as ``x``.
@@ -564,6 +630,11 @@ def filtered_activation_with(x, fn, up_operands, down_operands, data_format):
     transposed.
     """
     u, d = up_operands, down_operands
+    if u.impl == "kron" and d.impl == "kron":
+        return _from_cf(_kron_product(fn(_kron_product(_to_cf(x, data_format), u)), d),
+                        data_format)
+    if "kron" in (u.impl, d.impl):  # a mix built by hand: each pass in the data format
+        return _resample(fn(_resample(x, u, data_format)), d, data_format)
     x = _to_cf(x, data_format)
     swap = (0, 1, 3, 2)
     if not _left_form(u):

@@ -224,9 +224,89 @@ def test_banded_matches_dense_at_every_size(size, rng):
                                    atol=2e-6 * gscale)
 
 
+@pytest.mark.parametrize("size", [1, 2, 4, 8, 16])
+@pytest.mark.parametrize("factor", [2, 4])
+def test_kron_matches_dense_and_oracle(size, factor, rng):
+    # the one-matrix plan: values and gradients of up, down and the filtered activation equal the
+    # dense reference (default kernel, D-1N's rank-4 one, the paper's odd 3x3), in both layouts,
+    # on non-square images, and the oracle for the plain ops
+    kernels = [F.design_filter(factor), F.design_filter(factor, beta=1.0),
+               F.jinc_lowpass(3, np.pi / factor, 1.0, window="separable")]
+    h, w = size, 2 * size
+    x = keras.ops.convert_to_tensor(rng.normal(size=(2, h, w, 3)).astype("float32"))
+    weight = keras.ops.convert_to_tensor(rng.normal(size=(2, h, w, 3)).astype("float32"))
+    for k in kernels:
+        assert O.gemm_operands(k, h, w, factor, "up", "kron").impl == "kron"
+        fns = {impl: (lambda t, impl=impl: O.filtered_activation(
+            t, "gelu", factor, up_kernel=k, down_kernel=k, impl=impl)) for impl in ("dense", "kron")}
+        for impl in ("dense", "kron"):
+            fns[impl + "_down_up"] = lambda t, impl=impl: O.downsample_2d(
+                O.upsample_2d(t, k, factor, impl=impl) ** 2, k, factor, impl=impl)
+        out = {n: to_numpy(f(x)) for n, f in fns.items()}
+        grads = {n: _grad(lambda t, f=f: keras.ops.sum(f(t) * weight), x) for n, f in fns.items()}
+        for name in ("", "_down_up"):
+            scale = np.abs(out["dense" + name]).max()
+            np.testing.assert_allclose(out["kron" + name], out["dense" + name], atol=2e-6 * scale)
+            gscale = np.abs(grads["dense" + name]).max()
+            np.testing.assert_allclose(grads["kron" + name], grads["dense" + name],
+                                       atol=2e-6 * gscale)
+        xc = np.transpose(to_numpy(x), (0, 3, 1, 2))
+        yc = O.filtered_activation(xc, "gelu", factor, up_kernel=k, down_kernel=k,
+                                   data_format="channels_first", impl="kron")
+        np.testing.assert_allclose(np.transpose(to_numpy(yc), (0, 2, 3, 1)), out["kron"],
+                                   atol=2e-6 * np.abs(out["dense"]).max())
+        xn = to_numpy(x)
+        np.testing.assert_allclose(to_numpy(O.upsample_2d(xn, k, factor, impl="kron")),
+                                   oracle_up(xn, k, factor), atol=2e-5)
+        xd = rng.normal(size=(1, h * factor, w * factor, 2)).astype("float32")
+        np.testing.assert_allclose(to_numpy(O.downsample_2d(xd, k, factor, impl="kron")),
+                                   oracle_down(xd, k, factor), atol=2e-5)
+
+
+def test_kron_plan_auto_choice_and_limit():
+    k = F.design_filter(2)
+    # "auto" folds both axes into one matrix where the low-resolution side is 8x8 or smaller
+    assert O.gemm_operands(k, 8, 8, 2, "up").impl == "kron"
+    assert O.gemm_operands(k, 16, 16, 2, "down").impl == "kron"
+    assert O.gemm_operands(k, 4, 16, 2, "up").impl == "kron"
+    assert O.gemm_operands(k, 16, 8, 2, "up").impl == "dense"
+    assert O.gemm_operands(k, 32, 32, 2, "down").impl == "dense"
+    # on PyTorch (eager per-op costs) also 16x16 for a rank-4 kernel (one matrix: 2.7x the
+    # multiply-adds), never for rank 2 (5.3x) or at 32x32
+    k4 = F.design_filter(2, beta=1.0)
+    assert F.low_rank_factors(k4)[0].shape[0] == 4
+    at16 = "kron" if keras.backend.backend() == "torch" else "dense"
+    assert O.gemm_operands(k4, 16, 16, 2, "up").impl == at16
+    assert O.gemm_operands(k4, 32, 32, 2, "down").impl == at16
+    assert O.gemm_operands(k4, 32, 32, 2, "up").impl == "dense"
+    g = O.gemm_operands(k, 8, 4, 2, "up")
+    assert g.kron.shape == (8 * 4, 16 * 8) and g.kron.dtype == np.float32
+    # the matrix grows with the square of the pixels: refused above the limit, with the way out
+    O.gemm_operands(k, 32, 32, 2, "up", "kron")
+    with pytest.raises(ValueError, match="kron.*'auto', 'dense' or 'banded'"):
+        O.gemm_operands(k, 64, 32, 2, "up", "kron")
+    with pytest.raises(ValueError, match="axis_plan"):
+        O.axis_plan(np.ones((1, 8)) / 8, 8, 2, "up", "kron")
+
+
+def test_filtered_activation_mixes_kron_with_other_plans(rng):
+    # operands built by hand may mix a one-matrix pass with an axis-wise one
+    k = F.design_filter(2)
+    x = rng.normal(size=(1, 8, 8, 2)).astype("float32")
+    gelu = keras.activations.gelu
+    ref = to_numpy(O.filtered_activation_with(x, gelu, O.gemm_operands(k, 8, 8, 2, "up", "dense"),
+                                              O.gemm_operands(k, 16, 16, 2, "down", "dense"),
+                                              "channels_last"))
+    for up_impl, down_impl in (("kron", "dense"), ("dense", "kron"), ("kron", "banded")):
+        up = O.gemm_operands(k, 8, 8, 2, "up", up_impl)
+        down = O.gemm_operands(k, 16, 16, 2, "down", down_impl)
+        y = O.filtered_activation_with(x, gelu, up, down, "channels_last")
+        np.testing.assert_allclose(to_numpy(y), ref, atol=1e-5)
+
+
 def test_auto_plan_is_dense_small_and_banded_large():
     k = F.design_filter(2)
-    assert O.gemm_operands(k, 16, 16, 2, "up").impl == "dense"
+    assert O.gemm_operands(k, 32, 32, 2, "up").impl == "dense"
     assert O.gemm_operands(k, 256, 256, 2, "up").impl == "banded"
     assert O.gemm_operands(k, 512, 512, 2, "down").impl == "banded"
     # the banded window is fixed by the kernel, not the image: the work per output is constant
