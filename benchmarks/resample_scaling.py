@@ -342,6 +342,13 @@ def _child(backend, argv, timeout):
     raise RuntimeError(f"{backend} failed (rc {p.returncode}):\n{tail}")
 
 
+def _md_table(intro, header, rows, left):
+    """Markdown lines: ``intro``, a table whose first ``left`` columns are left-aligned, a blank."""
+    align = ["---"] * left + ["---:"] * (len(header) - left)
+    return ([intro, "", "| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+            + ["| " + " | ".join(row) + " |" for row in rows] + [""])
+
+
 def bench_shape():
     from keras_aliasfree import bench
 
@@ -407,40 +414,34 @@ def render(results, command, started, wall):
             lines.append("")
         if r.get("paper"):
             g = r["paper"]["gelu_s"]
-            lines += [f"FilteredActivation at the paper's size {bench_shape()} (GELU {g * 1e3:.2f} "
-                      "ms; target 2 of issue 16: FA <= 10x GELU):", "",
-                      "| plan | up / down window (inputs of 32 / 64) | FA ms | FA / GELU | / auto |",
-                      "|---|---|---:|---:|---:|"]
             auto = r["paper"]["rows"][0]["s"]
-            for p in r["paper"]["rows"]:
-                lines.append(f"| {p['plan']} ({p['impl']}) | {p['window_up']} / "
-                             f"{p['window_down']} | {p['s'] * 1e3:.2f} | {p['s'] / g:.1f} | "
-                             f"{p['s'] / auto:.2f} |")
-            lines.append("")
+            lines += _md_table(
+                f"FilteredActivation at the paper's size {bench_shape()} (GELU {g * 1e3:.2f} ms; "
+                "target 2 of issue 16: FA <= 10x GELU):",
+                ["plan", "up / down window (inputs of 32 / 64)", "FA ms", "FA / GELU", "/ auto"],
+                [[f"{p['plan']} ({p['impl']})", f"{p['window_up']} / {p['window_down']}",
+                  f"{p['s'] * 1e3:.2f}", f"{p['s'] / g:.1f}", f"{p['s'] / auto:.2f}"]
+                 for p in r["paper"]["rows"]], left=2)
         if r.get("small"):
-            lines += ["Small images: FilteredActivation at a paper-size UNet's low levels, the "
-                      "one-matrix plan (`kron`) against the dense axis-wise one (ms, forward + "
-                      "backward):", "",
-                      "| shape | `auto` takes | GELU | default dense | default kron | kron / dense "
-                      "| D-1N dense | D-1N kron | kron / dense |",
-                      "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
-            for q in r["small"]:
-                lines.append(
-                    f"| {tuple(q['shape'])} | {q['auto']} | {q['gelu'] * 1e3:.2f} | "
-                    f"{q['default dense'] * 1e3:.2f} | {q['default kron'] * 1e3:.2f} | "
-                    f"{q['default kron'] / q['default dense']:.2f} | {q['D-1N dense'] * 1e3:.2f} | "
-                    f"{q['D-1N kron'] * 1e3:.2f} | {q['D-1N kron'] / q['D-1N dense']:.2f} |")
-            lines.append("")
+            lines += _md_table(
+                "Small images: FilteredActivation at a paper-size UNet's low levels, the "
+                "one-matrix plan (`kron`) against the dense axis-wise one (ms, forward + backward):",
+                ["shape", "`auto` takes", "GELU"] + [i if i.startswith("kron /") else f"{k} {i}"
+                                                     for k in ("default", "D-1N")
+                                                     for i in ("dense", "kron", "kron / dense")],
+                [[str(tuple(q["shape"])), q["auto"], f"{q['gelu'] * 1e3:.2f}"]
+                 + [v for k in ("default", "D-1N") for v in (
+                     f"{q[k + ' dense'] * 1e3:.2f}", f"{q[k + ' kron'] * 1e3:.2f}",
+                     f"{q[k + ' kron'] / q[k + ' dense']:.2f}")] for q in r["small"]], left=2)
         if r.get("primitive"):
-            lines += ["The same taps as depthwise convolutions (a cost proxy, see the script), "
-                      "forward + backward, ratios to the plain op:", "",
-                      "| size | down GEMM / avg-pool | down depthwise / avg-pool | up GEMM / "
-                      "bilinear | up depthwise / bilinear |", "|---:|---:|---:|---:|---:|"]
-            for q in r["primitive"]:
-                lines.append(f"| {q['size']} | {q['down'] / q['avgpool']:.2f} | "
-                             f"{q['dw_down'] / q['avgpool']:.2f} | {q['up'] / q['bilinear']:.2f} | "
-                             f"{q['dw_up'] / q['bilinear']:.2f} |")
-            lines.append("")
+            lines += _md_table(
+                "The same taps as depthwise convolutions (a cost proxy, see the script), forward + "
+                "backward, ratios to the plain op:",
+                ["size", "down GEMM / avg-pool", "down depthwise / avg-pool", "up GEMM / bilinear",
+                 "up depthwise / bilinear"],
+                [[str(q["size"])] + [f"{q[a] / q[b]:.2f}" for a, b in (
+                    ("down", "avgpool"), ("dw_down", "avgpool"), ("up", "bilinear"),
+                    ("dw_up", "bilinear"))] for q in r["primitive"]], left=0)
         if r.get("unet"):
             lines += ["UNets (base width 16, no attention, batch 2, v-prediction; `D-1N dense` = "
                       "the dense reference resampling on every axis, no banded and no one-matrix "
