@@ -16,8 +16,8 @@ computed. The op is then ``y = sum_k A_k x B_k^T``, computed as two plain 2-D ma
 see :func:`_two_products`), which run fast on every backend (depthwise convolution is slow on
 XLA's CPU backend). The matrix is a band: on a small axis it is used whole (``impl="dense"``,
 the reference); on a tiny image (8x8 and below; ``impl="kron"``, chosen by ``"auto"``) both axes
-and all terms are folded into one matrix, one GEMM per resampling; on a large one (``impl="banded"``, chosen by ``"auto"``) the axis is cut into
-overlapping zero-padded windows that all share one small block of the band, so the work per
+and all terms are folded into one matrix, one GEMM per resampling; on a large one
+(``impl="banded"``, chosen by ``"auto"``) the axis is cut into overlapping zero-padded windows that all share one small block of the band, so the work per
 output sample is fixed by the kernel and the cost grows linearly with the pixels
 (:func:`axis_plan`). Both give the same result up to float rounding. The products are ordered so that no tensor of the upsampled size is ever
 transposed: upsampling transposes its small input, downsampling its small output, and a filtered
@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
 import keras
 import numpy as np
@@ -290,13 +291,18 @@ def axis_plan(taps_terms, n_in: int, factor: int, mode: str, impl: str = "auto",
                     length)
 
 
+def _out_size(h, w, factor, mode):
+    return (h * factor, w * factor) if mode == "up" else (h // factor, w // factor)
+
+
 def _kron_auto(h, w, factor, mode, rank, backend):
     """Whether ``impl="auto"`` takes the one-matrix plan (see :data:`KRON_AUTO_PIXELS`)."""
-    hh, ww = (h * factor, w * factor) if mode == "up" else (h // factor, w // factor)
-    if min(h * w, hh * ww) <= KRON_AUTO_PIXELS:
+    hh, ww = _out_size(h, w, factor, mode)
+    low = min(h * w, hh * ww)
+    if low <= KRON_AUTO_PIXELS:
         return True
     cap = KRON_AUTO_MAC_RATIO.get(backend)
-    if cap is None or min(h * w, hh * ww) > KRON_MAX_PIXELS:
+    if cap is None or low > KRON_MAX_PIXELS:
         return False
     axis_macs = rank * (h * w * ww + ww * h * hh)  # along W, then along H (both summing terms)
     return h * w * hh * ww <= cap * axis_macs
@@ -352,7 +358,7 @@ def gemm_operands(kernel, h: int, w: int, factor: int, mode: str, impl: str = "a
         raise ValueError(f"mode must be 'up' or 'down', got {mode!r}")
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    low = int(h) * int(w) if mode == "up" else (int(h) // int(factor)) * (int(w) // int(factor))
+    low = min(int(h) * int(w), math.prod(_out_size(int(h), int(w), int(factor), mode)))
     if impl == "kron" and low > KRON_MAX_PIXELS:
         raise ValueError(f"impl='kron' builds a (pixels x factor**2 * pixels) matrix and is limited "
                          f"to {KRON_MAX_PIXELS} low-resolution pixels; got {low} "
