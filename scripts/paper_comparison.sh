@@ -41,7 +41,11 @@
 #   EXTRA_CELLS=mnist_m/D-2N-s0 SPE=375 (steps per epoch = checkpoint interval) NUM=1000
 #   CLF_EPOCHS=10 CLF_LIMIT= (classifier images) CHUNK_SECONDS=0 (no limit)
 #   ROTATION_NUM=16 EQ_NUM=16 KID_SUBSETS=100 EVAL_STEPS=20
-# Then: python scripts/results_table.py --root "$ROOT" --assets "$ASSETS"
+#   RESULTS_MD=docs/RESULTS.md (with another ROOT: ROOT/RESULTS.md)
+# After each cell the script runs scripts/results_table.py, which writes the page and keeps every
+# complete cell's figures in ASSETS/<dataset>/<cell>.json: commit ASSETS, and the table survives
+# the loss of ROOT (runs/ is not committed). By hand:
+#   python scripts/results_table.py --root "$ROOT" --assets "$ASSETS"
 cd "$(dirname "$0")/.."
 . scripts/_comparison.sh
 steps="${1:-3000}"; [ $# -gt 0 ] && shift
@@ -51,6 +55,8 @@ grid="${GRID:-mnist:0,1 cifar10:0 mnist_m:0}"
 variants="${VARIANTS:-A D-1N D-6N-k12 B-1N C-1N B-6N-k12 C-6N-k12}"
 extra="${EXTRA_CELLS-mnist_m/D-2N-s0}"
 spe="${SPE:-375}"; num="${NUM:-1000}"; chunk="${CHUNK_SECONDS:-0}"
+results_md="${RESULTS_MD:-docs/RESULTS.md}"
+[ "$root" = runs/paper ] || results_md="${RESULTS_MD:-$root/RESULTS.md}"
 [ "$steps" -lt "$spe" ] && spe=$steps
 epochs=$(( (steps + spe - 1) / spe ))
 [ $(( epochs * spe )) -ne "$steps" ] \
@@ -187,6 +193,9 @@ for c in "${cells[@]}"; do
   set -e
   if [ $rc -eq 0 ]; then
     rm -f "$out.status"
+    # the cell's figures, committed beside its pictures ($assets/<cell>.json), and the page
+    python scripts/results_table.py --root "$root" --assets "$assets" --out "$results_md" \
+        | sed 's/^/    /' || echo "results_table.py failed; run it by hand" >&2
   else
     echo "failed (exit $rc) at $(date -u '+%Y-%m-%d %H:%M:%S') UTC; see $out.train.log," \
          "$out.eval.log" | tee "$out.status" >&2

@@ -6,6 +6,11 @@ drawn with Pillow (matplotlib is not a dependency). Works on a partial grid.
 A hand-written reading between the lines ``<!-- reading -->`` and ``<!-- /reading -->`` of an
 existing output file is kept when the file is written again.
 
+Every complete cell's figures are also written to ``ASSETS/<dataset>/<variant>-s<seed>.json`` (a
+few KB, committed with the pictures), and the grid's plan to ``ASSETS/grid.json``. A cell whose run directory is gone (``runs/`` is not
+committed: a new clone, another machine) is read back from that record, so the table survives
+the runs and a grid can be finished in parts on different machines.
+
 Usage: python scripts/results_table.py [--root runs/paper] [--out docs/RESULTS.md]
                                        [--assets DIR (default: the grid's, else docs/results)]
 """
@@ -94,12 +99,50 @@ def variant_key(variant):
     return kind, variant[:1], variant
 
 
-def cell_record(root, cell, target_steps):
+RECORD_FIELDS = ("cell", "dataset", "variant", "seed", "steps", "loss", "step_ms", "timed_epochs",
+                 "metrics", "per_angle", "extractor", "extractor_info", "eval_seconds",
+                 "finished", "recovered_from")
+
+
+def record_path(assets, cell):
+    """Where a complete cell's figures are kept: ``ASSETS/<dataset>/<variant>-s<seed>.json``."""
+    dataset, name = cell.split("/", 1)
+    return os.path.join(assets, dataset, name + ".json")
+
+
+def write_record(rec, path, fields=RECORD_FIELDS):
+    """Write the committed record of a complete cell (the ``fields`` of ``rec``; None: all)."""
+    out = {k: v for k, v in rec.items() if v is not None and (fields is None or k in fields)}
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1, sort_keys=True)
+        f.write("\n")
+
+
+def read_record(path, cell):
+    """A committed record as a complete cell, or None when there is none (or it is of another
+    cell, or has no metrics)."""
+    saved = _load(path)
+    if not saved or saved.get("cell") != cell or not isinstance(saved.get("metrics"), dict):
+        return None
+    rec = {k: saved.get(k) for k in RECORD_FIELDS}
+    rec["metrics"] = {k: _float(v) for k, v in saved["metrics"].items() if _float(v) is not None}
+    rec["metrics"]["step_ms"] = _float(rec["step_ms"])
+    rec["per_angle"] = saved.get("per_angle") or {}
+    rec.update(run=None, reason=None, record=path, cell_json={"extractor": rec["extractor"]})
+    return rec
+
+
+def cell_record(root, cell, target_steps, assets=None):
     """Everything known about one cell ``dataset/variant-sSEED``: metrics when complete, else the
-    reason it is not."""
+    reason it is not. With no run directory, the committed record under ``assets`` (if any)."""
     dataset, name = cell.split("/", 1)
     variant, seed = re.match(r"^(.*)-s(\d+)$", name).groups()
     run = os.path.join(root, dataset, name)
+    if assets and not os.path.isdir(run) and not os.path.isfile(run + ".status"):
+        saved = read_record(record_path(assets, cell), cell)
+        if saved:
+            return saved
     rec = {"cell": cell, "dataset": dataset, "variant": variant, "seed": int(seed), "run": run,
            "metrics": None, "per_angle": {}}
     status = ""
@@ -140,7 +183,11 @@ def cell_record(root, cell, target_steps):
         rec["metrics"] = {k: _float(v) for k, v in ev["metrics"].items() if _float(v) is not None}
         rec["metrics"]["step_ms"] = rec["step_ms"]
         rec["eval_seconds"] = ev["meta"].get("seconds")
-        rec["extractor"] = ev["meta"].get("extractor")
+        rec["extractor"] = rec["cell_json"].get("extractor") or ev["meta"].get("extractor")
+        rec["finished"] = rec["cell_json"].get("finished")
+        info = _load(os.path.join(rec["extractor"] or "", "classifier.json")) or {}
+        rec["extractor_info"] = {k: info[k] for k in ("test_accuracy", "test_set", "command")
+                                 if k in info} or None
         for key in ("rotation_consistency_per_angle", "rotation_consistency_per_angle_bilinear"):
             rec["per_angle"][key] = ev["metrics"].get(key) or {}
     return rec
@@ -310,14 +357,24 @@ def main(argv=None):
     ap.add_argument("--out", default="docs/RESULTS.md")
     ap.add_argument("--assets", default=None)
     args = ap.parse_args(argv)
-    grid = _load(os.path.join(args.root, "grid.json")) or {}
-    assets = args.assets or grid.get("assets") or "docs/results"
+    grid = _load(os.path.join(args.root, "grid.json"))
+    assets = args.assets or (grid or {}).get("assets") or "docs/results"
+    if grid:  # the grid's plan and command, kept beside the records
+        write_record(grid, os.path.join(assets, "grid.json"), fields=None)
+    else:
+        grid = _load(os.path.join(assets, "grid.json")) or {}
     target = grid.get("steps")
     planned = list(grid.get("cells", []))
     found = sorted(_rel(os.path.dirname(p), args.root) for p in
                    glob.glob(os.path.join(args.root, "*", "*-s*", "train_args.json")))
     cells = planned + [c for c in found if c not in planned]
-    records = [cell_record(args.root, c, target) for c in cells]
+    cells += sorted(_rel(p, assets)[:-len(".json")] for p in
+                    glob.glob(os.path.join(assets, "*", "*-s*.json"))
+                    if _rel(p, assets)[:-len(".json")] not in cells)
+    records = [cell_record(args.root, c, target, assets) for c in cells]
+    for r in records:  # keep every complete cell's figures beside its pictures
+        if r["metrics"] is not None and r.get("run"):
+            write_record(r, record_path(assets, r["cell"]))
     summary = summarise(records)
     docs = os.path.dirname(os.path.abspath(args.out))
     datasets = list(dict.fromkeys(r["dataset"] for r in records))
@@ -370,9 +427,17 @@ def main(argv=None):
             per = "; ".join(", ".join(f"{k}: {v:.1f}" for k, v in d.items())
                             for d in r["per_angle"].values() if d) or "–"
             loss = f"{r['loss']:.4f}" if r["loss"] is not None else "–"
-            rows.append(f"| {name} | {r['reason'] or 'done'} | {r['steps'] or '–'} | {loss} | "
+            status = r["reason"] or ("done" if r.get("run") else
+                                     f"done ([record]({_rel(r['record'], docs)})"
+                                     + (", recovered" if r.get("recovered_from") else "") + ")")
+            rows.append(f"| {name} | {status} | {r['steps'] or '–'} | {loss} | "
                         f"{_fmt(r['step_ms'], 0)} | {per} | {pics[0]} | {pics[1]} |")
+        recovered = sorted({r["recovered_from"] for r in records
+                            if r["dataset"] == ds and r.get("recovered_from")})
         md += ["Cells:", ""] + rows + [""]
+        if recovered:
+            md += ["\"recovered\": the cell's run directory is gone and its record was rebuilt "
+                   f"from {', '.join(recovered)}, so its figures carry that table's rounding.", ""]
         if ds == "mnist":
             npz = sorted(glob.glob(os.path.join(assets, ds, "*-samples.npz")))
             if npz:
@@ -405,8 +470,9 @@ def main(argv=None):
     extractors = {}
     for r in records:
         ext = r["cell_json"].get("extractor")
-        if ext and r["dataset"] not in extractors:
-            extractors[r["dataset"]] = (ext, _load(os.path.join(ext, "classifier.json")) or {})
+        if ext and (r["dataset"] not in extractors or not extractors[r["dataset"]][1]):
+            extractors[r["dataset"]] = (ext, _load(os.path.join(ext, "classifier.json"))
+                                        or r.get("extractor_info") or {})
     md += ["## Feature extractors", "",
            "| dataset | classifier | test accuracy | test set | command |",
            "|---|---|---:|---|---|"]

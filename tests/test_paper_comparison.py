@@ -145,6 +145,49 @@ def test_results_table_on_a_partial_grid(grid):
     assert "My reading." in out.read_text() and "to be written by hand" not in out.read_text()
 
 
+def test_results_table_keeps_complete_cells_when_the_runs_are_gone(grid):
+    import shutil
+
+    root, assets, out = grid
+    rt = _results_table()
+    assert rt.main(["--root", str(root), "--out", str(out)]) == 0
+    before = out.read_text()
+    rec = json.loads((assets / "mnist" / "A-s1.json").read_text())
+    assert rec["metrics"]["fd"] == 11.0 and rec["step_ms"] == 120.0 and rec["steps"] == 20
+    assert rec["per_angle"]["rotation_consistency_per_angle"] == {"30": 16.0, "60": 15.0,
+                                                                  "90": 14.0}
+    # only complete cells get a record; the accuracy of the extractor travels with it
+    assert sorted(p.name for p in (assets / "mnist").glob("*.json")) == [
+        "A-s0.json", "A-s1.json", "D-1N-s0.json"]
+    assert not (assets / "cifar10").exists() or not list((assets / "cifar10").glob("*.json"))
+    assert json.loads((assets / "mnist" / "A-s0.json").read_text())[
+        "extractor_info"]["test_accuracy"] == 0.9855
+
+    shutil.rmtree(root)  # a new clone: no runs, no classifier
+    shutil.rmtree(root.parent / "clf")
+    assert rt.main(["--root", str(root), "--out", str(out), "--assets", str(assets)]) == 0
+    text = out.read_text()
+    assert "**3 of 8 cells complete**" in text  # the plan came back from ASSETS/grid.json
+    for line in ("| 2 | 10.0 ± 1.0 | – | 1.00 ± 0.10 |", "| 1 | 12.0 | +20.0 % |",
+                 "| 98.55 % | 10000 images (test split) |", "| A-s0 | not run yet |",
+                 "bash scripts/paper_comparison.sh 20"):
+        assert line in before and line in text
+    assert "| A-s1 | done ([record](../assets/mnist/A-s1.json)) | 20 | 0.0123 | 120 |" in text
+
+    # a record rebuilt from an older table says so, once under the cells
+    rec["recovered_from"] = "the table of abc123"
+    (assets / "mnist" / "A-s1.json").write_text(json.dumps(rec))
+    assert rt.main(["--root", str(root), "--out", str(out), "--assets", str(assets)]) == 0
+    text = out.read_text()
+    assert "| A-s1 | done ([record](../assets/mnist/A-s1.json), recovered) |" in text
+    assert text.count("rebuilt from the table of abc123") == 1
+
+    # a record of another cell, or one without metrics, is not taken
+    (assets / "mnist" / "D-1N-s0.json").write_text(json.dumps({"cell": "mnist/A-s0"}))
+    assert rt.main(["--root", str(root), "--out", str(out), "--assets", str(assets)]) == 0
+    assert "**2 of 8 cells complete**" in out.read_text()
+
+
 def test_results_table_without_any_cell(tmp_path):
     out = tmp_path / "R.md"
     assert _results_table().main(["--root", str(tmp_path / "none"), "--out", str(out),
