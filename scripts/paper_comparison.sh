@@ -18,13 +18,14 @@
 # against it. The MNIST-M and CIFAR-10 feature extractors are classifiers trained once by this
 # script with `keras-aliasfree train-classifier` (ROOT/classifiers/<data>/classifier.json holds
 # their test accuracy); MNIST uses the shipped saved_models/mnist-classifier.
-# Per cell (ROOT/<dataset>/<variant>-s<seed>/): the run, evaluation.json (FD, KID, IS on NUM
+# Per cell (ROOT/<dataset>/<variant>-s<seed>/): the run (a checkpoint per epoch), evaluation.json (FD, KID, IS on NUM
 # samples of DDIM-20 eta 1; the same at 45 deg vs rotated data; raw EQ-T/EQ-T_frac/EQ-R at
 # t=500; EQ-R exact and on the disc at t=100/500/900; rotation consistency at 30/60/90 deg with
 # the fft and the bilinear rotation), cell.json, logs beside it (<cell>.train.log holds the step
 # times); in ASSETS/<dataset>/: <cell>.png (16 samples, seed 0), <cell>-rotation.png (4 samples
 # of seed 0 turned -90..90 by 30 deg, a row each), for MNIST <cell>-samples.npz (the NUM scored
-# samples, uint8, compressed).
+# samples, uint8, compressed). After the cells: FD / KID / IS of every earlier epoch's checkpoint
+# (fd_curve/, the FD-vs-steps plot; ~1-2 min per checkpoint; CURVE=0 skips it).
 # Default budget: STEPS=3000 per cell (8 epochs of 375 steps, 1.6 passes over MNIST; the shipped
 # models have 11,250). On 2 free CPU cores a step of this width costs ~300 ms for A and D alike
 # (scripts/equivariance_comparison.sh's logs; about twice that while another training shares the
@@ -63,7 +64,7 @@ epochs=$(( (steps + spe - 1) / spe ))
     && echo "STEPS $steps is not a multiple of SPE $spe: training $(( epochs * spe )) steps"
 recipe=(--image-size 32 --base-width 8 --no-attention --batch-size 32 --lr 1e-3 --ema-decay 0.995
         --prediction v --loss-weighting min_snr --epochs "$epochs" --steps-per-epoch "$spe"
-        --sample-every 0 --keep 1 --verbose 2)
+        --sample-every 0 --keep "$epochs" --verbose 2)  # every epoch's checkpoint: the FD curve
 # the sampler the shipped SavedModel uses: DDIM 20 steps, eta 1; KID subsets of half the samples
 common_eval=(--num "$num" --steps "${EVAL_STEPS:-20}" --eta 1 --seed 0 --rotated-fd-angle 45
              --angles 30,60,90 --rotation-num "${ROTATION_NUM:-16}" --rotation-method fft
@@ -202,5 +203,40 @@ for c in "${cells[@]}"; do
     failed=$(( failed + 1 ))
   fi
 done
+# FD against training steps: every earlier checkpoint of the cells of this call, FD / KID / IS
+# only (the same samples, sampler and seed as the cell's final figures), once each, after all
+# cells (CURVE=0 skips it); written to <run>/fd_curve/<checkpoint>.json for results_table.py
+if [ "${CURVE:-1}" != 0 ]; then
+  for c in "${cells[@]}"; do
+    match=no
+    for p in "${patterns[@]}"; do
+      # shellcheck disable=SC2053
+      [[ "$c" == $p ]] && match=yes
+    done
+    out="$root/$c"
+    { [ $match = yes ] && cell_done "$out" "$assets/$c"; } || continue
+    [ "$chunk" -gt 0 ] && [ "$SECONDS" -ge "$chunk" ] \
+        && { echo "CHUNK_SECONDS=$chunk used up before the FD curves"; break; }
+    dataset="${c%%/*}"; ext=$(extractor "$dataset")
+    split=(); [ "$dataset" = mnist_m ] || split=(--split train)
+    latest=$(cat "$out/checkpoints/latest"); curve_done=0
+    for ck in "$out"/checkpoints/epoch_*; do
+      name=$(basename "$ck")
+      { [ "$name" = "$latest" ] || [ -f "$out/fd_curve/$name.json" ]; } && continue
+      mkdir -p "$out/fd_curve"
+      keras-aliasfree evaluate --checkpoint "$ck" $(data_flags "$dataset") "${split[@]}" \
+          --extractor "$ext" --num "$num" --steps "${EVAL_STEPS:-20}" --eta 1 --seed 0 \
+          --angles '' --rotated-fd-angle 0 --eq-timesteps '' --eq-num 2 \
+          --kid-subsets "${KID_SUBSETS:-100}" --kid-subset-size $(( num / 2 > 1 ? num / 2 : 2 )) \
+          --json "$out/fd_curve/$name.json.part" --quiet >> "$out.curve.log" 2>&1 \
+          && mv "$out/fd_curve/$name.json.part" "$out/fd_curve/$name.json" \
+          || { echo "FD curve of $c at $name failed; see $out.curve.log" >&2; break; }
+      curve_done=1
+    done
+    [ $curve_done = 1 ] && echo "=== $c: FD curve ($(date -u +%H:%M:%S))" \
+        && python scripts/results_table.py --root "$root" --assets "$assets" --out "$results_md" \
+            | sed 's/^/    /'
+  done
+fi
 echo "table: python scripts/results_table.py --root $root --assets $assets"
 [ $failed -eq 0 ] || { echo "$failed cell(s) failed in this call (see their .status)" >&2; exit 1; }

@@ -101,7 +101,7 @@ def variant_key(variant):
 
 RECORD_FIELDS = ("cell", "dataset", "variant", "seed", "steps", "loss", "step_ms", "timed_epochs",
                  "metrics", "per_angle", "extractor", "extractor_info", "eval_seconds",
-                 "finished", "recovered_from")
+                 "finished", "recovered_from", "fd_curve")
 
 
 def record_path(assets, cell):
@@ -190,7 +190,26 @@ def cell_record(root, cell, target_steps, assets=None):
                                  if k in info} or None
         for key in ("rotation_consistency_per_angle", "rotation_consistency_per_angle_bilinear"):
             rec["per_angle"][key] = ev["metrics"].get(key) or {}
+        rec["fd_curve"] = fd_curve(run, rec["steps"], rec["metrics"].get("fd"))
     return rec
+
+
+def fd_curve(run, final_step, final_fd):
+    """``{step: FD}`` of a run's earlier checkpoints (``run/fd_curve/<checkpoint>.json``, written
+    by paper_comparison.sh) and its final one; None when there are no earlier ones."""
+    curve = {}
+    for path in glob.glob(os.path.join(run, "fd_curve", "*.json")):
+        ev = _load(path) or {}
+        name = os.path.basename(path)[:-len(".json")]
+        state = _load(os.path.join(run, "checkpoints", name, "training_state.json")) or {}
+        fd = _float((ev.get("metrics") or {}).get("fd"))
+        if state.get("step") is not None and fd is not None:
+            curve[str(state["step"])] = fd
+    if not curve:
+        return None
+    if final_fd is not None:
+        curve[str(final_step)] = final_fd
+    return dict(sorted(curve.items(), key=lambda kv: int(kv[0])))
 
 
 def _fmt(v, digits):
@@ -342,6 +361,70 @@ def bar_chart(panels, path, series, title):
     return path
 
 
+def line_chart(panels, path, title, x_label="training steps"):
+    """Lines of (x, y) points, one panel per dataset, a colour per series, drawn with Pillow.
+    ``panels``: ``[(panel title, [(series label, [(x, y), ...]), ...])]``. Returns ``path``, or
+    None when no series has two points."""
+    from PIL import Image, ImageDraw
+
+    panels = [(t, [(lab, sorted(pts)) for lab, pts in series if len(pts) > 1])
+              for t, series in panels]
+    panels = [(t, series) for t, series in panels if series]
+    if not panels:
+        return None
+    colours = [(70, 110, 180), (230, 140, 50), (90, 160, 90), (200, 60, 60), (140, 90, 180),
+               (120, 80, 40), (220, 110, 180), (110, 110, 110)]
+    labels = list(dict.fromkeys(lab for _, series in panels for lab, _ in series))
+    w, h, left, top, pad = 420, 220, 50, 28, 8
+    legend_w = 130
+    img = Image.new("RGB", (left + w + legend_w + pad, 24 + len(panels) * (h + top + 40)), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((pad, 6), title, fill="black")
+    y0 = 24
+    for ptitle, series in panels:
+        draw.text((pad, y0 + 4), ptitle, fill="black")
+        xs = [x for _, pts in series for x, _ in pts]
+        ys = [y for _, pts in series for _, y in pts if math.isfinite(y)]
+        x_max, y_max = max(xs) or 1, (max(ys) if ys else 1.0) * 1.05 or 1.0
+        ox, oy = left, y0 + top + h  # origin (x = 0, y = 0)
+        draw.line([ox, y0 + top, ox, oy, ox + w, oy], fill="black")
+        for i in range(5):
+            v = y_max * i / 4
+            yy = oy - int(h * i / 4)
+            draw.line([ox - 3, yy, ox, yy], fill="black")
+            draw.text((pad, yy - 5), f"{v:.0f}", fill="black")
+        for x in sorted(set(xs)):
+            xx = ox + int(w * x / x_max)
+            draw.line([xx, oy, xx, oy + 3], fill="black")
+            draw.text((xx - 12, oy + 5), str(x), fill="black")
+        draw.text((ox + w // 2 - 40, oy + 20), x_label, fill="black")
+        for i, (label, pts) in enumerate(series):
+            c = colours[labels.index(label) % len(colours)]  # one colour per label
+            xy = [(ox + int(w * x / x_max), oy - int(h * min(y, y_max) / y_max)) for x, y in pts
+                  if math.isfinite(y)]
+            draw.line(xy, fill=c, width=2)
+            for px, py in xy:
+                draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=c)
+            ly = y0 + top + 14 * i
+            draw.rectangle([ox + w + 12, ly + 2, ox + w + 22, ly + 10], fill=c)
+            draw.text((ox + w + 26, ly), label[:16], fill="black")
+        y0 += h + top + 40
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    img.save(path)
+    return path
+
+
+def curves(records, dataset):
+    """Per variant, the FD curve averaged over the seeds that have one: ``[(variant, pts)]``."""
+    by = {}
+    for r in records:
+        if r["dataset"] == dataset and r["metrics"] is not None and r.get("fd_curve"):
+            for step, fd in r["fd_curve"].items():
+                by.setdefault(r["variant"], {}).setdefault(int(step), []).append(fd)
+    return [(v, [(x, sum(ys) / len(ys)) for x, ys in by[v].items()])
+            for v in sorted(by, key=variant_key)]
+
+
 def _existing_reading(out):
     try:
         text = open(out).read()
@@ -459,11 +542,25 @@ def main(argv=None):
                        ["EQ-R exact, t = 100 (dB)", "t = 500 (dB)"],
                        "Rotation equivariance of the noise prediction per config "
                        "(higher is better)")
+    curve_png = line_chart([(DATASETS.get(ds, ds), curves(records, ds)) for ds in datasets],
+                           os.path.join(assets, "fd_vs_steps.png"),
+                           "FD of the samples against training steps (mean over the seeds "
+                           "with a curve; lower is better)")
+    with_curve = {}
+    for r in records:
+        if r["metrics"] is not None and r.get("fd_curve"):
+            with_curve.setdefault(r["dataset"], []).append(r["cell"].split("/", 1)[1])
     md += ["## Plots", ""]
     if fd_png or eq_png:
         md += [f"![FD per config]({_rel(fd_png, docs)})" if fd_png else "", "",
                f"![EQ-R per config]({_rel(eq_png, docs)})" if eq_png else "", "",
                "(Drawn by this script with Pillow; error bars: half the range over seeds.)", ""]
+        if curve_png:
+            md += [f"![FD vs steps]({_rel(curve_png, docs)})", "",
+                   "FD against training steps, from the cells with a checkpoint per epoch ("
+                   + "; ".join(f"{DATASETS.get(d, d)}: {', '.join(sorted(c))}"
+                               for d, c in with_curve.items()) + "), with the samples, sampler "
+                   "and extractor of the final figures.", ""]
     else:
         md += ["No complete cell yet.", ""]
 

@@ -139,6 +139,7 @@ def test_results_table_on_a_partial_grid(grid):
 
     for name in ("fd_per_config.png", "eqr_per_config.png"):
         assert Image.open(assets / name).size[0] > 500
+    assert not (assets / "fd_vs_steps.png").exists()  # no cell has earlier checkpoints scored
     # a hand-written reading survives regeneration
     out.write_text(text.replace("Reading: to be written by hand", "My reading."))
     assert rt.main(["--root", str(root), "--out", str(out)]) == 0
@@ -186,6 +187,34 @@ def test_results_table_keeps_complete_cells_when_the_runs_are_gone(grid):
     (assets / "mnist" / "D-1N-s0.json").write_text(json.dumps({"cell": "mnist/A-s0"}))
     assert rt.main(["--root", str(root), "--out", str(out), "--assets", str(assets)]) == 0
     assert "**2 of 8 cells complete**" in out.read_text()
+
+
+def test_fd_curve_from_the_earlier_checkpoints(grid):
+    from PIL import Image
+
+    root, assets, out = grid
+    rt = _results_table()
+    for cell, fds in (("mnist/A-s0", (30.0,)), ("mnist/A-s1", (50.0,)),
+                      ("mnist/D-1N-s0", (40.0,))):
+        run = root / cell
+        ck = run / "checkpoints" / "epoch_0001"
+        ck.mkdir()
+        (ck / "training_state.json").write_text(json.dumps({"step": 10}))
+        (run / "fd_curve").mkdir()
+        (run / "fd_curve" / "epoch_0001.json").write_text(json.dumps({"metrics": {"fd": fds[0]}}))
+    # a curve file of a checkpoint that is gone has no step: left out
+    (root / "mnist/A-s0" / "fd_curve" / "epoch_0009.json").write_text(
+        json.dumps({"metrics": {"fd": 1.0}}))
+    assert rt.main(["--root", str(root), "--out", str(out)]) == 0
+    rec = json.loads((assets / "mnist" / "A-s0.json").read_text())
+    assert rec["fd_curve"] == {"10": 30.0, "20": 9.0}
+    assert rt.curves([rt.read_record(str(assets / "mnist" / f"{n}.json"), f"mnist/{n}")
+                      for n in ("A-s0", "A-s1", "D-1N-s0")], "mnist") == [
+        ("A", [(10, 40.0), (20, 10.0)]), ("D-1N", [(10, 40.0), (20, 12.0)])]
+    text = out.read_text()
+    assert "![FD vs steps](../assets/fd_vs_steps.png)" in text
+    assert "checkpoint per epoch (MNIST: A-s0, A-s1, D-1N-s0)" in text
+    assert Image.open(assets / "fd_vs_steps.png").size[0] > 500
 
 
 def test_results_table_without_any_cell(tmp_path):
