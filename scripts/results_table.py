@@ -361,8 +361,9 @@ def bar_chart(panels, path, series, title):
     return path
 
 
-def line_chart(panels, path, title, x_label="training steps"):
-    """Lines of (x, y) points, one panel per dataset, a colour per series, drawn with Pillow.
+def line_chart(panels, path, title, x_label="training steps", log_y=True):
+    """Lines of (x, y) points, one panel per dataset, a colour per series, drawn with Pillow; a
+    logarithmic y axis by default (FD falls by orders of magnitude in the first epochs).
     ``panels``: ``[(panel title, [(series label, [(x, y), ...]), ...])]``. Returns ``path``, or
     None when no series has two points."""
     from PIL import Image, ImageDraw
@@ -384,15 +385,31 @@ def line_chart(panels, path, title, x_label="training steps"):
     for ptitle, series in panels:
         draw.text((pad, y0 + 4), ptitle, fill="black")
         xs = [x for _, pts in series for x, _ in pts]
-        ys = [y for _, pts in series for _, y in pts if math.isfinite(y)]
-        x_max, y_max = max(xs) or 1, (max(ys) if ys else 1.0) * 1.05 or 1.0
-        ox, oy = left, y0 + top + h  # origin (x = 0, y = 0)
+        ys = [y for _, pts in series for _, y in pts
+              if math.isfinite(y) and (y > 0 or not log_y)]
+        x_max = max(xs) or 1
+        if log_y:
+            lo = 10 ** math.floor(math.log10(min(ys))) if ys else 1.0
+            hi = 10 ** math.ceil(math.log10(max(ys))) if ys else 10.0
+            hi = hi if hi > lo else lo * 10
+            ticks = [m * 10 ** e for e in range(round(math.log10(lo)), round(math.log10(hi)) + 1)
+                     for m in (1, 2, 5) if lo <= m * 10 ** e <= hi]
+
+            def frac(v, lo=lo, hi=hi):
+                return (math.log10(max(v, lo)) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+        else:
+            y_max = (max(ys) if ys else 1.0) * 1.05 or 1.0
+            ticks = [y_max * i / 4 for i in range(5)]
+
+            def frac(v, y_max=y_max):
+                return min(v, y_max) / y_max
+        ox, oy = left, y0 + top + h  # origin
         draw.line([ox, y0 + top, ox, oy, ox + w, oy], fill="black")
-        for i in range(5):
-            v = y_max * i / 4
-            yy = oy - int(h * i / 4)
+        for v in ticks:
+            yy = oy - int(h * frac(v))
             draw.line([ox - 3, yy, ox, yy], fill="black")
-            draw.text((pad, yy - 5), f"{v:.0f}", fill="black")
+            draw.line([ox + 1, yy, ox + w, yy], fill=(230, 230, 230))
+            draw.text((pad, yy - 5), f"{v:g}", fill="black")
         for x in sorted(set(xs)):
             xx = ox + int(w * x / x_max)
             draw.line([xx, oy, xx, oy + 3], fill="black")
@@ -400,8 +417,8 @@ def line_chart(panels, path, title, x_label="training steps"):
         draw.text((ox + w // 2 - 40, oy + 20), x_label, fill="black")
         for i, (label, pts) in enumerate(series):
             c = colours[labels.index(label) % len(colours)]  # one colour per label
-            xy = [(ox + int(w * x / x_max), oy - int(h * min(y, y_max) / y_max)) for x, y in pts
-                  if math.isfinite(y)]
+            xy = [(ox + int(w * x / x_max), oy - int(h * frac(y))) for x, y in pts
+                  if math.isfinite(y) and (y > 0 or not log_y)]
             draw.line(xy, fill=c, width=2)
             for px, py in xy:
                 draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=c)
@@ -544,8 +561,8 @@ def main(argv=None):
                        "(higher is better)")
     curve_png = line_chart([(DATASETS.get(ds, ds), curves(records, ds)) for ds in datasets],
                            os.path.join(assets, "fd_vs_steps.png"),
-                           "FD of the samples against training steps (mean over the seeds "
-                           "with a curve; lower is better)")
+                           "FD of the samples against training steps (log scale; mean over "
+                           "the seeds with a curve; lower is better)")
     with_curve = {}
     for r in records:
         if r["metrics"] is not None and r.get("fd_curve"):
