@@ -170,14 +170,18 @@ cell_done() {  # run_dir asset_prefix: trained to the budget, evaluated, picture
           "$1/checkpoints/$(cat "$1/checkpoints/latest")/training_state.json"
 }
 
-failed=0
-for c in "${cells[@]}"; do
-  match=no
+selected() {  # cell: does it match one of this call's patterns
+  local p
   for p in "${patterns[@]}"; do
     # shellcheck disable=SC2053
-    [[ "$c" == $p ]] && match=yes
+    [[ "$1" == $p ]] && return 0
   done
-  [ $match = yes ] || continue
+  return 1
+}
+
+failed=0
+for c in "${cells[@]}"; do
+  selected "$c" || continue
   if [ "$chunk" -gt 0 ] && [ "$SECONDS" -ge "$chunk" ]; then
     echo "CHUNK_SECONDS=$chunk used up; rerun the same command to continue"; break
   fi
@@ -208,13 +212,8 @@ done
 # cells (CURVE=0 skips it); written to <run>/fd_curve/<checkpoint>.json for results_table.py
 if [ "${CURVE:-1}" != 0 ]; then
   for c in "${cells[@]}"; do
-    match=no
-    for p in "${patterns[@]}"; do
-      # shellcheck disable=SC2053
-      [[ "$c" == $p ]] && match=yes
-    done
     out="$root/$c"
-    { [ $match = yes ] && cell_done "$out" "$assets/$c"; } || continue
+    { selected "$c" && cell_done "$out" "$assets/$c"; } || continue
     [ "$chunk" -gt 0 ] && [ "$SECONDS" -ge "$chunk" ] \
         && { echo "CHUNK_SECONDS=$chunk used up before the FD curves"; break; }
     dataset="${c%%/*}"; ext=$(extractor "$dataset")

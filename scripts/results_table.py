@@ -7,9 +7,10 @@ A hand-written reading between the lines ``<!-- reading -->`` and ``<!-- /readin
 existing output file is kept when the file is written again.
 
 Every complete cell's figures are also written to ``ASSETS/<dataset>/<variant>-s<seed>.json`` (a
-few KB, committed with the pictures), and the grid's plan to ``ASSETS/grid.json``. A cell whose run directory is gone (``runs/`` is not
-committed: a new clone, another machine) is read back from that record, so the table survives
-the runs and a grid can be finished in parts on different machines.
+few KB, committed with the pictures), and the grid's plan to ``ASSETS/grid.json``. A cell whose
+run directory is gone (``runs/`` is not committed: a new clone, another machine) is read back
+from that record, so the table survives the runs and a grid can be finished in parts on
+different machines.
 
 Usage: python scripts/results_table.py [--root runs/paper] [--out docs/RESULTS.md]
                                        [--assets DIR (default: the grid's, else docs/results)]
