@@ -14,6 +14,7 @@ Example:
 
 from keras_aliasfree.version import __version__
 from keras_aliasfree.filters import design_filter
+from keras_aliasfree.filter_spec import FilterSpec
 from keras_aliasfree.ops import downsample_2d, filtered_activation, upsample_2d
 from keras_aliasfree.layers import AliasFreeDownsample, AliasFreeUpsample, FilteredActivation
 from keras_aliasfree.transforms import fractional_shift, integer_shift, rotate
@@ -26,7 +27,7 @@ from keras_aliasfree.data import load_dataset  # tf.data: TensorFlow-only when c
 
 
 __all__ = ["__version__", "AliasFreeUpsample", "AliasFreeDownsample", "FilteredActivation",
-           "upsample_2d", "downsample_2d", "filtered_activation", "design_filter", "rotate",
+           "FilterSpec", "upsample_2d", "downsample_2d", "filtered_activation", "design_filter", "rotate",
            "fractional_shift", "integer_shift", "UNet", "build_unet", "parse_config",
            "DiffusionModel", "NoiseSchedule", "TrainingCheckpoint", "load_checkpoint",
            "export_saved_model", "load_dataset", "make_grid", "save_grid"]

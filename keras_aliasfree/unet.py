@@ -32,6 +32,7 @@ import re
 import keras
 import numpy as np
 
+from keras_aliasfree.filter_spec import FilterSpec
 from keras_aliasfree.layers import AliasFreeDownsample, AliasFreeUpsample, FilteredActivation
 from keras_aliasfree.unet_layers import (BilinearUpsample, IsotropicConv2D, SinusoidalEmbedding,
                                          SpatialSelfAttention)
@@ -134,8 +135,7 @@ def _attention_flags(attention, n):
 
 def build_unet(config="D-1N", image_size=32, channels=1, base_width=None,
                channel_mults=(1, 2, 4, 4), bottleneck_mult=8, attention=True, num_heads=4,
-               time_dim=256, kernel_size=None, cutoff=None, filter_preset="default", window=None,
-               conv="free", filter_rank=None, name=None) -> "UNet":
+               time_dim=256, filters=None, conv="free", name=None) -> "UNet":
     """Build the paper's noise-prediction UNet for config ``A``/``B-*``/``C-*``/``D-*``.
 
     Args:
@@ -150,11 +150,10 @@ def build_unet(config="D-1N", image_size=32, channels=1, base_width=None,
             (after each down stage, then after each up stage).
         num_heads: attention heads (reference: 4).
         time_dim: sinusoidal time-embedding width (reference: 256).
-        kernel_size, cutoff, window: filter overrides (``None`` = the preset's value).
-        filter_preset: ``"default"`` (this library's 8x8 radial-Kaiser jinc) or ``"paper"``
-            (kernel 3, cutoff pi/2, separable window). Beta and normalisation come from the name.
-        filter_rank: separable terms kept of every filter (``None``: the preset's rule; see
-            :func:`keras_aliasfree.filters.design_filter`).
+        filters: a :class:`~keras_aliasfree.FilterSpec` (or its dict) for every alias-free layer:
+            preset, kernel size, cutoff, window, rank, impl. Its ``beta`` and ``normalize`` are
+            replaced by the config name's (``D-1N``: beta 1, normalised). ``None``: the
+            defaults.
         conv: the conv blocks' 3x3 convolutions: ``"free"`` (the paper's ``Conv2D``, nine weights
             per channel pair) or ``"isotropic"`` (:class:`IsotropicConv2D`: two weights per pair,
             a kernel with no preferred direction; any config letter). Every other part of the
@@ -174,14 +173,11 @@ def build_unet(config="D-1N", image_size=32, channels=1, base_width=None,
     """
     return UNet(config=config, image_size=image_size, channels=channels, base_width=base_width,
                 channel_mults=channel_mults, bottleneck_mult=bottleneck_mult, attention=attention,
-                num_heads=num_heads, time_dim=time_dim, kernel_size=kernel_size, cutoff=cutoff,
-                filter_preset=filter_preset, window=window, conv=conv, filter_rank=filter_rank,
-                name=name)
+                num_heads=num_heads, time_dim=time_dim, filters=filters, conv=conv, name=name)
 
 
 def _unet_graph(config, image_size, channels, base_width, channel_mults, bottleneck_mult,
-                attention, num_heads, time_dim, kernel_size, cutoff, filter_preset, window, conv,
-                filter_rank=None):
+                attention, num_heads, time_dim, filters, conv):
     """The UNet's functional graph: ``(inputs, output, unet_config)``."""
     cfg = parse_config(config)
     if conv not in CONV_TYPES:
@@ -197,8 +193,8 @@ def _unet_graph(config, image_size, channels, base_width, channel_mults, bottlen
     widths = [int(base * m) for m in channel_mults]
     bott = int(base * bottleneck_mult)
     att = _attention_flags(attention, levels)
-    filt = dict(kernel_size=kernel_size, cutoff=cutoff, beta=cfg.beta, normalize=cfg.normalize,
-                preset=filter_preset, window=window, rank=filter_rank)
+    spec = FilterSpec.from_config(filters)
+    filt = spec.replace(beta=cfg.beta, normalize=cfg.normalize).get_config()
     counter = {"n": 0}
 
     def uid(prefix):
@@ -278,12 +274,8 @@ def _unet_graph(config, image_size, channels, base_width, channel_mults, bottlen
     unet_config = dict(
         config=cfg.name, image_size=[h, w], channels=channels, base_width=base,
         channel_mults=list(channel_mults), bottleneck_mult=bottleneck_mult,
-        attention=list(att), num_heads=num_heads, time_dim=time_dim, kernel_size=kernel_size,
-        cutoff=cutoff, filter_preset=filter_preset, window=window)
-    if conv != "free":  # absent = "free": configs written before the option read unchanged
-        unet_config["conv"] = conv
-    if filter_rank is not None:
-        unet_config["filter_rank"] = int(filter_rank)
+        attention=list(att), num_heads=num_heads, time_dim=time_dim,
+        filters=spec.get_config(), conv=conv)
     return [x_in, t_in], out, unet_config
 
 
@@ -306,12 +298,11 @@ class UNet(keras.Model):
 
     def __init__(self, config="D-1N", image_size=32, channels=1, base_width=None,
                  channel_mults=(1, 2, 4, 4), bottleneck_mult=8, attention=True, num_heads=4,
-                 time_dim=256, kernel_size=None, cutoff=None, filter_preset="default",
-                 window=None, conv="free", filter_rank=None, name=None, **kwargs):
+                 time_dim=256, filters=None, conv="free", name=None, **kwargs):
         inputs, output, unet_config = _unet_graph(
             config, image_size, channels, base_width, tuple(channel_mults), bottleneck_mult,
             attention if isinstance(attention, bool) else tuple(attention), num_heads, time_dim,
-            kernel_size, cutoff, filter_preset, window, conv, filter_rank)
+            filters, conv)
         name = name or f"unet_{unet_config['config'].replace('-', '_')}"
         super().__init__(inputs, output, name=name, **kwargs)
         # kept as JSON text: Keras would wrap a dict attribute in its own tracked containers
@@ -327,7 +318,7 @@ class UNet(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        return cls(**config)
+        return cls(**migrate_unet_config(config))
 
 
 def unet_from_config(unet_config: dict) -> keras.Model:
@@ -338,10 +329,35 @@ def unet_from_config(unet_config: dict) -> keras.Model:
         >>> unet_from_config(m.unet_config).count_params() == m.count_params()
         True
     """
-    kw = dict(unet_config)
+    kw = migrate_unet_config(unet_config)
     kw["image_size"] = tuple(kw["image_size"])
     return UNet(**kw)
 
 
-__all__ = ["CONV_TYPES", "IsotropicConv2D", "UNetConfig", "UNet", "parse_config", "build_unet", "unet_from_config", "SinusoidalEmbedding",
-           "BilinearUpsample", "SpatialSelfAttention"]
+#: The filter options a UNet config held as separate keys before they became one ``filters``
+#: entry, and their :class:`FilterSpec` names.
+_LEGACY_FILTER_KEYS = {"kernel_size": "kernel_size", "cutoff": "cutoff",
+                       "filter_preset": "preset", "window": "window", "filter_rank": "rank"}
+
+
+def migrate_unet_config(unet_config: dict) -> dict:
+    """A UNet config in the current form: legacy separate filter keys become ``filters``.
+
+    The one place older UNet configs (in checkpoints, exports and ``.keras`` files) are read.
+
+    Example:
+        >>> migrate_unet_config({"config": "D-1N", "filter_preset": "paper"})["filters"]["preset"]
+        'paper'
+    """
+    kw = dict(unet_config)
+    legacy = {new: kw.pop(old) for old, new in _LEGACY_FILTER_KEYS.items() if old in kw}
+    if legacy:
+        if "filters" in kw:
+            raise ValueError(f"UNet config has both 'filters' and the older keys {sorted(legacy)}")
+        kw["filters"] = FilterSpec.from_config(legacy).get_config()
+    return kw
+
+
+__all__ = ["CONV_TYPES", "IsotropicConv2D", "UNetConfig", "UNet", "parse_config", "build_unet",
+           "migrate_unet_config", "unet_from_config", "SinusoidalEmbedding", "BilinearUpsample",
+           "SpatialSelfAttention"]

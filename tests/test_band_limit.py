@@ -84,7 +84,7 @@ def test_resolve_band_limit():
     assert resolve_band_limit("auto", tiny_unet("C-1N")) == "disc"
     assert resolve_band_limit("auto", tiny_unet("B-1N")) is None
     assert resolve_band_limit("auto", tiny_unet("A")) is None
-    assert resolve_band_limit("auto", tiny_unet("D-1N", filter_preset="paper")) is None
+    assert resolve_band_limit("auto", tiny_unet("D-1N", filters={"preset": "paper"})) is None
     assert resolve_band_limit("disc", tiny_unet("A")) == "disc"
     assert resolve_band_limit("none", tiny_unet("D-1N")) is None
     with pytest.raises(ValueError, match="band_limit"):

@@ -25,7 +25,10 @@ def test_impl_is_validated_and_same_result():
     dense = to_numpy(FilteredActivation("gelu", impl="dense")(x))
     banded = to_numpy(FilteredActivation("gelu", impl="banded")(x))
     np.testing.assert_allclose(banded, dense, atol=1e-5)
-    assert "impl" not in FilteredActivation("gelu").get_config()  # older configs read unchanged
+    config = FilteredActivation("gelu", impl="banded").get_config()
+    assert config["impl"] == "banded" and config["rank"] is None
+    old = {k: v for k, v in config.items() if k not in ("impl", "rank")}  # a config from before
+    assert FilteredActivation.from_config(old).impl == "auto"
     with pytest.raises(ValueError, match="impl"):
         AliasFreeUpsample(impl="cuda")
 

@@ -341,3 +341,50 @@ def test_filtered_activation_mixes_dense_and_banded_plans(rng):
             np.testing.assert_allclose(np.transpose(yc, (0, 2, 3, 1)), ref, atol=1e-5)
     auto = O.gemm_operands(k, 64, 64, 2, "up"), O.gemm_operands(k, 128, 128, 2, "down")
     assert [g.impl for g in auto] == ["banded", "dense"]
+
+
+# --- impl="ref": the textbook algorithm, against the scipy oracle and against every plan -------
+
+@pytest.mark.parametrize("shape", [(3, 3), (8, 8), (3, 5), (2, 4)])
+@pytest.mark.parametrize("factor", [2, 4])
+def test_reference_matches_oracle_for_square_and_odd_kernels(shape, factor, rng):
+    k = rng.normal(size=shape) if shape[0] != shape[1] else \
+        F.jinc_lowpass(shape[0], np.pi / factor, 4.0, window="radial")
+    x = rng.normal(size=(2, 6, 5, 2)).astype("float32")
+    up = to_numpy(O.upsample_2d(x, k, factor, impl="ref"))
+    if shape[0] == shape[1]:  # the oracle pads square kernels only
+        np.testing.assert_allclose(up, oracle_up(x, k, factor), atol=2e-5)
+        xd = rng.normal(size=(2, 4 * factor, 3 * factor, 2)).astype("float32")
+        np.testing.assert_allclose(to_numpy(O.downsample_2d(xd, k, factor, impl="ref")),
+                                   oracle_down(xd, k, factor), atol=2e-5)
+    assert up.shape == (2, 6 * factor, 5 * factor, 2)
+
+
+@pytest.mark.parametrize("impl", [i for i in O.IMPLS if i != "ref"])
+@pytest.mark.parametrize("kernel", ["jinc8", "asym3x5"])
+def test_every_impl_matches_the_reference(impl, kernel, rng):
+    k = F.design_filter(2) if kernel == "jinc8" else rng.normal(size=(3, 5)) / 4
+    h, w = (16, 24) if impl != "kron" else (8, 12)
+    x = rng.normal(size=(2, h, w, 3)).astype("float32")
+    for fn in (O.upsample_2d, O.downsample_2d):
+        ref = to_numpy(fn(x, k, 2, impl="ref"))
+        np.testing.assert_allclose(to_numpy(fn(x, k, 2, impl=impl)), ref, atol=3e-5,
+                                   err_msg=f"{fn.__name__} impl={impl}")
+        ref_cf = to_numpy(fn(np.transpose(x, (0, 3, 1, 2)), k, 2, "channels_first", impl="ref"))
+        np.testing.assert_allclose(np.transpose(ref_cf, (0, 2, 3, 1)), ref, atol=1e-5)
+    ref = to_numpy(O.filtered_activation(x, "gelu", 2, k, k, impl="ref"))
+    np.testing.assert_allclose(to_numpy(O.filtered_activation(x, "gelu", 2, k, k, impl=impl)),
+                               ref, atol=3e-5, err_msg=f"filtered_activation impl={impl}")
+
+
+def test_reference_gradient_matches_the_fast_path(rng):
+    x = keras.ops.convert_to_tensor(rng.normal(size=(1, 16, 16, 2)).astype("float32"))
+    w = keras.ops.convert_to_tensor(rng.normal(size=(1, 16, 16, 2)).astype("float32"))
+    grads = {impl: _grad(lambda t, impl=impl: keras.ops.sum(
+        w * O.filtered_activation(t, "gelu", impl=impl)), x) for impl in ("ref", "auto")}
+    np.testing.assert_allclose(grads["auto"], grads["ref"], atol=3e-5)
+
+
+def test_gemm_operands_refuses_ref():
+    with pytest.raises(ValueError, match="'ref' has no precomputed operands"):
+        O.gemm_operands(F.design_filter(2), 8, 8, 2, "up", "ref")

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_aliasfree import AliasFreeDownsample, AliasFreeUpsample, FilteredActivation
+from keras_aliasfree import AliasFreeDownsample, AliasFreeUpsample, FilteredActivation, FilterSpec
 from keras_aliasfree.unet import BilinearUpsample, build_unet, parse_config, unet_from_config
 
 TINY = dict(image_size=16, base_width=8, attention=(False, False, True, True, False, False),
@@ -45,10 +45,10 @@ def test_configs_use_the_right_layers():
 
 
 def test_paper_filter_preset():
-    m = build_unet("D-2N", filter_preset="paper", **TINY)
+    m = build_unet("D-2N", filters={"preset": "paper"}, **TINY)
     f = next(l for l in m.layers if isinstance(l, AliasFreeDownsample))
     assert f.kernel.shape == (3, 3) and f.beta == 2.0
-    m = build_unet("B-0", kernel_size=6, **TINY)
+    m = build_unet("B-0", filters=FilterSpec(kernel_size=6), **TINY)
     f = next(l for l in m.layers if isinstance(l, AliasFreeUpsample))
     assert f.kernel.shape == (6, 6) and not f.normalize
 
@@ -84,7 +84,7 @@ def test_unet_keras_file_round_trip(config, tmp_path):
     # the UNet is a registered functional subclass: .keras keeps its build config and weights
     from keras_aliasfree import UNet
 
-    m = build_unet(config, **TINY, kernel_size=6)
+    m = build_unet(config, **TINY, filters={"kernel_size": 6})
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 16, 16, 1)).astype("float32")
     t = np.array([3.0, 700.0], "float32")
@@ -93,7 +93,7 @@ def test_unet_keras_file_round_trip(config, tmp_path):
     m.save(path)
     loaded = keras.saving.load_model(path)
     assert isinstance(loaded, UNet) and loaded.unet_config == m.unet_config
-    assert loaded.unet_config["kernel_size"] == 6 and loaded.name == m.name
+    assert loaded.unet_config["filters"]["kernel_size"] == 6 and loaded.name == m.name
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded([x, t])), want)
 
 
@@ -122,7 +122,7 @@ def test_isotropic_convs_make_the_unet_commute_with_quarter_turns(tmp_path):
         err_free = np.abs(turn(free([x, t])) - keras.ops.convert_to_numpy(free([turn(x), t]))).max()
         assert err_iso < 1e-4 < 0.01 < err_free
         assert iso.count_params() < free.count_params()
-        assert iso.unet_config["conv"] == "isotropic" and "conv" not in free.unet_config
+        assert iso.unet_config["conv"] == "isotropic" and free.unet_config["conv"] == "free"
     kernel = keras.ops.convert_to_numpy(
         [l for l in iso.layers if isinstance(l, IsotropicConv2D)][0].kernel())
     np.testing.assert_allclose(kernel, np.rot90(kernel, 1, (0, 1)), atol=1e-6)
@@ -156,7 +156,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="attention"):
         build_unet("A", image_size=16, base_width=8, attention=(True, False))
     with pytest.raises(ValueError, match="preset"):
-        build_unet("B-1N", image_size=16, base_width=8, filter_preset="fancy")
+        build_unet("B-1N", image_size=16, base_width=8, filters={"preset": "fancy"})
     with pytest.raises(ValueError, match="num_heads"):
         build_unet("A", image_size=16, base_width=6, attention=True)
 
@@ -182,3 +182,18 @@ def test_large_unets_train_and_sample(size):
     img = keras.ops.convert_to_numpy(dm.sample(1, steps=2, sampler="ddim", seed=0, verbose=0))
     assert img.shape == (1, size, size, 1) and np.isfinite(img).all()
     assert O.gemm_operands(fas[0].kernel, size, size, 2, "up").impl == "banded"
+
+
+def test_a_config_with_the_older_separate_filter_keys_builds_the_same_unet():
+    new = build_unet("D-1N", filters={"kernel_size": 6, "preset": "default", "rank": 2}, **TINY)
+    old = dict(new.unet_config)
+    filters = old.pop("filters")
+    old.update(kernel_size=filters["kernel_size"], cutoff=None, filter_preset="default",
+               window=None, filter_rank=2)
+    old.pop("conv")  # configs from before the option had no "conv"
+    rebuilt = unet_from_config(old)
+    assert rebuilt.unet_config == new.unet_config
+    f = next(l for l in rebuilt.layers if isinstance(l, FilteredActivation))
+    assert f.kernel_size == 6 and f.rank == 2
+    with pytest.raises(ValueError, match="both 'filters' and the older keys"):
+        unet_from_config({**new.unet_config, "filter_preset": "paper"})

@@ -232,6 +232,7 @@ def _build(args, dist, x, resume_from, out, config_given=True):
     from keras_aliasfree.diffusion import (DiffusionModel, NoiseSchedule, read_checkpoint_config,
                                            read_training_state)
     from keras_aliasfree.diffusion.checkpoint import CheckpointError
+    from keras_aliasfree.filter_spec import FilterSpec
     from keras_aliasfree.unet import build_unet, unet_from_config
 
     if resume_from:
@@ -252,9 +253,9 @@ def _build(args, dist, x, resume_from, out, config_given=True):
         try:
             net = build_unet(args.config, image_size=args.image_size, channels=int(x.shape[-1]),
                              base_width=args.base_width, attention=not args.no_attention,
-                             kernel_size=args.kernel_size, cutoff=args.cutoff,
-                             conv=args.conv, filter_rank=args.filter_rank,
-                             filter_preset=args.filter_preset)
+                             filters=FilterSpec(kernel_size=args.kernel_size, cutoff=args.cutoff,
+                                                preset=args.filter_preset, rank=args.filter_rank),
+                             conv=args.conv)
         except ValueError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -37,10 +37,11 @@ def resolve_band_limit(band_limit, denoiser=None):
     cfg = getattr(denoiser, "unet_config", None)
     if not cfg:
         return None
-    from keras_aliasfree.unet import parse_config
+    from keras_aliasfree.unet import migrate_unet_config, parse_config
 
     fa = parse_config(cfg["config"]).filtered_activation
-    return "disc" if fa and cfg.get("filter_preset", "default") != "paper" else None
+    preset = (migrate_unet_config(cfg).get("filters") or {}).get("preset", "default")
+    return "disc" if fa and preset != "paper" else None
 
 
 def apply_band_limit(eps, noisy_images, sigma):
