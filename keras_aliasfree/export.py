@@ -291,23 +291,21 @@ def build_serving_module(checkpoint, rotation_method=None, eta=0.0,
     return module
 
 
-def _export_in_subprocess(checkpoint, out, rotation_method, overwrite, verify, verbose, eta,
-                          max_images):
-    cmd = [sys.executable, "-m", "keras_aliasfree", "export", "--checkpoint",
-           os.fspath(checkpoint), "--out", os.fspath(out), "--eta", repr(float(eta)),
-           "--max-images", str(int(max_images))]
-    if rotation_method:
-        cmd += ["--rotation-method", rotation_method]
-    if overwrite:
-        cmd.append("--overwrite")
-    if not verify:
-        cmd.append("--no-verify")
-    if not verbose:
-        cmd.append("--quiet")
+# the child of _export_in_subprocess: this library's function, its arguments as one JSON string
+_CHILD = ("import json, sys; from keras_aliasfree.export import export_saved_model; "
+          "export_saved_model(**json.loads(sys.argv[1]))")
+
+
+def _export_in_subprocess(**kwargs):
+    """Run :func:`export_saved_model` with ``kwargs`` in a ``KERAS_BACKEND=tensorflow`` child
+    process: the SavedModel is traced with TensorFlow whatever the
+    caller's backend, and checkpoint weights are backend-independent."""
+    cmd = [sys.executable, "-c", _CHILD, json.dumps(kwargs)]
     env = dict(os.environ, KERAS_BACKEND="tensorflow")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
+    verbose = kwargs["verbose"]
     if verbose:
         print(f"export: backend is {keras.backend.backend()}; tracing the SavedModel in a "
               "subprocess with KERAS_BACKEND=tensorflow (checkpoint weights are "
@@ -316,8 +314,8 @@ def _export_in_subprocess(checkpoint, out, rotation_method, overwrite, verify, v
     if proc.returncode != 0:
         detail = "" if verbose else f"\n{proc.stdout}\n{proc.stderr}"
         raise RuntimeError(f"export subprocess (KERAS_BACKEND=tensorflow) failed with exit code "
-                           f"{proc.returncode}: {' '.join(cmd)}{detail}")
-    return os.path.abspath(os.fspath(out))
+                           f"{proc.returncode}{detail}")
+    return kwargs["out"]
 
 
 def export_saved_model(checkpoint, out, rotation_method=None, overwrite=False, verify=True,
@@ -351,8 +349,10 @@ def export_saved_model(checkpoint, out, rotation_method=None, overwrite=False, v
         raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to "
                               "replace it")
     if keras.backend.backend() != "tensorflow":
-        return _export_in_subprocess(checkpoint, out, rotation_method, overwrite, verify, verbose,
-                                     eta, max_images)
+        return _export_in_subprocess(checkpoint=os.fspath(checkpoint), out=out,
+                                     rotation_method=rotation_method, overwrite=overwrite,
+                                     verify=verify, verbose=verbose, eta=float(eta),
+                                     max_images=int(max_images))
 
     import tensorflow as tf
 
@@ -418,3 +418,4 @@ def read_export_info(path) -> dict:
 
 __all__ = ["export_saved_model", "build_serving_module", "ddim_timesteps_tf", "read_export_info",
            "SIGNATURES"]
+

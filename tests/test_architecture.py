@@ -71,3 +71,19 @@ def test_graph_sees_the_known_edges():
     graph = _graph()
     assert f"{PKG}.diffusion.sampling" in graph[f"{PKG}.export"]
     assert f"{PKG}.diffusion.schedule" in graph[f"{PKG}.diffusion.model"]
+
+
+def test_no_library_module_runs_the_command_line():
+    # a subprocess of the library calls a library function, never `python -m keras_aliasfree ...`
+    offenders = []
+    for path in ROOT.rglob("*.py"):
+        name = _module_name(path)
+        if _is_command(name):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.List, ast.Tuple)):
+                items = [e.value for e in node.elts if isinstance(e, ast.Constant)]
+                for a, b in zip(items, items[1:]):
+                    if a == "-m" and isinstance(b, str) and (b == PKG or _is_command(b)):
+                        offenders.append(f"{name}: -m {b}")
+    assert not offenders

@@ -217,83 +217,66 @@ def _train(args, dist):
           f"({args.batch_size // dist.num_replicas} per replica), mixed precision "
           f"{set_mixed_precision(args.mixed_precision)}")
     with dist.scope():  # variables, optimizer and steps placed by the engine
-        result = _build(args, dist, x, resume_from, out, config_given)
-        if isinstance(result, int):
-            return result
-        model, net, initial_epoch = result
+        try:
+            model, net, initial_epoch = _build(args, dist, x, resume_from, out, config_given)
+        except CheckpointError as e:
+            print(f"error: cannot resume: {e}", file=sys.stderr)
+            return 2
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    if initial_epoch >= args.epochs:
+        print(f"nothing to do: the run already has {initial_epoch} epochs (--epochs {args.epochs})")
+        return 0
     return _fit(args, dist, model, net, x, initial_epoch, resume_from, out)
 
 
 def _build(args, dist, x, resume_from, out, config_given=True):
-    """The compiled (and, on --resume, restored) model, its UNet and the first epoch; or an exit
-    code."""
+    """The compiled (and, on --resume, restored) model, its UNet and the first epoch.
+
+    Raises ``ValueError`` (or ``CheckpointError``) on settings or a checkpoint that cannot be
+    used; :func:`_train` reports them."""
     import keras
 
-    from keras_aliasfree.diffusion import (DiffusionModel, NoiseSchedule, read_checkpoint_config,
-                                           read_training_state)
-    from keras_aliasfree.diffusion.checkpoint import CheckpointError
+    from keras_aliasfree.diffusion import DiffusionModel, NoiseSchedule
+    from keras_aliasfree.diffusion.training import learning_rate, resumable_model, total_steps
     from keras_aliasfree.filter_spec import FilterSpec
-    from keras_aliasfree.unet import build_unet, unet_from_config
+    from keras_aliasfree.unet import build_unet
 
     if resume_from:
-        cfg = read_checkpoint_config(resume_from)
-        state = read_training_state(resume_from)
+        model, optimizer, cfg = resumable_model(
+            resume_from, seed=args.seed,
+            default_optimizer=lambda: keras.optimizers.AdamW(args.lr,
+                                                             weight_decay=args.weight_decay))
         _note_stored_settings(args, cfg, out, config_given)
-        net = unet_from_config(cfg["unet"])
-        model = DiffusionModel(net, NoiseSchedule(**cfg["schedule"]), ema_decay=cfg["ema_decay"],
-                               seed=args.seed, band_limit=cfg.get("band_limit"),
-                               prediction=cfg.get("prediction", "epsilon"),
-                               loss_weighting=cfg.get("loss_weighting", "uniform"),
-                               snr_gamma=cfg.get("snr_gamma", 5.0))
-        optimizer = keras.optimizers.deserialize(state["optimizer"]) if "optimizer" in state \
-            else keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay)
-        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-            optimizer = optimizer.inner_optimizer  # compile wraps it again under float16
     else:
-        try:
-            net = build_unet(args.config, image_size=args.image_size, channels=int(x.shape[-1]),
-                             base_width=args.base_width, attention=not args.no_attention,
-                             filters=FilterSpec(kernel_size=args.kernel_size, cutoff=args.cutoff,
-                                                preset=args.filter_preset, rank=args.filter_rank),
-                             conv=args.conv)
-        except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        try:
-            model = DiffusionModel(net, NoiseSchedule(args.timesteps, kind=args.schedule),
-                                   ema_decay=args.ema_decay, seed=args.seed,
-                                   band_limit=args.band_limit, prediction=args.prediction,
-                                   loss_weighting=args.loss_weighting, snr_gamma=args.snr_gamma)
-            lr = learning_rate(args.lr, args.lr_schedule, args.warmup_steps,
-                               total_steps(args, len(x)))
-        except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+        net = build_unet(args.config, image_size=args.image_size, channels=int(x.shape[-1]),
+                         base_width=args.base_width, attention=not args.no_attention,
+                         filters=FilterSpec(kernel_size=args.kernel_size, cutoff=args.cutoff,
+                                            preset=args.filter_preset, rank=args.filter_rank),
+                         conv=args.conv)
+        model = DiffusionModel(net, NoiseSchedule(args.timesteps, kind=args.schedule),
+                               ema_decay=args.ema_decay, seed=args.seed,
+                               band_limit=args.band_limit, prediction=args.prediction,
+                               loss_weighting=args.loss_weighting, snr_gamma=args.snr_gamma)
+        steps = total_steps(args.epochs, len(x), args.batch_size, args.steps_per_epoch)
+        lr = learning_rate(args.lr, args.lr_schedule, args.warmup_steps, steps)
         optimizer = keras.optimizers.AdamW(lr, weight_decay=args.weight_decay)
-        state = {}
     if tuple(x.shape[1:]) != model.image_shape:
-        print(f"error: data images are {tuple(x.shape[1:])} but the model expects "
-              f"{model.image_shape}", file=sys.stderr)
-        return 2
+        raise ValueError(f"data images are {tuple(x.shape[1:])} but the model expects "
+                         f"{model.image_shape}")
     # "auto": XLA on TensorFlow/JAX; PyTorch stays eager (torch.compile is slow to build here)
     model.compile(optimizer=optimizer,
                   jit_compile=dist.jit_compile(False if args.no_jit else "auto"))
     initial_epoch = 0
     if resume_from:
-        try:
-            state = model.restore_training_state(resume_from)
-        except CheckpointError as e:
-            print(f"error: cannot resume: {e}", file=sys.stderr)
-            return 2
+        state = model.restore_training_state(resume_from)
         if not os.path.isfile(os.path.join(resume_from, "optimizer.npz")):
             print(f"warning: {resume_from} has no optimizer.npz: the optimizer starts afresh "
                   "(moments reset)", file=sys.stderr)
         initial_epoch = int(state.get("epoch", 0))
         print(f"resumed from {resume_from}: epoch {initial_epoch}, step {state.get('step')}")
-    if initial_epoch >= args.epochs:
-        print(f"nothing to do: the run already has {initial_epoch} epochs (--epochs {args.epochs})")
-        return 0
-    return model, net, initial_epoch
+    return model, model.denoiser, initial_epoch
 
 
 def _fit(args, dist, model, net, x, initial_epoch, resume_from, out):
@@ -434,36 +417,3 @@ def _note_stored_settings(args, cfg, out, config_given=True):
               "change them.", file=sys.stderr)
 
 
-def total_steps(args, num_images):
-    """Optimizer steps of the whole run (``--epochs`` x steps per epoch)."""
-    per_epoch = args.steps_per_epoch or -(-num_images // args.batch_size)
-    return int(args.epochs) * int(per_epoch)
-
-
-def learning_rate(lr, schedule="constant", warmup_steps=0, steps=None):
-    """``lr`` as a float or a Keras ``LearningRateSchedule``: linear warmup from 0 over
-    ``warmup_steps``, then constant or cosine decay to 0 at step ``steps``.
-
-    Example:
-        >>> sched = learning_rate(1e-3, "cosine", warmup_steps=10, steps=110)
-        >>> [round(float(sched(s)), 6) for s in (0, 5, 10, 60, 110)]
-        [0.0, 0.0005, 0.001, 0.0005, 0.0]
-        >>> learning_rate(1e-3)
-        0.001
-    """
-    import keras
-
-    if not lr > 0:
-        raise ValueError(f"--lr must be > 0, got {lr}")
-    if warmup_steps < 0:
-        raise ValueError(f"--warmup-steps must be >= 0, got {warmup_steps}")
-    if schedule == "constant" and not warmup_steps:
-        return float(lr)
-    steps = int(steps or 0)
-    if schedule == "cosine" and steps <= warmup_steps:
-        raise ValueError(f"--lr-schedule cosine needs more steps ({steps}) than --warmup-steps "
-                         f"({warmup_steps})")
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0 if warmup_steps else float(lr),
-        decay_steps=max(steps - warmup_steps, 1), alpha=1.0 if schedule == "constant" else 0.0,
-        warmup_target=float(lr) if warmup_steps else None, warmup_steps=int(warmup_steps))

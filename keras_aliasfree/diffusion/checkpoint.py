@@ -32,7 +32,11 @@ from keras import ops
 from keras_aliasfree._io import make_temp_dir, remove_stale_temps, replace_directory
 
 CHECKPOINT_FORMAT = "keras_aliasfree.checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+#: What a ``DiffusionModel`` config key means when a version-1 file lacks it: the settings every
+#: model had before the key existed.
+MODEL_DEFAULTS = {"ema_decay": 0.999, "band_limit": None, "prediction": "epsilon",
+                  "loss_weighting": "uniform", "snr_gamma": 5.0}
 REQUIRED_FILES = ("config.json", "ema.weights.h5", "raw.weights.h5")
 #: what resuming needs on top of REQUIRED_FILES
 RESUME_FILES = ("training_state.json",)
@@ -250,6 +254,32 @@ def read_checkpoint_config(directory) -> dict:
     if int(config.get("format_version", 0)) > CHECKPOINT_VERSION:
         raise ValueError(f"checkpoint format version {config['format_version']} is newer than "
                          f"this library reads ({CHECKPOINT_VERSION})")
+    return migrate_checkpoint_config(config)
+
+
+def migrate_checkpoint_config(config: dict) -> dict:
+    """A checkpoint's (or a ``DiffusionModel``'s) config in the current format version.
+
+    The one place older files are read: version 1 (and configs without a version) may lack the
+    model keys added over time (:data:`MODEL_DEFAULTS`) and hold the UNet's filter options as
+    separate keys (:func:`keras_aliasfree.unet.migrate_unet_config`). Returns a new dict.
+
+    Example:
+        >>> c = migrate_checkpoint_config({"format_version": 1, "unet": {"config": "A"}})
+        >>> c["format_version"], c["prediction"], c["unet"]["config"]
+        (2, 'epsilon', 'A')
+    """
+    config = dict(config)
+    version = int(config.get("format_version", 1))
+    if version < 2:
+        for key, default in MODEL_DEFAULTS.items():
+            config.setdefault(key, default)
+        if config.get("unet"):
+            from keras_aliasfree.unet import migrate_unet_config
+
+            config["unet"] = migrate_unet_config(config["unet"])
+    if "format_version" in config or "format" in config:
+        config["format_version"] = max(version, CHECKPOINT_VERSION)
     return config
 
 
@@ -422,4 +452,5 @@ def load_optimizer_state(model, directory):
 
 __all__ = ["CheckpointError", "checkpoint_problems", "find_checkpoint", "is_checkpoint", "read_checkpoint_config", "read_training_state",
            "write_latest", "denoiser_from_checkpoint", "save_model_checkpoint",
-           "load_model_weights", "load_optimizer_state", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION"]
+           "load_model_weights", "load_optimizer_state", "migrate_checkpoint_config",
+           "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "MODEL_DEFAULTS"]

@@ -24,8 +24,10 @@ from keras import ops
 
 from keras_aliasfree.diffusion.band_limit import band_limit_images, resolve_band_limit
 from keras_aliasfree.diffusion.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
-                                                  denoiser_from_checkpoint, load_model_weights,
-                                                  load_optimizer_state, save_model_checkpoint)
+                                                  MODEL_DEFAULTS, denoiser_from_checkpoint,
+                                                  load_model_weights, load_optimizer_state,
+                                                  migrate_checkpoint_config,
+                                                  save_model_checkpoint)
 from keras_aliasfree.diffusion.sampling import build_sample_loop, fresh_seed, noise_prediction
 from keras_aliasfree.diffusion.schedule import NoiseSchedule
 from keras_aliasfree.distribute import (per_replica_logs, replica_context, replica_rows,
@@ -33,6 +35,8 @@ from keras_aliasfree.distribute import (per_replica_logs, replica_context, repli
 from keras_aliasfree.transforms import DEFAULT_ROTATION_METHOD, ROTATION_METHODS
 
 _PACKAGE = "keras_aliasfree"
+# the constructor arguments a config stores besides the network and the schedule
+_MODEL_KEYS = tuple(MODEL_DEFAULTS)
 
 
 def _backend():
@@ -138,18 +142,35 @@ class DiffusionModel(keras.Model):
         return [e for _, e in self._ema_pairs]
 
     def get_config(self):
-        return {**super().get_config(),
-                "denoiser": keras.saving.serialize_keras_object(self.denoiser),
+        """The constructor arguments; the same dict is a checkpoint's ``config.json`` (plus format
+        and provenance keys, :meth:`checkpoint_config`). A UNet from :func:`build_unet` is stored
+        as its build arguments (``unet``), any other denoiser as a serialised Keras object."""
+        unet_config = getattr(self.denoiser, "unet_config", None)
+        network = {"unet": unet_config} if unet_config else \
+            {"denoiser": keras.saving.serialize_keras_object(self.denoiser)}
+        return {**super().get_config(), **network,
                 "schedule": self.schedule.get_config(), "ema_decay": self.ema_decay,
                 "band_limit": self.band_limit, "prediction": self.prediction,
                 "loss_weighting": self.loss_weighting, "snr_gamma": self.snr_gamma}
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        denoiser = keras.saving.deserialize_keras_object(config.pop("denoiser"))
-        schedule = NoiseSchedule(**config.pop("schedule"))
-        return cls(denoiser, schedule, **config)
+        """Rebuild from :meth:`get_config` or a checkpoint's ``config.json`` (any format version:
+        :func:`~keras_aliasfree.diffusion.checkpoint.migrate_checkpoint_config` owns the
+        defaults of keys older files lack)."""
+        from keras_aliasfree.unet import unet_from_config
+
+        config = migrate_checkpoint_config(config)
+        if config.get("unet"):
+            denoiser = unet_from_config(config["unet"])
+        elif config.get("denoiser"):
+            denoiser = keras.saving.deserialize_keras_object(config["denoiser"])
+        else:
+            raise ValueError("the config has no 'unet' or 'denoiser' entry to rebuild the network")
+        kwargs = {k: config[k] for k in _MODEL_KEYS}
+        kwargs.update({k: config[k] for k in ("name", "trainable", "dtype", "seed")
+                       if k in config})
+        return cls(denoiser, NoiseSchedule(**config["schedule"]), **kwargs)
 
     # -- training -----------------------------------------------------------------------------
     def call(self, inputs, training=False):
@@ -378,23 +399,13 @@ class DiffusionModel(keras.Model):
 
     # -- checkpoints --------------------------------------------------------------------------
     def checkpoint_config(self):
-        """The ``config.json`` content of a checkpoint."""
-        unet_config = getattr(self.denoiser, "unet_config", None)
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "format_version": CHECKPOINT_VERSION,
-            "unet": unet_config,
-            "image_size": list(self.image_shape[:2]),
-            "channels": self.image_shape[2],
-            "schedule": self.schedule.get_config(),
-            "ema_decay": self.ema_decay,
-            "band_limit": self.band_limit,
-            "prediction": self.prediction,
-            "loss_weighting": self.loss_weighting,
-            "snr_gamma": self.snr_gamma,
-            "keras_version": keras.__version__,
-            "backend": _backend(),
-        }
+        """The ``config.json`` of a checkpoint: :meth:`get_config` with the format version and
+        the image shape, Keras version and backend it was written with."""
+        config = {k: v for k, v in self.get_config().items()
+                  if k not in ("name", "trainable", "dtype")}
+        return {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, **config,
+                "image_size": list(self.image_shape[:2]), "channels": self.image_shape[2],
+                "keras_version": keras.__version__, "backend": _backend()}
 
     def save_checkpoint(self, directory, training_state=None, include_optimizer=True):
         """Write a checkpoint directory atomically (temp dir, then rename over ``directory``).
@@ -433,14 +444,8 @@ class DiffusionModel(keras.Model):
             >>> # images = dm.sample(16, sampler="ddim", steps=100, rotation=90, seed=0)
         """
         directory, config, denoiser = denoiser_from_checkpoint(directory)
-        kwargs.setdefault("ema_decay", config.get("ema_decay", 0.999))
-        # checkpoints written before the band limit existed were trained without one
-        kwargs.setdefault("band_limit", config.get("band_limit"))
-        # and before the prediction type: epsilon, uniform
-        for key, default in (("prediction", "epsilon"), ("loss_weighting", "uniform"),
-                             ("snr_gamma", 5.0)):
-            kwargs.setdefault(key, config.get(key, default))
-        model = cls(denoiser, NoiseSchedule(**config["schedule"]), **kwargs)
+        model = cls(denoiser, NoiseSchedule(**config["schedule"]),
+                    **{**{k: config[k] for k in _MODEL_KEYS}, **kwargs})
         model.load_weights_from_checkpoint(directory)
         return model
 
