@@ -12,9 +12,8 @@ forms:
   the attention weights slice by slice from the saved log-sum-exp instead of storing the
   ``(B, heads, T, S)`` tensor. Why: XLA's CPU backend runs a *batched* matrix product with a
   small inner dimension (here the head width, 8-32) several times slower than the same work as
-  plain 2-D products. Measured on the paper-size UNet's 32x32 attention (16 images, 1,024 tokens,
-  4 heads of 8; ``python benchmarks/backend_profile.py``), the reference costs ~3x TensorFlow's,
-  which is most of JAX's slower config-A step (issue 16).
+  plain 2-D products (measured in docs/benchmarks/backend_profile.md,
+  ``python benchmarks/backend_profile.py``).
 
 The layer's :data:`IMPL`: ``"auto"`` (the default) takes ``"sliced"`` on JAX when every device is
 a CPU and no ``keras.distribution`` is set (a loop over a sharded batch axis would defeat the
@@ -145,7 +144,7 @@ def _make_sliced(scale):
 @keras.saving.register_keras_serializable(package="keras_aliasfree")
 class UNetMultiHeadAttention(keras.layers.MultiHeadAttention):
     """``keras.layers.MultiHeadAttention`` whose core product takes the JAX-on-CPU path of
-    :func:`dot_product_attention` where :func:`layer_impl` says so (~3x faster at 1,024 tokens).
+    :func:`dot_product_attention` where :func:`layer_impl` says so.
     Weights, names, config and results are Keras' own layer's; elsewhere, and for a call with a
     mask, dropout or ``return_attention_scores``, it is Keras' own attention.
     """

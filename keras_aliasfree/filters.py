@@ -33,8 +33,8 @@ PRESETS = ("default", "paper")
 DEFAULT_TAPS_PER_FACTOR = 4
 DEFAULT_BETA = 4.0
 # the default kernel is the lowest-rank (SVD) approximation of that jinc within 0.5% of its norm:
-# rank 2 for beta 4 (it measures the same: 0.8 pi stopped by 39 dB, EQ-R of FilteredActivation
-# unchanged, half the cost of rank 4); low betas (config names such as D-1N) keep rank 4
+# rank 2 for beta 4, which measures as the full kernel at half the cost of rank 4
+# (docs/benchmarks/filters.md); low betas (config names such as D-1N) keep rank 4
 DEFAULT_RANK_RTOL = 5e-3
 DEFAULT_WINDOW = "radial"
 # The paper's settings: kernel 3x3, cutoff pi/2, separable (outer-product) Kaiser window.
@@ -185,10 +185,8 @@ def design_filter(factor: int = 2, kernel_size: int | None = None, cutoff: float
     ``preset="paper"``: 3x3 jinc, separable Kaiser window, cutoff ``pi/2`` (beta from the
     config name, default 0).
     ``rank``: keep exactly this many separable terms (:func:`truncate_rank`) instead of the
-    preset's rule -- the fast path's cost goes with the rank. E.g. the 12x12 beta-6 jinc is
-    rank 3 by the 0.5% rule; at rank 2 its filtered activation passes 0.3/0.5 pi within
-    +0.24/-0.18 dB and stops 0.8 pi by 43 dB, at the default kernel's rank
-    (``python benchmarks/passband.py``).
+    preset's rule -- the fast path's cost goes with the rank (what a lower rank costs in
+    passband and stopband: ``python benchmarks/passband.py``).
 
     Example:
         >>> design_filter(2).shape
@@ -252,7 +250,7 @@ def balance_polyphase(kernel: np.ndarray, factor: int) -> np.ndarray:
     Upsampling by zero insertion sees one polyphase component per output phase, so a balanced
     kernel maps a constant image to the same constant (times the DC gain) at every output sample.
     A symmetric even-size kernel is already balanced for ``factor=2``; for ``factor=4`` a
-    16-tap jinc is off by ~0.3% and this corrects it (the total sum is kept). The default preset
+    16-tap jinc is slightly off and this corrects it (the total sum is kept). The default preset
     applies it; the paper preset does not.
 
     Example:

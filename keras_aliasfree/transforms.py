@@ -26,9 +26,9 @@ Rotation methods and what each is exact for:
   invertible in theory; in practice what is lost is (a) the Nyquist bin of even sizes, which is
   multiplied by ``cos(pi * shift)`` so that a real image stays real (the only real-valued choice),
   and (b) rows/columns that a shear pushes across the periodic border, which makes the next shear
-  see a seam. Both are small for small angles: 1000 successive rotations by 0.09 degrees keep
-  about 94% of the variance of 32x32 white noise (bilinear keeps under 1%). A band-limited
-  pattern that fades out before the border is rotated to > 40 dB PSNR (see the tests).
+  see a seam. Both are small for small angles, so many successive small rotations keep most of
+  the variance of white noise, where bilinear interpolation loses nearly all of it
+  (``benchmarks/rotation_sampling.py``; the tests bound the error on band-limited patterns).
 * ``"bilinear"`` -- interpolating rotation with wrap-around border, like the paper's reference
   (which uses ``scipy.ndimage.rotate``, cubic B-splines). Exact only for multiples of 90 degrees
   and for images that are linear inside each pixel cell; it low-passes (blurs) every time it runs.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 12's trained comparison: what makes a trained UNet rotation-equivariant. The same recipe and
+# A trained comparison: what makes a trained UNet rotation-equivariant. The same recipe and
 # budget for every variant (the shipped models' recipe, scripts/train_pretrained.sh: v-prediction,
 # min-SNR-5, 32x32 MNIST, base width 8, no attention, batch 32, AdamW 1e-3, EMA 0.995), fewer
 # steps. Variants:

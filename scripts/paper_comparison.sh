@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 14: the paper's comparison grid (arXiv 2411.09174, configs A-D) at this machine's scale,
+# The paper's comparison grid (arXiv 2411.09174, configs A-D) at this machine's scale,
 # resumable, written cell by cell. Table and plots: scripts/results_table.py -> docs/RESULTS.md.
 #
 # Variants (names give the flags; any other name of these forms works too):

@@ -1,4 +1,4 @@
-"""Write docs/RESULTS.md from the cells of scripts/paper_comparison.sh (issue 14): the grid beside
+"""Write docs/RESULTS.md from the cells of scripts/paper_comparison.sh: the grid beside
 the paper's table, mean +- half the range over seeds, per-cell status (a cell that is missing says
 why), sample grids and rotation strips, and two plots (FD per config, exact EQ-R per config),
 drawn with Pillow (matplotlib is not a dependency). Works on a partial grid.
@@ -160,10 +160,11 @@ def cell_record(root, cell, target_steps, assets=None):
     rec["cell_json"] = _load(os.path.join(run, "cell.json")) or {}
     ev = _load(os.path.join(run, "evaluation.json"))
     # current: scored the latest checkpoint, with the sampler that turns its fresh noise when it
-    # rotates (evaluations before 2026-12-01 compared unrelated samples: docs/METRICS.md)
+    # rotates (evaluation format 2; format 1 compared unrelated samples: docs/METRICS.md)
     eval_latest = bool(ev and state and os.path.basename(ev["meta"]["checkpoint"])
                        == os.path.basename(ck))
-    eval_current = eval_latest and bool(ev["meta"].get("rotation_noise_turned"))
+    eval_current = eval_latest and (int(ev["meta"].get("format_version", 1)) >= 2
+                                    or bool(ev["meta"].get("rotation_noise_turned")))
     if status.startswith("failed"):
         rec["reason"] = status
     elif not os.path.isdir(run):
@@ -174,8 +175,9 @@ def cell_record(root, cell, target_steps, assets=None):
         rec["reason"] = (f"training stopped at step {rec['steps']} of {target_steps} "
                          f"(rerun to resume{'; ' + status if status else ''})")
     elif eval_latest and not eval_current:
-        rec["reason"] = (f"trained ({rec['steps']} steps), evaluated with the sampler of before "
-                         "2026-12-01 (rotated runs added unturned noise); rerun to re-evaluate")
+        rec["reason"] = (f"trained ({rec['steps']} steps), evaluated with an older sampler "
+                         "(evaluation format 1: rotated runs added unturned noise); rerun to "
+                         "re-evaluate")
     elif not eval_current:
         rec["reason"] = (f"trained ({rec['steps']} steps), not evaluated yet"
                          + (f" ({status}, or interrupted)" if status else ""))
@@ -501,7 +503,7 @@ def main(argv=None):
     md = ["# Results: the paper's comparison at this machine's scale", "",
           "Configs A-D of Anjum (2024, arXiv 2411.09174) with the paper's 3x3 filters and with "
           "this library's flat-passband 12x12 jinc, trained with the shipped models' recipe and "
-          "scored on offline classifier features (issue 14).", "",
+          "scored on offline classifier features.", "",
           "Made by:", "", "```",
           grid.get("command", "bash scripts/paper_comparison.sh") + "   # the grid (resumable)",
           "python scripts/results_table.py " + " ".join(shlex.quote(a) for a in

@@ -8,10 +8,10 @@
 # over MNIST; D-1N about 2.3 h, A about 50 min on 2 cores). Resumable: rerunning continues an
 # interrupted run (the shipped pair was trained in three sittings: epochs 1-12, 13-24, 25-48).
 # Then it exports both with DDIM eta 1 (into saved_models/: that replaces the shipped models).
-# EPOCHS=24 stops at the 9,000-step budget of the first retrain (2026-12-01).
+# EPOCHS=24 stops at the 9,000-step budget of the first retrain.
 # LR_SCHEDULE=cosine: 24 epochs with a 200-step linear warmup and cosine decay of the lr to 0 by the
-# last step, into runs/pretrained2/ (measured against the constant lr at the same 9,000 steps on
-# 2026-12-02: no better, docs/benchmarks/recipe.md, "Learning-rate schedule at the shipped budget").
+# last step, into runs/pretrained2/ (measured against the constant lr at the same 9,000 steps:
+# docs/benchmarks/recipe.md, "Learning-rate schedule at the shipped budget").
 # Usage: bash scripts/train_pretrained.sh [d|a|both]   (from the repository root; data in ../shared/data)
 set -eu
 export KERAS_BACKEND=tensorflow

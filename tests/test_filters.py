@@ -113,7 +113,7 @@ def test_truncate_rank_arguments():
 
 
 def test_filtered_activation_passband_of_the_default_is_pinned():
-    # the default filter's droop, measured (issue 12): a change of default must change this test
+    # the default filter's droop, measured: a change of default must change this test
     from keras_aliasfree.analysis import filtered_activation_passband
 
     np.testing.assert_allclose(filtered_activation_passband(), [-0.32, -1.55, -4.37], atol=0.03)
@@ -130,7 +130,7 @@ def test_a_longer_kernel_meets_the_flat_passband_target():
 
 
 def test_rank_two_12_tap_beta_6_kernel_meets_every_filter_target():
-    # issue 12's targets for one filtered activation: within 0.5 dB to 0.5 pi, >= 30 dB stopband,
+    # the targets for one filtered activation: within 0.5 dB to 0.5 pi, >= 30 dB stopband,
     # at the default kernel's rank (the fast path's cost goes with the rank)
     from keras_aliasfree import FilteredActivation
     from keras_aliasfree.analysis import PASSBAND_FREQS, filtered_activation_passband

@@ -33,7 +33,7 @@ def _cell(root, cell, metrics=None, step=20, log="", evaluated_epoch=2, extracto
         meta = {"checkpoint": str(run / "checkpoints" / f"epoch_{evaluated_epoch:04d}"),
                 "seconds": 12.0, "extractor": "clf-abc"}
         if noise_turned:
-            meta["rotation_noise_turned"] = True
+            meta["format_version"] = 2
         (run / "evaluation.json").write_text(json.dumps({"metrics": metrics, "meta": meta}))
         (run / "cell.json").write_text(json.dumps({"extractor": extractor}))
 
@@ -126,8 +126,8 @@ def test_results_table_on_a_partial_grid(grid):
     assert ("| B-1N-s0 | trained (20 steps), not evaluated yet (running since 12:00 UTC, or "
             "interrupted) |") in text
     assert "30: 16.0, 60: 15.0, 90: 14.0; 30: 12.0, 60: 11.0, 90: 10.0" in text
-    assert ("| A-s0 | trained (20 steps), evaluated with the sampler of before 2026-12-01 "
-            "(rotated runs added unturned noise); rerun to re-evaluate |") in text
+    assert ("| A-s0 | trained (20 steps), evaluated with an older sampler (evaluation format 1: "
+            "rotated runs added unturned noise); rerun to re-evaluate |") in text
     assert "](../assets/mnist/A-s0.png)" in text and "[A-s0-samples.npz]" in text
     # beside the paper: its figures and changes; ours where run, "not run" where not
     paper = text[text.index("## Beside the paper"):text.index("## MNIST")]

@@ -163,7 +163,7 @@ def test_bad_arguments():
 
 @pytest.mark.parametrize("size", [64, 128])
 def test_large_unets_train_and_sample(size):
-    # issue 16: at 64 and 128 px the filtered activations run the banded resampling; a D UNet
+    # at 64 and 128 px the filtered activations run the banded resampling; a D UNet
     # builds, trains a step (finite loss, weights move) and samples there on every backend
     from keras_aliasfree import ops as O
     from keras_aliasfree.diffusion import DiffusionModel

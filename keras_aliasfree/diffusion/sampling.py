@@ -88,8 +88,8 @@ def rotate_noise(noise, degrees):
     eta > 0) adds at step ``i`` must be the plain run's noise turned by ``(i + 1) phi / steps``;
     unturned, it is other noise, and the two runs draw different images however equivariant the
     denoiser is. The turn is always the band-limited FFT three-shear (whatever rotates x_t): it
-    is unitary on the periodic grid, so the noise stays white with its variance (within 2.5 %,
-    the Nyquist row), where an interpolating rotation would shrink it by a third.
+    is unitary on the periodic grid, so the noise stays white with its variance (but for the
+    Nyquist row), where an interpolating rotation would shrink it.
 
     Example:
         >>> import numpy as np

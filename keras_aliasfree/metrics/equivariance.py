@@ -13,7 +13,8 @@ downsampling layer), ``T`` is scaled to the output grid.
   compared inside the central disc.
 * **EQ-R exact** (:func:`eq_rotation_exact`) -- the rotation of the disc-band-limited content of
   an image windowed to a disc in space, computed exactly on a zero-padded canvas: no periodic wrap,
-  no shear aliasing, so an exactly equivariant ``f`` scores ~50 dB here instead of ~32 dB.
+  no shear aliasing, so an exactly equivariant ``f`` scores far higher than with EQ-R
+  (docs/METRICS.md has the ceilings).
 
 Translations use periodic shifts, so for an ``f`` with zero-padded borders the band that wrapped
 around, plus ``border`` pixels, is left out of the comparison (StyleGAN3 masks the same way).
@@ -341,8 +342,8 @@ def eq_rotation_exact(fn, images, angles=EXACT_ANGLES, return_floor=False):
 
     Both inputs hold nothing near the corners and nothing a rotation cannot map, so the figure
     measures ``fn`` itself. ``return_floor`` also returns the score of ``fn = identity`` on the
-    same inputs (~50 dB on 32x32 noise: what is left of the interpolant outside the grid), the
-    ceiling to compare a model with. Angles avoid multiples of 90 degrees, which any kernel with
+    same inputs (what is left of the interpolant outside the grid), the ceiling to compare a
+    model with. Angles avoid multiples of 90 degrees, which any kernel with
     the square's symmetry passes exactly.
 
     Example:

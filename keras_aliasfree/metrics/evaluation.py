@@ -19,6 +19,10 @@ from keras_aliasfree.metrics import equivariance as EQ
 from keras_aliasfree.metrics import extractors as E
 
 
+#: Version of the ``evaluate`` output. 2: rotation-aware sampling turns each step's fresh noise
+#: too, so the rotated and upright samples of a seed are the same sample (docs/METRICS.md).
+EVALUATION_VERSION = 2
+
 def sample_images(model, num, batch_size=250, sampler="ddim", steps=50, seed=0, rotation=0.0,
                   rotation_method="fft", verbose=True, eta=0.0):
     """Draw ``num`` images from a :class:`~keras_aliasfree.diffusion.DiffusionModel` in batches
@@ -95,7 +99,7 @@ def noise_equivariance(model, clean_images, timesteps=(100, 500, 900), seed=0, m
     of ``timesteps``. Keys ``eq_r_disc_t{t}`` and ``eq_t_frac_disc_t{t}``, and
     ``eq_r_exact_t{t}`` (with ``eq_r_exact_floor_t{t}``): EQ-R of the same ``eps_hat`` with the
     exact rotation of :func:`~keras_aliasfree.metrics.equivariance.eq_rotation_exact` (inputs
-    windowed to a disc in space; ceiling ~50 dB instead of ~32: the figure to compare configs by);
+    windowed to a disc in space; a much higher ceiling: the figure to compare configs by);
     ``eq_r_disc_floor_t{t}``: the same EQ-R of the projection alone (``eps_hat = x_t``), the
     measurement's own ceiling on these inputs. A periodic image cannot be rotated exactly (its
     frequencies leave the lattice; the three-shear rotation aliases what a shear pushes past
@@ -130,7 +134,7 @@ def noise_equivariance(model, clean_images, timesteps=(100, 500, 900), seed=0, m
             out[f"eq_r_disc_floor_t{t}"] = EQ.eq_rotation(disc_lowpass, xt, seed=seed)
             out[f"eq_t_frac_disc_t{t}"] = EQ.eq_translation(fn, xt, fractional=True,
                                                             max_shift=max_shift, seed=seed)
-            # the same eps_hat with an exact rotation of disc-windowed inputs (ceiling ~50 dB);
+            # the same eps_hat with an exact rotation of disc-windowed inputs (a higher ceiling);
             # the exact rotation projects on the disc itself (on a zero-padded canvas), so raw
             out[f"eq_r_exact_t{t}"], out[f"eq_r_exact_floor_t{t}"] = EQ.eq_rotation_exact(
                 raw, xt, return_floor=True)
@@ -250,15 +254,13 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
 
     cfg = read_checkpoint_config(ck_dir)
     meta = {
+        "format_version": EVALUATION_VERSION,
         "checkpoint": ck_dir, "unet": (cfg.get("unet") or {}).get("config"),
         "data": data, "split": split, "num": int(num), "extractor": ext.name,
         "extractor_description": ext.description, "reference_cached": bool(ref["cached"]),
         "sampler": sampler, "steps": steps, "eta": eta, "seed": seed, "angles": list(angles or []),
         "rotation_num": rotation_num, "rotated_fd_angle": rotated_fd_angle,
         "rotation_method": rotation_method, "consistency_methods": methods if angles else [],
-        # rotation-aware sampling turns each step's fresh noise too (since 2026-12-01); an older
-        # evaluation's stochastic rotation consistency compared two different samples
-        "rotation_noise_turned": True,
         "samples_file": None if save_samples is None else str(save_samples),
         "eq_num": eq_num, "eq_timestep": eq_timestep,
         "eq_timesteps": [int(t) for t in eq_timesteps],
