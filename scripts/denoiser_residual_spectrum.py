@@ -67,7 +67,7 @@ def main(paths):
         x0, _ = load_numpy("mnist", split="test", image_size=h, limit=64)
         if band_limit == "disc":  # the model's data: low-passed to the disc (DiffusionModel)
             from keras_aliasfree.diffusion import DATA_TAPER
-            from keras_aliasfree.transforms import disc_lowpass
+            from keras_aliasfree.discs import disc_lowpass
 
             x0 = np.asarray(disc_lowpass(x0, taper=DATA_TAPER))
         f = np.fft.fftfreq(h)

@@ -10,7 +10,7 @@ import pytest
 
 from keras_aliasfree.diffusion import (DATA_TAPER, DiffusionModel, NoiseSchedule,
                                        apply_band_limit, load_checkpoint, resolve_band_limit)
-from keras_aliasfree.transforms import disc_lowpass, disc_response
+from keras_aliasfree.discs import disc_lowpass, disc_response
 from keras_aliasfree.unet import build_unet
 from test_diffusion import toy_images
 

@@ -184,7 +184,7 @@ def test_rotated_stochastic_sampling_turns_the_plain_sample(sampler, eta):
     # step's fresh noise by the angle turned so far draws the plain sample of the same seed,
     # turned (up to the rotations' own error at the highest frequencies, hence the low-pass).
     # With the noise unturned, the two runs add different noise: 0.74-0.92 here
-    from keras_aliasfree import transforms
+    from keras_aliasfree import discs, transforms
 
     x_in, t_in = keras.Input((16, 16, 1)), keras.Input(())
     y = keras.layers.Conv2D(1, 1, use_bias=False,
@@ -195,7 +195,7 @@ def test_rotated_stochastic_sampling_turns_the_plain_sample(sampler, eta):
     plain, turned = dm.sample(8, **kw), dm.sample(8, rotation=90.0, **kw)
     f = np.fft.fftfreq(16)
     low = np.hypot(*np.meshgrid(f, f, indexing="ij")) < 0.2
-    disc = np.squeeze(np.asarray(transforms.disc_mask(16, 16, 6.0))) > 0
+    disc = np.squeeze(np.asarray(discs.disc_mask(16, 16, 6.0))) > 0
 
     def smooth(a):
         return np.real(np.fft.ifft2(np.fft.fft2(a[..., 0]) * low))[:, disc]

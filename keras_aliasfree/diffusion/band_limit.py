@@ -6,7 +6,7 @@ disc, so outside it ``x_t`` is pure noise of known scale and its noise is predic
 
     eps_hat(x_t, t) = P(net(x_t, t)) + (x_t - P(x_t)) / sqrt(1 - alpha_bar_t)
 
-with ``P`` the ideal disc projection (:func:`~keras_aliasfree.transforms.disc_lowpass`).
+with ``P`` the ideal disc projection (:func:`~keras_aliasfree.discs.disc_lowpass`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from keras import ops
 
 from keras_aliasfree.constants import BAND_LIMITS
-from keras_aliasfree.transforms import disc_lowpass
+from keras_aliasfree.discs import disc_lowpass
 
 #: raised-cosine roll-off of the training-data low-pass under ``band_limit="disc"``: flat up to
 #: 0.8 x Nyquist, zero from Nyquist (the disc radius) on.

@@ -6,11 +6,8 @@ advances inside the compiled step), noises the batch and minimises the MSE on th
 exponential moving average (EMA) of the weights is kept in non-trainable variables, updated after
 every optimizer step, used by :meth:`DiffusionModel.sample` and saved with checkpoints.
 
-Sampling runs the whole reverse loop in-graph (:mod:`keras_aliasfree.diffusion.sampling`),
-compiled once per (num, sampler, steps, rotation method); with ``rotation=phi`` x_t is rotated by
-``phi/steps`` degrees about the image centre before every reverse step, so the image arrives
-turned by ``phi`` (the paper's modified diffusion process). ``rotation=0`` skips the rotation, so
-it reproduces plain sampling bit for bit for the same seed.
+Sampling (:meth:`DiffusionModel.sample`) runs the whole reverse loop in-graph, optionally
+turning the image as it is drawn (:mod:`keras_aliasfree.diffusion.sampling`).
 """
 
 from __future__ import annotations
@@ -65,22 +62,14 @@ class DiffusionModel(keras.Model):
             (Hang et al. 2023, with ``snr_gamma``); see :meth:`NoiseSchedule.loss_weights`.
         snr_gamma: the ``gamma`` of ``min_snr`` (default 5).
 
-    Band limit. A filtered activation with a radially symmetric (jinc) low-pass keeps only the
-    disc of frequencies that a rotation maps onto itself, so every path of a C/D UNet to its
-    output is disc-limited, while the noise it must predict is white: it fills the whole square
-    band, corners included (21% of it). No convolution can put the corners back, and a sampler
-    that never removes the corner noise ends in a checkerboard (``docs/DESIGN_NOTES.md``). With
-    ``band_limit="disc"`` the model treats the data as band-limited to the disc, which makes the
-    corners of ``x_t`` pure noise with a known scale, so their noise is predicted exactly, in
-    closed form, and the network predicts the disc::
-
-        eps_hat(x_t, t) = P(net(x_t, t)) + (x_t - P(x_t)) / sqrt(1 - alpha_bar_t)
-
-    where ``P`` is the ideal disc projection (:func:`~keras_aliasfree.transforms.disc_lowpass`,
-    radius = Nyquist). Training images are low-passed to the disc first (raised-cosine roll-off
-    from 0.8 x Nyquist, :data:`DATA_TAPER`), so the loss on the corners is zero and the network
-    learns the disc only; samples come out band-limited to the disc. The same ``eps_hat`` is
-    used by :meth:`sample`, by :meth:`predict_noise` and by the exported SavedModel.
+    Band limit. A C/D UNet (jinc filters) can only output the disc of frequencies a rotation
+    maps onto itself, while the noise it must predict fills the square band. With
+    ``band_limit="disc"`` the data is treated as band-limited to the disc (training images are
+    low-passed to it, :data:`DATA_TAPER`), so the corners of ``x_t`` are pure noise of known scale
+    and are predicted in closed form:
+    ``eps_hat = P(net(x_t, t)) + (x_t - P(x_t)) / sqrt(1 - alpha_bar_t)``, ``P`` the disc
+    projection (:func:`~keras_aliasfree.discs.disc_lowpass`). :meth:`sample`,
+    :meth:`predict_noise` and the export use the same ``eps_hat`` (``docs/DESIGN_NOTES.md``).
 
     ``fit`` accepts images (float, [-1, 1], NHWC) as an array or a dataset yielding images or
     ``(images, labels)``; labels are ignored.
@@ -331,9 +320,7 @@ class DiffusionModel(keras.Model):
             use_ema: sample with the EMA weights (default) or the raw trained weights.
             verbose: progress bar; ``"auto"`` shows it for runs of >= 100 steps.
             clip_denoised: clip the predicted clean image ``x0_hat`` to [-1, 1] at every step
-                (default, as Ho et al.'s released code does); each step then moves toward an
-                image in the data range. ``False`` gives the textbook update (Algorithm 2 /
-                DDIM), which diverges for a denoiser that is not yet accurate.
+                (default, as Ho et al.'s released code); ``False`` gives the textbook update.
             eta: DDIM only: 0 (default) = deterministic DDIM; 1 = as much fresh noise per step as
                 DDPM's posterior (Song et al. 2021), which forgives a less accurate denoiser.
 

@@ -42,7 +42,7 @@ from keras_aliasfree.metrics.extractors import (
     quantize,
     reference_features,
 )
-from keras_aliasfree.transforms import disc_mask, psnr
+from keras_aliasfree.discs import disc_mask, psnr
 
 __all__ = [
     "feature_statistics", "frechet_distance", "frechet_distance_from_statistics",

@@ -26,6 +26,7 @@ import functools
 
 import numpy as np
 
+from keras_aliasfree import discs as DS
 from keras_aliasfree import transforms as T
 
 
@@ -129,7 +130,7 @@ def eq_translation(fn, images, fractional=False, max_shift=0.125, border=None, s
     mask = _band_mask(oh, ow, ody, odx, border)
     if not mask.any():
         raise ValueError("the valid mask is empty: reduce max_shift or border")
-    score = T.psnr(ref, yt, np.broadcast_to(mask, ref.shape))
+    score = DS.psnr(ref, yt, np.broadcast_to(mask, ref.shape))
     if return_details:
         return score, {"dy": dy, "dx": dx, "mask_fraction": float(mask.mean())}
     return score
@@ -168,7 +169,7 @@ def eq_rotation(fn, images, angles=None, method="fft", radius=None, seed=0, retu
     y = _call(fn, x)
     oh, ow = y.shape[1], y.shape[2]
     radius = min(oh, ow) / 2.0 - 1.0 if radius is None else float(radius)
-    mask = T.disc_mask(oh, ow, radius)[None, :, :, None]
+    mask = DS.disc_mask(oh, ow, radius)[None, :, :, None]
     refs, outs = [], []
     for ang in angle_sets:
         xr = keras.ops.convert_to_numpy(T.rotate(x, ang, method=method))
@@ -176,7 +177,7 @@ def eq_rotation(fn, images, angles=None, method="fft", radius=None, seed=0, retu
             T.rotate(y.astype(np.float32), ang, method=method)).astype(np.float64))
         outs.append(_call(fn, xr))
     ref, out = np.concatenate(refs), np.concatenate(outs)
-    score = T.psnr(ref, out, np.broadcast_to(mask, ref.shape))
+    score = DS.psnr(ref, out, np.broadcast_to(mask, ref.shape))
     if return_details:
         return score, {"angles": angle_sets, "radius": radius}
     return score
@@ -247,7 +248,7 @@ def rotation_consistency(sample_fn, angles=(15.0, 30.0, 45.0, 60.0, 90.0), seed=
     base = _check_images(sample_fn(0.0, seed))
     h, w = base.shape[1:3]
     radius = min(h, w) / 2.0 - 1.0 if radius is None else float(radius)
-    mask = T.disc_mask(h, w, radius)
+    mask = DS.disc_mask(h, w, radius)
     per = {}
     for phi in angles:
         ref = keras.ops.convert_to_numpy(T.rotate(base, float(phi), method=method))
@@ -255,7 +256,7 @@ def rotation_consistency(sample_fn, angles=(15.0, 30.0, 45.0, 60.0, 90.0), seed=
         if got.shape != base.shape:
             raise ValueError(f"sample_fn returned {got.shape} for rotation {phi}, {base.shape} "
                              "for 0")
-        per[float(phi)] = T.psnr(ref, got, mask)
+        per[float(phi)] = DS.psnr(ref, got, mask)
     mean = float(np.mean(list(per.values())))
     return (mean, per) if return_per_angle else mean
 
@@ -302,7 +303,7 @@ def exact_rotation(images, degrees, radius=0.5):
         >>> x = np.random.default_rng(0).normal(size=(1, 32, 32, 1)) * radial_window(32)[..., None]
         >>> x = exact_rotation(x, 0.0)                    # band-limited to the disc
         >>> back = exact_rotation(exact_rotation(x, 30.0), -30.0)
-        >>> from keras_aliasfree.transforms import psnr
+        >>> from keras_aliasfree.discs import psnr
         >>> psnr(x[:, 8:24, 8:24], back[:, 8:24, 8:24]) > 40
         True
     """
@@ -358,7 +359,7 @@ def eq_rotation_exact(fn, images, angles=EXACT_ANGLES, return_floor=False):
     y = _call(fn, x)
     if y.shape[1:3] != x.shape[1:3]:
         raise ValueError(f"eq_rotation_exact needs fn to keep the image size, got {y.shape}")
-    mask = T.disc_mask(x.shape[1], x.shape[2], x.shape[1] / 2.0 - 1.0)[None, :, :, None]
+    mask = DS.disc_mask(x.shape[1], x.shape[2], x.shape[1] / 2.0 - 1.0)[None, :, :, None]
     refs, outs, frefs, fouts = [], [], [], []
     for ang in angles:
         xr = exact_rotation(x, ang)
@@ -367,10 +368,10 @@ def eq_rotation_exact(fn, images, angles=EXACT_ANGLES, return_floor=False):
         if return_floor:
             frefs.append(xr)
             fouts.append(exact_rotation(xr, 0.0))
-    score = T.psnr(np.concatenate(refs), np.concatenate(outs),
+    score = DS.psnr(np.concatenate(refs), np.concatenate(outs),
                    np.broadcast_to(mask, (len(refs) * y.shape[0],) + y.shape[1:]))
     if not return_floor:
         return score
-    floor = T.psnr(np.concatenate(frefs), np.concatenate(fouts),
+    floor = DS.psnr(np.concatenate(frefs), np.concatenate(fouts),
                    np.broadcast_to(mask, (len(frefs) * x.shape[0],) + x.shape[1:]))
     return score, floor

@@ -116,7 +116,7 @@ def noise_equivariance(model, clean_images, timesteps=(100, 500, 900), seed=0, m
     """
     import keras
 
-    from keras_aliasfree.transforms import disc_lowpass
+    from keras_aliasfree.discs import disc_lowpass
 
     out = {}
     with model.ema_weights_applied():
