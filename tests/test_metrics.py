@@ -357,18 +357,19 @@ def test_noise_equivariance_on_the_disc():
     x = np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 1)).astype("float32")
     exact = noise_equivariance(_StubModel(lambda v: v), x, timesteps=(500,))
     shifted = noise_equivariance(_StubModel(lambda v: np.roll(v, 2, axis=2)), x, timesteps=(500,))
-    assert set(exact) == {"eq_r_disc_t500", "eq_t_frac_disc_t500", "eq_r_disc_floor_t500",
-                          "eq_r_exact_t500", "eq_r_exact_floor_t500"}
-    # with the exact rotation the ceiling is ~50 dB, and the identity reaches it
-    assert exact["eq_r_exact_t500"] == pytest.approx(exact["eq_r_exact_floor_t500"], abs=0.05)
-    assert exact["eq_r_exact_floor_t500"] > exact["eq_r_disc_floor_t500"] + 8.0
-    assert shifted["eq_r_exact_t500"] < exact["eq_r_exact_t500"] - 20.0
+    assert set(exact) == {500} and set(exact[500]) == {
+        "eq_r_disc", "eq_t_frac_disc", "eq_r_disc_floor", "eq_r_exact", "eq_r_exact_floor"}
+    exact, shifted = exact[500], shifted[500]
+    # with the exact rotation the ceiling is far higher, and the identity reaches it
+    assert exact["eq_r_exact"] == pytest.approx(exact["eq_r_exact_floor"], abs=0.05)
+    assert exact["eq_r_exact_floor"] > exact["eq_r_disc_floor"] + 8.0
+    assert shifted["eq_r_exact"] < exact["eq_r_exact"] - 20.0
     # an exactly equivariant eps_hat reaches the measurement's floor (a periodic image has no
     # exact rotation), not infinity; fractional shifts are exact
-    assert exact["eq_r_disc_t500"] == pytest.approx(exact["eq_r_disc_floor_t500"], abs=0.05)
-    assert exact["eq_t_frac_disc_t500"] > 60.0
+    assert exact["eq_r_disc"] == pytest.approx(exact["eq_r_disc_floor"], abs=0.05)
+    assert exact["eq_t_frac_disc"] > 60.0
     # a shift does not commute with a rotation: far below the floor
-    assert shifted["eq_r_disc_t500"] < shifted["eq_r_disc_floor_t500"] - 5.0
+    assert shifted["eq_r_disc"] < shifted["eq_r_disc_floor"] - 5.0
 
 
 def test_format_table_and_json(tmp_path):
@@ -385,6 +386,15 @@ def test_format_table_and_json(tmp_path):
 
     path = evaluation.write_json(rep, tmp_path / "r.json")
     assert json.loads(open(path).read())["metrics"]["eq_r"] == "inf"
+    # the structured report round-trips through the file layout, per-angle sweeps included
+    rep["metrics"].update({"rotation_consistency": 14.0, "rotation_consistency_bilinear": 12.0,
+                           "rotation_consistency_per_angle": {"90": 14.0},
+                           "rotation_consistency_per_angle_bilinear": {"90": 12.0}})
+    report = evaluation.EvaluationReport.from_dict(rep)
+    assert report.noise_equivariance == {100: {"eq_r_disc": 30.0}, 900: {"eq_r_disc": 31.0}}
+    assert report.rotation_consistency["bilinear"] == {"mean": 12.0, "per_angle": {"90": 12.0}}
+    assert report.to_dict() == rep
+    assert "| rotation consistency, bilinear rotation (dB) | 12.00 |" in evaluation.format_table(report)
 
 
 @pytest.mark.slow

@@ -253,8 +253,9 @@ def test_evaluate_saves_samples_and_sweeps_two_rotation_methods(tiny, monkeypatc
         ck, data=data, num=4, extractor="classifier", steps=2, batch_size=4, angles=(90.0,),
         rotation_num=2, rotated_fd_angle=0, eq_num=2, eq_timestep=5, eq_timesteps=(), kid_subsets=2,
         consistency_methods=("fft", "bilinear"), save_samples=npz, verbose=False, eta=1.0)
-    m = rep["metrics"]
-    assert rep["meta"]["consistency_methods"] == ["fft", "bilinear"]
+    assert set(rep.rotation_consistency) == {"fft", "bilinear"}
+    m = rep.to_dict()["metrics"]
+    assert rep.meta["consistency_methods"] == ["fft", "bilinear"]
     assert set(m["rotation_consistency_per_angle"]) == {"90"}
     assert set(m["rotation_consistency_per_angle_bilinear"]) == {"90"}
     # two sweeps, each with its own rotation (45 deg per step: bilinear blurs, fft does not)

@@ -104,18 +104,23 @@ def run(args) -> int:
     ext = args.extractor
     if ext == "inception" and args.allow_download:
         ext = get_extractor("inception", allow_download=True)
-    report = evaluation.evaluate_checkpoint(
-        checkpoint, data=args.data, num=args.num, split=args.split, extractor=ext,
-        sampler=args.sampler, steps=None if args.sampler == "ddpm" else args.steps,
-        batch_size=args.batch_size, seed=args.seed, angles=args.angles,
-        rotation_num=args.rotation_num, rotated_fd_angle=args.rotated_fd_angle,
-        rotated_num=args.rotated_num, eq_num=args.eq_num, eq_timestep=args.eq_timestep,
-        eq_timesteps=tuple(int(t) for t in args.eq_timesteps),
-        rotation_method=args.rotation_method, kid_subsets=args.kid_subsets,
-        kid_subset_size=args.kid_subset_size, data_dir=args.data_dir, cache=args.cache_dir,
-        verbose=not args.quiet, eta=args.eta if args.sampler == "ddim" else 0.0,
-        consistency_methods=args.consistency_methods, save_samples=args.save_samples)
-    meta = report["meta"]
+    try:
+        options = evaluation.EvaluationOptions(
+            data=args.data, num=args.num, split=args.split, extractor=ext,
+            sampler=args.sampler, steps=None if args.sampler == "ddpm" else args.steps,
+            eta=args.eta if args.sampler == "ddim" else 0.0, batch_size=args.batch_size,
+            seed=args.seed, angles=args.angles, rotation_num=args.rotation_num,
+            rotated_fd_angle=args.rotated_fd_angle, rotated_num=args.rotated_num,
+            eq_num=args.eq_num, eq_timestep=args.eq_timestep, eq_timesteps=args.eq_timesteps,
+            rotation_method=args.rotation_method,
+            consistency_methods=args.consistency_methods or (), kid_subsets=args.kid_subsets,
+            kid_subset_size=args.kid_subset_size, data_dir=args.data_dir, cache=args.cache_dir,
+            save_samples=args.save_samples, verbose=not args.quiet)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    report = evaluation.evaluate_checkpoint(checkpoint, options)
+    meta = report.meta
     print(f"\n{meta['checkpoint']} (UNet {meta['unet']}), {meta['num']} samples, "
           f"{meta['sampler']} {meta['steps'] or ''} steps, extractor {meta['extractor']}")
     print(evaluation.format_table(report))

@@ -6,8 +6,7 @@ Every number is explained in docs/METRICS.md.
 
 from __future__ import annotations
 
-import json
-import math
+import dataclasses
 import os
 import platform
 import time
@@ -17,11 +16,13 @@ import numpy as np
 from keras_aliasfree.metrics import distances as D
 from keras_aliasfree.metrics import equivariance as EQ
 from keras_aliasfree.metrics import extractors as E
+from keras_aliasfree.metrics.report import EvaluationReport, format_table, write_json
 
 
 #: Version of the ``evaluate`` output. 2: rotation-aware sampling turns each step's fresh noise
 #: too, so the rotated and upright samples of a seed are the same sample (docs/METRICS.md).
 EVALUATION_VERSION = 2
+
 
 def sample_images(model, num, batch_size=250, sampler="ddim", steps=50, seed=0, rotation=0.0,
                   rotation_method="fft", verbose=True, eta=0.0):
@@ -96,11 +97,11 @@ def noise_equivariance(model, clean_images, timesteps=(100, 500, 900), seed=0, m
     """EQ-R and EQ-T_frac (dB) of what the sampler uses -- the model's noise prediction
     ``eps_hat`` (EMA weights, band limit and prediction target applied) -- with both outputs
     projected on the disc of frequencies a rotation maps onto itself (radius Nyquist), at each
-    of ``timesteps``. Keys ``eq_r_disc_t{t}`` and ``eq_t_frac_disc_t{t}``, and
-    ``eq_r_exact_t{t}`` (with ``eq_r_exact_floor_t{t}``): EQ-R of the same ``eps_hat`` with the
+    of ``timesteps``. Returns ``{t: {measure: dB}}``: ``eq_r_disc`` and ``eq_t_frac_disc``, and
+    ``eq_r_exact`` (with ``eq_r_exact_floor``): EQ-R of the same ``eps_hat`` with the
     exact rotation of :func:`~keras_aliasfree.metrics.equivariance.eq_rotation_exact` (inputs
     windowed to a disc in space; a much higher ceiling: the figure to compare configs by);
-    ``eq_r_disc_floor_t{t}``: the same EQ-R of the projection alone (``eps_hat = x_t``), the
+    ``eq_r_disc_floor``: the same EQ-R of the projection alone (``eps_hat = x_t``), the
     measurement's own ceiling on these inputs. A periodic image cannot be rotated exactly (its
     frequencies leave the lattice; the three-shear rotation aliases what a shear pushes past
     Nyquist), so even a perfectly rotation-equivariant denoiser scores about this figure, not
@@ -130,203 +131,199 @@ def noise_equivariance(model, clean_images, timesteps=(100, 500, 900), seed=0, m
             def fn(x):
                 return disc_lowpass(raw(x))
 
-            out[f"eq_r_disc_t{t}"] = EQ.eq_rotation(fn, xt, seed=seed)
-            out[f"eq_r_disc_floor_t{t}"] = EQ.eq_rotation(disc_lowpass, xt, seed=seed)
-            out[f"eq_t_frac_disc_t{t}"] = EQ.eq_translation(fn, xt, fractional=True,
-                                                            max_shift=max_shift, seed=seed)
+            m = out[int(t)] = {}
+            m["eq_r_disc"] = EQ.eq_rotation(fn, xt, seed=seed)
+            m["eq_r_disc_floor"] = EQ.eq_rotation(disc_lowpass, xt, seed=seed)
+            m["eq_t_frac_disc"] = EQ.eq_translation(fn, xt, fractional=True,
+                                                    max_shift=max_shift, seed=seed)
             # the same eps_hat with an exact rotation of disc-windowed inputs (a higher ceiling);
             # the exact rotation projects on the disc itself (on a zero-padded canvas), so raw
-            out[f"eq_r_exact_t{t}"], out[f"eq_r_exact_floor_t{t}"] = EQ.eq_rotation_exact(
+            m["eq_r_exact"], m["eq_r_exact_floor"] = EQ.eq_rotation_exact(
                 raw, xt, return_floor=True)
     return out
 
 
-def _ema_denoiser(checkpoint):
-    from keras_aliasfree.diffusion import find_checkpoint, read_checkpoint_config
-    from keras_aliasfree.unet import unet_from_config
-
-    directory = find_checkpoint(checkpoint)
-    net = unet_from_config(read_checkpoint_config(directory)["unet"])
-    net.load_weights(os.path.join(directory, "ema.weights.h5"))
-    return net, directory
-
-
-def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extractor="auto",
-                        sampler="ddim", steps=50, batch_size=250, seed=0, angles=(30.0, 60.0, 90.0),
-                        rotation_num=16, rotated_fd_angle=45.0, rotated_num=None, eq_num=16,
-                        eq_timestep=500, rotation_method="fft", kid_subsets=100,
-                        eq_timesteps=(100, 500, 900),
-                        kid_subset_size=1000, data_dir=None, cache=None, verbose=True, eta=0.0,
-                        consistency_methods=None, save_samples=None):
-    """Evaluate a checkpoint; returns a JSON-able dict (see docs/METRICS.md for every key).
+@dataclasses.dataclass(frozen=True)
+class EvaluationOptions:
+    """What :func:`evaluate` measures, and how (see docs/METRICS.md for every figure).
 
     Args:
-        checkpoint: checkpoint or run directory (``keras-aliasfree train --out DIR``).
-        data: reference dataset (``keras_aliasfree.data`` source name or path); its ``split`` gives
-            the first ``num`` real images for the reference statistics (cached on disk).
+        data: reference dataset (a ``keras_aliasfree.data`` source name or path); the first
+            ``num`` images of its ``split`` give the reference statistics (cached on disk).
         num: generated and real images for FD/KID/IS.
+        split: the reference split.
         extractor: ``"auto"``, ``"inception"``, ``"classifier"``, a path, or a FeatureExtractor.
-        sampler, steps: sampling settings (DDIM 50 steps by default; DDPM runs all T).
-        eta: DDIM noise level (0 = deterministic DDIM; 1 = DDPM-like, see ``DiffusionModel.sample``).
-        angles: rotation sweep for the rotation consistency (``rotation_num`` images per angle).
+        sampler, steps, eta: sampling settings (DDIM 50 steps by default; DDPM runs all T;
+            ``eta`` is DDIM's noise level).
+        batch_size: images sampled per call (batch ``i`` uses seed ``seed + i``).
+        seed: seed of the samples and of the equivariance inputs.
+        angles: rotation sweep for the rotation consistency (``rotation_num`` images per angle);
+            empty skips it.
         rotated_fd_angle: FD/KID of samples drawn with this rotation vs real data rotated by the
-            same angle (``rotated_num`` images, default ``num``); 0/None skips it.
+            same angle (``rotated_num`` images, default ``num``); 0 or ``None`` skips it.
         eq_num, eq_timestep: real images noised to ``eq_timestep`` for the raw UNet's EQ-* figures.
-        eq_timesteps: the timesteps of the EQ figures on ``eps_hat`` within the disc
-            (:func:`noise_equivariance`; the ones that compare configs and targets).
-        consistency_methods: rotation methods of further rotation-consistency sweeps (the same
-            angles, images and seed), e.g. ``("bilinear",)``; each other than
-            ``rotation_method`` adds ``rotation_consistency_<method>`` and
-            ``rotation_consistency_per_angle_<method>``.
-        save_samples: an ``.npz`` path: the ``num`` unrotated samples scored by FD/KID/IS are
-            written there as uint8 ``x`` (N, H, W, C), compressed (:func:`save_samples_npz`).
+        eq_timesteps: the timesteps of the EQ figures of ``eps_hat`` on the disc
+            (:func:`noise_equivariance`).
+        rotation_method: the rotation of rotation-aware sampling.
+        consistency_methods: further rotation methods swept for rotation consistency.
+        kid_subsets, kid_subset_size: KID's subsets.
+        data_dir, cache: data folder and reference-statistics cache folder.
+        save_samples: an ``.npz`` path for the ``num`` unrotated samples (uint8 ``x``).
+        verbose: print progress.
+
+    Example:
+        >>> EvaluationOptions(num=500).steps
+        50
+        >>> EvaluationOptions(rotation_method="nearest")
+        Traceback (most recent call last):
+        ...
+        ValueError: rotation method must be one of ('fft', 'bilinear', 'cubic'), got 'nearest'
+    """
+
+    data: str = "mnist"
+    num: int = 2000
+    split: str = "train"
+    extractor: object = "auto"
+    sampler: str = "ddim"
+    steps: int | None = 50
+    eta: float = 0.0
+    batch_size: int = 250
+    seed: int = 0
+    angles: tuple = (30.0, 60.0, 90.0)
+    rotation_num: int = 16
+    rotated_fd_angle: float | None = 45.0
+    rotated_num: int | None = None
+    eq_num: int = 16
+    eq_timestep: int = 500
+    eq_timesteps: tuple = (100, 500, 900)
+    rotation_method: str = "fft"
+    consistency_methods: tuple = ()
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    data_dir: str | None = None
+    cache: str | None = None
+    save_samples: str | None = None
+    verbose: bool = True
+
+    def __post_init__(self):
+        from keras_aliasfree.constants import ROTATION_METHODS
+
+        for m in (self.rotation_method, *self.consistency_methods):
+            if m not in ROTATION_METHODS:
+                raise ValueError(f"rotation method must be one of {ROTATION_METHODS}, got {m!r}")
+        if self.save_samples is not None and not str(self.save_samples).endswith(".npz"):
+            raise ValueError(f"save_samples must be an .npz path, got {self.save_samples!r}")
+        object.__setattr__(self, "angles", tuple(float(a) for a in (self.angles or ())))
+        object.__setattr__(self, "eq_timesteps", tuple(int(t) for t in self.eq_timesteps))
+        object.__setattr__(self, "consistency_methods", tuple(self.consistency_methods or ()))
+
+    @property
+    def methods(self) -> list:
+        """The rotation methods swept for rotation consistency, the main one first."""
+        return [self.rotation_method] + [m for m in self.consistency_methods
+                                         if m != self.rotation_method]
+
+
+def evaluate(model, options=None, checkpoint=None) -> EvaluationReport:
+    """Evaluate a loaded :class:`~keras_aliasfree.diffusion.DiffusionModel`.
+
+    Args:
+        model: the model (sampled with its EMA weights).
+        options: an :class:`EvaluationOptions` (default: its defaults).
+        checkpoint: the checkpoint the model came from, recorded in ``meta``.
+
+    Returns:
+        An :class:`~keras_aliasfree.metrics.report.EvaluationReport`.
+
+    Example:
+        >>> # report = evaluate(load_checkpoint("runs/x"), EvaluationOptions(num=500))
+        >>> # print(format_table(report))
+    """
+    import keras
+
+    from keras_aliasfree.metrics.classifier import load_real_images
+
+    o = options if options is not None else EvaluationOptions()
+    t0 = time.time()
+    h, w, c = model.image_shape
+    if h != w:
+        raise ValueError(f"evaluate needs square images, the model makes {h}x{w}")
+    ext = E.get_extractor(o.extractor, verbose=o.verbose)
+    if o.verbose:
+        print(f"extractor: {ext.description}")
+    ref_kw = dict(split=o.split, image_size=h, channels=c, data_dir=o.data_dir, cache=o.cache,
+                  verbose=o.verbose, rotation_method=o.rotation_method)
+    ref = E.reference_features(o.data, ext, count=o.num, **ref_kw)
+    fake = sample_images(model, o.num, o.batch_size, o.sampler, o.steps, o.seed, 0.0,
+                         o.rotation_method, o.verbose, o.eta)
+    if o.save_samples is not None:
+        save_samples_npz(fake, o.save_samples)
+    ff, fp = ext(fake, verbose=o.verbose)
+    gs = generative_scores(ff, fp, ref, o.kid_subsets, o.kid_subset_size)
+    scores = {"fd": gs["fd"], "kid_x100": 100 * gs["kid"], "kid_std_x100": 100 * gs["kid_std"],
+              "is": gs["is"], "is_std": gs["is_std"],
+              # the data itself through the same extractor: the best IS, the scale of the numbers
+              "is_real": D.inception_score(ref["probs"], splits=gs["is_splits"])}
+    if o.rotated_fd_angle:
+        rn = int(o.rotated_num or o.num)
+        rref = E.reference_features(o.data, ext, count=rn, rotation=float(o.rotated_fd_angle),
+                                    **ref_kw)
+        rfake = sample_images(model, rn, o.batch_size, o.sampler, o.steps, o.seed + 10_000,
+                              float(o.rotated_fd_angle), o.rotation_method, o.verbose, o.eta)
+        rs = generative_scores(*ext(rfake, verbose=o.verbose), rref, o.kid_subsets,
+                               o.kid_subset_size)
+        scores.update(fd_rotated=rs["fd"], kid_rotated_x100=100 * rs["kid"])
+
+    real, _ = load_real_images(o.data, "test" if o.split == "train" else o.split, h, c, o.eq_num,
+                               o.data_dir, with_labels=False)
+    with model.ema_weights_applied() as denoiser:
+        scores.update(denoiser_equivariance(denoiser, real, o.eq_timestep, model.schedule, o.seed))
+    noise = noise_equivariance(model, real, o.eq_timesteps, o.seed)
+
+    consistency = {}
+    for method in o.methods if o.angles else ():
+        def sample_fn(rotation, s, method=method):
+            return model.sample(int(o.rotation_num), steps=o.steps, sampler=o.sampler,
+                                rotation=rotation, seed=s, rotation_method=method,
+                                verbose=False, eta=o.eta)
+
+        mean, per = EQ.rotation_consistency(sample_fn, angles=o.angles, seed=o.seed,
+                                            method=method, return_per_angle=True)
+        consistency[method] = {"mean": mean, "per_angle": {f"{k:g}": v for k, v in per.items()}}
+
+    unet = getattr(model.denoiser, "unet_config", None) or {}
+    settings = {k: v for k, v in dataclasses.asdict(o).items()
+                if k not in ("extractor", "verbose", "data_dir", "cache", "save_samples")}
+    meta = {
+        "format_version": EVALUATION_VERSION, "checkpoint": checkpoint,
+        "unet": unet.get("config"), **settings, "angles": list(o.angles),
+        "eq_timesteps": list(o.eq_timesteps), "consistency_methods": o.methods if o.angles else [],
+        "extractor": ext.name, "extractor_description": ext.description,
+        "reference_cached": bool(ref["cached"]),
+        "samples_file": None if o.save_samples is None else str(o.save_samples),
+        "kid_subset_size": gs["kid_subset_size"], "is_splits": gs["is_splits"],
+        "backend": keras.backend.backend(), "keras": keras.__version__,
+        "machine": platform.platform(), "seconds": round(time.time() - t0, 1),
+    }
+    return EvaluationReport(scores, noise, consistency, meta)
+
+
+def evaluate_checkpoint(checkpoint, options=None, **overrides) -> EvaluationReport:
+    """Load a checkpoint once and :func:`evaluate` it.
+
+    Args:
+        checkpoint: a checkpoint or run directory (``keras-aliasfree train --out DIR``).
+        options: an :class:`EvaluationOptions`; ``overrides`` (its field names) replace fields.
 
     Example:
         >>> # r = evaluate_checkpoint("runs/mnist_d1n", num=500, steps=50)
         >>> # print(format_table(r))
     """
-    from keras_aliasfree.constants import ROTATION_METHODS
-    from keras_aliasfree.diffusion import DiffusionModel
+    from keras_aliasfree.diffusion import DiffusionModel, find_checkpoint
 
-    methods = [rotation_method] + [m for m in (consistency_methods or ()) if m != rotation_method]
-    for m in methods:
-        if m not in ROTATION_METHODS:
-            raise ValueError(f"rotation method must be one of {ROTATION_METHODS}, got {m!r}")
-    if save_samples is not None and not str(save_samples).endswith(".npz"):
-        raise ValueError(f"save_samples must be an .npz path, got {save_samples!r}")
-    t0 = time.time()
-    model = DiffusionModel.from_checkpoint(checkpoint)
-    h, w, c = model.image_shape
-    if h != w:
-        raise ValueError(f"evaluate needs square images, the checkpoint makes {h}x{w}")
-    ext = E.get_extractor(extractor, verbose=verbose)
-    if verbose:
-        print(f"extractor: {ext.description}")
-    ref_kw = dict(split=split, image_size=h, channels=c, data_dir=data_dir, cache=cache,
-                  verbose=verbose, rotation_method=rotation_method)
-    ref = E.reference_features(data, ext, count=num, **ref_kw)
-    fake = sample_images(model, num, batch_size, sampler, steps, seed, 0.0, rotation_method,
-                         verbose, eta)
-    if save_samples is not None:
-        save_samples_npz(fake, save_samples)
-    ff, fp = ext(fake, verbose=verbose)
-    scores = generative_scores(ff, fp, ref, kid_subsets, kid_subset_size)
-    result = {"fd": scores["fd"], "kid_x100": 100 * scores["kid"],
-              "kid_std_x100": 100 * scores["kid_std"], "is": scores["is"],
-              "is_std": scores["is_std"]}
-    # the data itself through the same extractor: the best IS / the scale of the numbers
-    result["is_real"] = D.inception_score(ref["probs"], splits=scores["is_splits"])
-
-    if rotated_fd_angle:
-        rn = int(rotated_num or num)
-        rref = E.reference_features(data, ext, count=rn, rotation=float(rotated_fd_angle),
-                                    **ref_kw)
-        rfake = sample_images(model, rn, batch_size, sampler, steps, seed + 10_000,
-                              float(rotated_fd_angle), rotation_method, verbose, eta)
-        rf, rp = ext(rfake, verbose=verbose)
-        rs = generative_scores(rf, rp, rref, kid_subsets, kid_subset_size)
-        result["fd_rotated"] = rs["fd"]
-        result["kid_rotated_x100"] = 100 * rs["kid"]
-
-    net, ck_dir = _ema_denoiser(checkpoint)
-    from keras_aliasfree.metrics.classifier import load_real_images
-
-    real, _ = load_real_images(data, "test" if split == "train" else split, h, c, eq_num, data_dir,
-                               with_labels=False)
-    result.update(denoiser_equivariance(net, real, eq_timestep, model.schedule, seed))
-    result.update(noise_equivariance(model, real, eq_timesteps, seed))
-
-    for method in methods if angles else ():
-        def sample_fn(rotation, s, method=method):
-            return model.sample(int(rotation_num), steps=steps, sampler=sampler,
-                                rotation=rotation, seed=s, rotation_method=method,
-                                verbose=False, eta=eta)
-
-        mean, per = EQ.rotation_consistency(sample_fn, angles=tuple(float(a) for a in angles),
-                                            seed=seed, method=method, return_per_angle=True)
-        suffix = "" if method == rotation_method else f"_{method}"
-        result[f"rotation_consistency{suffix}"] = mean
-        result[f"rotation_consistency_per_angle{suffix}"] = {f"{k:g}": v for k, v in per.items()}
-
-    import keras
-
-    from keras_aliasfree.diffusion import read_checkpoint_config
-
-    cfg = read_checkpoint_config(ck_dir)
-    meta = {
-        "format_version": EVALUATION_VERSION,
-        "checkpoint": ck_dir, "unet": (cfg.get("unet") or {}).get("config"),
-        "data": data, "split": split, "num": int(num), "extractor": ext.name,
-        "extractor_description": ext.description, "reference_cached": bool(ref["cached"]),
-        "sampler": sampler, "steps": steps, "eta": eta, "seed": seed, "angles": list(angles or []),
-        "rotation_num": rotation_num, "rotated_fd_angle": rotated_fd_angle,
-        "rotation_method": rotation_method, "consistency_methods": methods if angles else [],
-        "samples_file": None if save_samples is None else str(save_samples),
-        "eq_num": eq_num, "eq_timestep": eq_timestep,
-        "eq_timesteps": [int(t) for t in eq_timesteps],
-        "kid_subsets": kid_subsets, "kid_subset_size": scores["kid_subset_size"],
-        "is_splits": scores["is_splits"], "backend": keras.backend.backend(),
-        "keras": keras.__version__, "machine": platform.platform(),
-        "seconds": round(time.time() - t0, 1),
-    }
-    return {"metrics": result, "meta": meta}
-
-
-_ROWS = [
-    ("fd", "FD ({ext})", "{:.3f}"),
-    ("kid_x100", "KID x100", "{:.4f}"),
-    ("is", "IS", "{:.3f}"),
-    ("is_real", "IS of the real data", "{:.3f}"),
-    ("fd_rotated", "FD rotated {rot} deg vs rotated data", "{:.3f}"),
-    ("kid_rotated_x100", "KID x100 rotated {rot} deg", "{:.4f}"),
-    ("eq_t", "EQ-T of the raw UNet output (dB)", "{:.2f}"),
-    ("eq_t_frac", "EQ-T_frac of the raw UNet output (dB)", "{:.2f}"),
-    ("eq_r", "EQ-R of the raw UNet output (dB)", "{:.2f}"),
-    ("rotation_consistency", "rotation consistency (dB)", "{:.2f}"),
-]
-
-
-def format_table(report):
-    """A Markdown table of an :func:`evaluate_checkpoint` report.
-
-    Example:
-        >>> print(format_table({"metrics": {"fd": 1.0}, "meta": {"extractor": "x"}}))
-        | metric | value |
-        |---|---:|
-        | FD (x) | 1.000 |
-    """
-    m, meta = report["metrics"], report.get("meta", {})
-    lines = ["| metric | value |", "|---|---:|"]
-    for key, label, fmt in _ROWS:
-        if key not in m:
-            continue
-        v = m[key]
-        text = "inf" if isinstance(v, float) and math.isinf(v) else fmt.format(v)
-        if key == "kid_x100" and "kid_std_x100" in m:
-            text += f" ± {m['kid_std_x100']:.4f}"
-        if key == "is" and "is_std" in m:
-            text += f" ± {m['is_std']:.3f}"
-        lines.append(f"| {label.format(ext=meta.get('extractor', '?'), rot=meta.get('rotated_fd_angle'))} | {text} |")
-    for prefix, what in (("eq_r_exact_t", "EQ-R (exact rotation)"),
-                         ("eq_r_exact_floor_t", "the floor of EQ-R (exact rotation)"),
-                         ("eq_r_disc_t", "EQ-R"), ("eq_r_disc_floor_t", "the floor of EQ-R"),
-                         ("eq_t_frac_disc_t", "EQ-T_frac")):
-        for key in sorted((k for k in m if k.startswith(prefix)),
-                          key=lambda k: int(k[len(prefix):])):
-            lines.append(f"| {what} of eps_hat on the disc, t = {key[len(prefix):]} (dB) | "
-                         f"{m[key]:.2f} |")
-    for method in [""] + [k[len("rotation_consistency_"):] for k in m
-                          if k.startswith("rotation_consistency_")
-                          and not k.startswith("rotation_consistency_per_angle")]:
-        suffix = f"_{method}" if method else ""
-        if method:
-            lines.append(f"| rotation consistency, {method} rotation (dB) | "
-                         f"{m['rotation_consistency' + suffix]:.2f} |")
-        per = m.get("rotation_consistency_per_angle" + suffix)
-        if per:
-            lines.append("| ... per angle (dB) | " + ", ".join(f"{k}: {v:.2f}"
-                                                           for k, v in per.items()) + " |")
-    return "\n".join(lines)
+    options = dataclasses.replace(options or EvaluationOptions(), **overrides)
+    directory = find_checkpoint(checkpoint)
+    return evaluate(DiffusionModel.from_checkpoint(directory), options, checkpoint=directory)
 
 
 def save_samples_npz(images, path):
@@ -346,23 +343,6 @@ def save_samples_npz(images, path):
     return path
 
 
-def write_json(report, path):
-    """Write a report as JSON (``inf`` is written as the string ``"inf"``)."""
-
-    def clean(o):
-        if isinstance(o, dict):
-            return {k: clean(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [clean(v) for v in o]
-        if isinstance(o, (np.floating, float)):
-            o = float(o)
-            return o if math.isfinite(o) else str(o)
-        if isinstance(o, np.integer):
-            return int(o)
-        return o
-
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(clean(report), f, indent=2)
-        f.write("\n")
-    return path
+__all__ = ["EvaluationOptions", "EvaluationReport", "evaluate", "evaluate_checkpoint",
+           "format_table", "write_json", "sample_images", "generative_scores",
+           "denoiser_equivariance", "noise_equivariance", "save_samples_npz"]
