@@ -26,10 +26,12 @@ from keras_aliasfree.diffusion.band_limit import band_limit_images, resolve_band
 from keras_aliasfree.diffusion.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
                                                   denoiser_from_checkpoint, load_model_weights,
                                                   load_optimizer_state, save_model_checkpoint)
+from keras_aliasfree.diffusion.exported import denoiser_from_export, is_export
 from keras_aliasfree.diffusion.sampling import build_sample_loop, fresh_seed, noise_prediction
 from keras_aliasfree.diffusion.schedule import NoiseSchedule
 from keras_aliasfree.distribute import (per_replica_logs, replica_context, replica_rows,
                                         scale_loss_for_replicas)
+from keras_aliasfree.presets import get_preset, list_presets, resolve_preset
 from keras_aliasfree.transforms import DEFAULT_ROTATION_METHOD, ROTATION_METHODS
 
 _PACKAGE = "keras_aliasfree"
@@ -444,6 +446,42 @@ class DiffusionModel(keras.Model):
         model.load_weights_from_checkpoint(directory)
         return model
 
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """A pretrained model by preset name, or from a folder: ready to :meth:`sample`.
+
+        ``preset`` is a name from :func:`keras_aliasfree.presets.list_presets` (the shipped
+        ``"mnist-d"`` and ``"mnist-a"``, or one added with
+        :func:`~keras_aliasfree.presets.register_preset`) or a folder: a SavedModel exported by
+        :func:`~keras_aliasfree.export.export_saved_model`, or a training checkpoint / run
+        directory (then this is :meth:`from_checkpoint`). From an export the UNet is rebuilt from
+        its recorded config and given the exported EMA weights (the raw weights start equal to
+        them), with the export's schedule, band limit and prediction type; the preset's card
+        supplies the training options an export does not record (``ema_decay``,
+        ``loss_weighting``, ``snr_gamma``), so ``fit`` fine-tunes with the same recipe.
+        ``kwargs`` override any of them. Unknown names raise
+        :class:`~keras_aliasfree.presets.PresetError`, listing the names.
+
+        The shipped exports sample with DDIM and ``eta=1``; pass the same to match them.
+
+        Example:
+            >>> dm = DiffusionModel.from_preset("mnist-d")
+            >>> dm.sample(2, sampler="ddim", steps=4, eta=1.0, seed=0, verbose=0).shape
+            (2, 32, 32, 1)
+        """
+        path = resolve_preset(preset, kind="diffusion")
+        if not is_export(path):
+            return cls.from_checkpoint(path, **kwargs)
+        info, denoiser = denoiser_from_export(path)
+        name = preset if isinstance(preset, str) and preset in list_presets() else None
+        card = get_preset(name).config if name else {}
+        for key, default in (("ema_decay", 0.999), ("loss_weighting", "uniform"),
+                             ("snr_gamma", 5.0)):
+            kwargs.setdefault(key, card.get(key, default))
+        kwargs.setdefault("band_limit", info.get("band_limit"))
+        kwargs.setdefault("prediction", info.get("prediction", "epsilon"))
+        return cls(denoiser, NoiseSchedule(**info["schedule"]), **kwargs)
+
 
 def load_checkpoint(directory, **kwargs) -> DiffusionModel:
     """Same as :meth:`DiffusionModel.from_checkpoint`.
@@ -454,4 +492,14 @@ def load_checkpoint(directory, **kwargs) -> DiffusionModel:
     return DiffusionModel.from_checkpoint(directory, **kwargs)
 
 
-__all__ = ["DiffusionModel", "load_checkpoint"]
+def load_preset(preset, **kwargs) -> DiffusionModel:
+    """Same as :meth:`DiffusionModel.from_preset`.
+
+    Example:
+        >>> load_preset("mnist-a").prediction
+        'v'
+    """
+    return DiffusionModel.from_preset(preset, **kwargs)
+
+
+__all__ = ["DiffusionModel", "load_checkpoint", "load_preset"]
