@@ -137,14 +137,27 @@ def noise_equivariance(model, clean_images, timesteps=(100, 500, 900), seed=0, m
     return out
 
 
-def _ema_denoiser(checkpoint):
-    from keras_aliasfree.diffusion import find_checkpoint, read_checkpoint_config
+def _ema_denoiser(model):
+    """A copy of ``model``'s UNet holding its EMA weights (what ``sample`` runs)."""
+    from keras import ops
+
     from keras_aliasfree.unet import unet_from_config
 
-    directory = find_checkpoint(checkpoint)
-    net = unet_from_config(read_checkpoint_config(directory)["unet"])
-    net.load_weights(os.path.join(directory, "ema.weights.h5"))
-    return net, directory
+    net = unet_from_config(model.denoiser.unet_config)
+    for v, src in zip(net.trainable_variables, model.ema_variables):
+        v.assign(np.array(ops.convert_to_numpy(src.value)))
+    for v, src in zip(net.non_trainable_variables, model.denoiser.non_trainable_variables):
+        v.assign(np.array(ops.convert_to_numpy(src.value)))
+    return net
+
+
+def _model_folder(source):
+    """The folder a model source loads from: an export as it resolves, else its checkpoint."""
+    from keras_aliasfree.diffusion import find_checkpoint, is_export
+    from keras_aliasfree.presets import resolve_preset
+
+    path = resolve_preset(source, kind="diffusion")
+    return path if is_export(path) else find_checkpoint(path)
 
 
 def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extractor="auto",
@@ -157,7 +170,8 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
     """Evaluate a checkpoint; returns a JSON-able dict (see docs/METRICS.md for every key).
 
     Args:
-        checkpoint: checkpoint or run directory (``keras-aliasfree train --out DIR``).
+        checkpoint: checkpoint or run directory (``keras-aliasfree train --out DIR``), a
+            SavedModel export or a preset name (:meth:`DiffusionModel.from_preset`).
         data: reference dataset (``keras_aliasfree.data`` source name or path); its ``split`` gives
             the first ``num`` real images for the reference statistics (cached on disk).
         num: generated and real images for FD/KID/IS.
@@ -191,7 +205,8 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
     if save_samples is not None and not str(save_samples).endswith(".npz"):
         raise ValueError(f"save_samples must be an .npz path, got {save_samples!r}")
     t0 = time.time()
-    model = DiffusionModel.from_checkpoint(checkpoint)
+    model = DiffusionModel.from_preset(checkpoint)  # a preset, an export, a checkpoint or a run
+    ck_dir = _model_folder(checkpoint)
     h, w, c = model.image_shape
     if h != w:
         raise ValueError(f"evaluate needs square images, the checkpoint makes {h}x{w}")
@@ -224,7 +239,7 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
         result["fd_rotated"] = rs["fd"]
         result["kid_rotated_x100"] = 100 * rs["kid"]
 
-    net, ck_dir = _ema_denoiser(checkpoint)
+    net = _ema_denoiser(model)
     from keras_aliasfree.metrics.classifier import load_real_images
 
     real, _ = load_real_images(data, "test" if split == "train" else split, h, c, eq_num, data_dir,
@@ -246,11 +261,9 @@ def evaluate_checkpoint(checkpoint, data="mnist", num=2000, split="train", extra
 
     import keras
 
-    from keras_aliasfree.diffusion import read_checkpoint_config
-
-    cfg = read_checkpoint_config(ck_dir)
     meta = {
-        "checkpoint": ck_dir, "unet": (cfg.get("unet") or {}).get("config"),
+        "checkpoint": ck_dir,
+        "unet": (getattr(model.denoiser, "unet_config", None) or {}).get("config"),
         "data": data, "split": split, "num": int(num), "extractor": ext.name,
         "extractor_description": ext.description, "reference_cached": bool(ref["cached"]),
         "sampler": sampler, "steps": steps, "eta": eta, "seed": seed, "angles": list(angles or []),
