@@ -62,6 +62,10 @@ def run(args):
     except P.PresetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    notes = {(c.scores["extractor"], c.scores.get("num"), c.scores.get("sampler"))
+             for c in cards if "extractor" in c.scores}
+    for ext, num, sampler in sorted(notes, key=str):
+        print(f"\nFD / KIDx100 / IS: features of {ext}; {num} samples, {sampler}")
     print(f"\nshipped presets: {root}")
     if args.paths:
         for c in cards:
