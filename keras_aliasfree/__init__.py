@@ -20,7 +20,8 @@ from keras_aliasfree.layers import AliasFreeDownsample, AliasFreeUpsample, Filte
 from keras_aliasfree.transforms import fractional_shift, integer_shift, rotate
 from keras_aliasfree.unet import UNet, build_unet, parse_config
 from keras_aliasfree.diffusion import (DiffusionModel, NoiseSchedule, TrainingCheckpoint,
-                                       load_checkpoint)
+                                       load_checkpoint, load_preset)
+from keras_aliasfree.presets import PresetError, list_presets, register_preset
 from keras_aliasfree.images import make_grid, save_grid
 from keras_aliasfree.export import export_saved_model  # TensorFlow-only when called
 from keras_aliasfree.data import load_dataset  # tf.data: TensorFlow-only when called
@@ -30,4 +31,5 @@ __all__ = ["__version__", "AliasFreeUpsample", "AliasFreeDownsample", "FilteredA
            "FilterSpec", "upsample_2d", "downsample_2d", "filtered_activation", "design_filter", "rotate",
            "fractional_shift", "integer_shift", "UNet", "build_unet", "parse_config",
            "DiffusionModel", "NoiseSchedule", "TrainingCheckpoint", "load_checkpoint",
+           "load_preset", "list_presets", "register_preset", "PresetError",
            "export_saved_model", "load_dataset", "make_grid", "save_grid"]

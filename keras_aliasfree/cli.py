@@ -28,6 +28,7 @@ _COMMAND_MODULES = [
     "keras_aliasfree.commands.sample",
     "keras_aliasfree.commands.export",
     "keras_aliasfree.commands.demo",
+    "keras_aliasfree.commands.presets",
 ]
 
 
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keras-aliasfree",
         description="Alias-free diffusion models for Keras 3: train, sample (with rotation), "
-        "evaluate, export, demo, bench.",
+        "evaluate, export, demo, bench; presets lists the pretrained models.",
     )
     parser.add_argument("--version", action="version", version=f"keras-aliasfree {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -61,11 +61,9 @@ import numpy as np
 
 from keras_aliasfree._io import make_temp_dir, remove_stale_temps, replace_directory
 from keras_aliasfree.constants import DEFAULT_MAX_IMAGES
+from keras_aliasfree.diffusion.exported import (EXPORT_FORMAT, EXPORT_VERSION, INFO_FILE,
+                                                read_export_info)
 
-EXPORT_FORMAT = "keras_aliasfree.saved_model"
-EXPORT_VERSION = 1
-
-INFO_FILE = os.path.join("assets.extra", "keras_aliasfree.json")
 SIGNATURES = ("serving_default", "sample", "denoise")
 
 _INT32_SEED_MOD = 2**31 - 2  # keras' _cast_seed: floormod(seed, int32.max - 1)
@@ -402,20 +400,33 @@ def _verify(path, module):
                            f"the Keras UNet by {np.abs(got - want).max():.3g}")
 
 
-def read_export_info(path) -> dict:
-    """The ``assets.extra/keras_aliasfree.json`` written next to an exported SavedModel ({} if none).
+def load_saved_model(name_or_path):
+    """Load an exported SavedModel for serving, by preset name or folder (``tf.saved_model.load``).
+
+    Its ``signatures["sample"]`` and ``signatures["denoise"]`` are those of the module docs; no
+    Keras model is rebuilt. A registered or shipped preset name resolves to its folder
+    (:func:`keras_aliasfree.presets.resolve_preset`).
 
     Example:
-        >>> # read_export_info("saved_models/mnist-d")["image_shape"]
-        >>> # [32, 32, 1]
+        >>> import tensorflow as tf
+        >>> m = load_saved_model("mnist-d")
+        >>> m.signatures["sample"](seed=tf.constant(0, tf.int64), num_images=tf.constant(1),
+        ...     rotation_degrees=tf.constant(0.0), steps=tf.constant(2))["images"].shape
+        TensorShape([1, 32, 32, 1])
     """
-    p = os.path.join(os.fspath(path), INFO_FILE)
-    if not os.path.exists(p):
-        return {}
-    with open(p) as f:
-        return json.load(f)
+    from keras_aliasfree.presets import PresetError, folder_kind, resolve_preset
+
+    path = resolve_preset(name_or_path, kind="diffusion")
+    if folder_kind(path) != "saved_model":
+        raise PresetError(f"{path} is not a SavedModel (no saved_model.pb); export it first with "
+                          "`keras-aliasfree export --checkpoint RUN --out DIR`")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    return tf.saved_model.load(path)
 
 
 __all__ = ["export_saved_model", "build_serving_module", "ddim_timesteps_tf", "read_export_info",
+           "load_saved_model",
            "SIGNATURES"]
 

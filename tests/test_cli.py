@@ -34,7 +34,8 @@ def test_filters_verb_bad_argument(capsys):
 
 
 @pytest.mark.parametrize("verb", ["filters", "bench", "train-classifier", "evaluate", "datasets",
-                                  "train", "sample", "export", "demo"])
+                                  "train", "sample", "export", "demo",
+                                  "presets"])
 def test_every_verb_has_help(verb, capsys):
     with pytest.raises(SystemExit) as e:
         main([verb, "--help"])

@@ -268,15 +268,19 @@ def test_cache_dir_env(monkeypatch, tmp_path):
 
 
 def test_shipped_mnist_classifier_loads():
-    if not (E.DEFAULT_CLASSIFIER_DIR / "classifier.keras").exists():
-        pytest.fail(f"shipped classifier missing at {E.DEFAULT_CLASSIFIER_DIR}")
+    from keras_aliasfree.presets import resolve_preset
+
+    folder = resolve_preset(E.DEFAULT_CLASSIFIER, kind="classifier")
+    if not os.path.exists(os.path.join(folder, "classifier.keras")):
+        pytest.fail(f"shipped classifier missing at {folder}")
     ext = metrics.load_classifier_extractor()
     assert ext.input_size == 32 and ext.channels == 1
     x = np.full((3, 28, 28, 1), -1.0, "float32")  # resized to 32 on the way in
     feats, probs = ext(x, verbose=False)
     assert feats.shape == (3, 128) and probs.shape == (3, 10)
     np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
-    assert os.path.getsize(E.DEFAULT_CLASSIFIER_DIR / "classifier.keras") < 2 * 1024 * 1024
+    assert os.path.getsize(os.path.join(folder, "classifier.keras")) < 2 * 1024 * 1024
+    assert metrics.load_classifier_extractor("mnist-classifier").name == ext.name
 
 
 def test_inception_weights_never_downloaded(monkeypatch, tmp_path):

@@ -15,3 +15,23 @@ def find_checkpoint_announced(path, **kwargs):
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
     return found
+
+
+def resolve_model_announced(name_or_path):
+    """The folder a diffusion model is loaded from: a preset name or a SavedModel export as
+    :func:`keras_aliasfree.presets.resolve_preset` resolves it, else a checkpoint or run directory
+    as :func:`find_checkpoint_announced` does (its warnings printed). Raises ``PresetError``,
+    ``FileNotFoundError`` or ``CheckpointError`` (a ``ValueError``) with a one-line message."""
+    import os
+
+    from keras_aliasfree.diffusion import is_export
+    from keras_aliasfree.presets import folder_kind, list_presets, resolve_preset
+
+    source = name_or_path
+    missing_word = not os.path.exists(source) and os.sep not in source  # a mistyped name?
+    if source in list_presets() or missing_word or folder_kind(source) == "saved_model":
+        # an unknown name: resolve_preset's error lists the presets
+        source = resolve_preset(source, kind="diffusion")
+        if is_export(source):
+            return source
+    return find_checkpoint_announced(source)

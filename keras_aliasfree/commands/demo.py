@@ -2,7 +2,8 @@
 
 Example:
     $ keras-aliasfree demo --out demo_out
-    $ keras-aliasfree demo --out demo_out --model saved_models/mnist-d --steps 20 --frames 13
+    $ keras-aliasfree demo --out demo_out --model mnist-d --steps 20 --frames 13
+    $ keras-aliasfree demo --out demo_out --model exports/my_model --baseline none
 
 Loads the SavedModel with plain ``tf.saved_model.load`` (no Keras model is rebuilt, no network) and
 writes:
@@ -16,8 +17,10 @@ writes:
   alias-free model's (bottom row), the same seed and initial noise: what alias-free buys, in one
   picture.
 
-The default model is ``saved_models/mnist-d`` next to the installed package (a source checkout or
-an editable install); ``--model`` or ``$KERAS_ALIASFREE_DEMO_MODEL`` points elsewhere.
+The default model is the shipped preset ``mnist-d`` (package data of the installed package; in a
+source checkout, ``saved_models/mnist-d``), and its baseline the preset ``mnist-a``; ``--model``
+(a preset name or a SavedModel folder) or ``$KERAS_ALIASFREE_DEMO_MODEL`` picks another.
+``keras-aliasfree presets`` lists the names.
 """
 
 from __future__ import annotations
@@ -34,16 +37,17 @@ MODEL_ENV = "KERAS_ALIASFREE_DEMO_MODEL"
 def register(subparsers):
     p = subparsers.add_parser(
         "demo", help="sample grid (PNG) + rotation sweep (GIF) from the shipped SavedModel",
-        description="Load the shipped SavedModel (saved_models/mnist-d) with plain TensorFlow, "
+        description="Load the shipped SavedModel (the preset mnist-d) with plain TensorFlow, "
                     "write a sample grid PNG and a -90..90 degree rotation-sweep GIF (same seed "
                     "in every frame), and report what was written and how long it took. Offline.")
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--model", default=None,
-                   help="SavedModel directory (default: $KERAS_ALIASFREE_DEMO_MODEL or "
-                        "saved_models/mnist-d next to the package)")
+                   help="preset name or SavedModel directory (default: "
+                        "$KERAS_ALIASFREE_DEMO_MODEL or the preset mnist-d)")
     p.add_argument("--baseline", default=None,
-                   help="SavedModel of a baseline to compare the rotation strip with (default: "
-                        "saved_models/mnist-a beside the default model, if there; 'none' skips)")
+                   help="preset name or SavedModel of a baseline to compare the rotation strip "
+                        "with (default: the preset mnist-a with the default model, else a "
+                        "mnist-a folder beside --model if there; 'none' skips)")
     p.add_argument("--num", type=int, default=16, help="images in the sample grid (default 16)")
     p.add_argument("--sweep-num", type=int, default=4,
                    help="images per rotation-sweep frame (default 4)")
@@ -60,26 +64,41 @@ def register(subparsers):
 def default_model_path():
     """Where the demo looks for its SavedModel when ``--model`` is not given.
 
-    ``$KERAS_ALIASFREE_DEMO_MODEL`` if set, else ``saved_models/mnist-d`` in the directory that
-    holds the ``keras_aliasfree`` package (the repository root for a checkout / editable install).
+    ``$KERAS_ALIASFREE_DEMO_MODEL`` (a preset name or a folder) if set, else the shipped preset
+    ``mnist-d``.
 
     Example:
         >>> os.path.basename(default_model_path())
         'mnist-d'
     """
-    env = os.environ.get(MODEL_ENV)
-    if env:
-        return os.path.abspath(env)
-    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return os.path.join(os.path.dirname(package_dir), "saved_models", DEFAULT_MODEL)
+    from keras_aliasfree.presets import resolve_preset
+
+    return resolve_preset(os.environ.get(MODEL_ENV) or DEFAULT_MODEL, kind="diffusion")
 
 
-def _baseline_path(args, model_path):
+def _saved_model(name_or_path, what):
+    """The SavedModel folder of a preset name or path; raises PresetError saying what is wrong."""
+    from keras_aliasfree.presets import PresetError, folder_kind, resolve_preset
+
+    try:
+        path = resolve_preset(name_or_path, kind="diffusion")
+    except PresetError as e:
+        raise PresetError(f"no SavedModel for {what} {name_or_path}: {e}") from None
+    if folder_kind(path) != "saved_model":
+        raise PresetError(f"no SavedModel at {what} {path} (expected saved_model.pb there); "
+                          "export a checkpoint with `keras-aliasfree export --checkpoint RUN "
+                          "--out DIR`")
+    return path
+
+
+def _baseline_path(args, model_path, default_model):
     """The baseline SavedModel to compare with, or None."""
     if args.baseline is not None:
         if args.baseline.lower() == "none":
             return None
-        return os.path.abspath(args.baseline)
+        return _saved_model(args.baseline, "--baseline")
+    if default_model:
+        return _saved_model(DEFAULT_BASELINE, "the default baseline")
     cand = os.path.join(os.path.dirname(model_path), DEFAULT_BASELINE)
     same = os.path.abspath(cand) == os.path.abspath(model_path)
     return cand if not same and os.path.isfile(os.path.join(cand, "saved_model.pb")) else None
@@ -106,15 +125,15 @@ def run(args):
     if args.num < 1 or args.sweep_num < 1:
         print("error: --num and --sweep-num must be >= 1", file=sys.stderr)
         return 2
-    model_path = os.path.abspath(args.model) if args.model else default_model_path()
-    if not os.path.isfile(os.path.join(model_path, "saved_model.pb")):
-        print(f"error: no SavedModel at {model_path} (expected saved_model.pb there). Pass "
-              f"--model DIR, set ${MODEL_ENV}, or export one with `keras-aliasfree export "
-              "--checkpoint RUN --out DIR`.", file=sys.stderr)
-        return 2
-    baseline = _baseline_path(args, model_path)
-    if baseline and not os.path.isfile(os.path.join(baseline, "saved_model.pb")):
-        print(f"error: no SavedModel at --baseline {baseline}", file=sys.stderr)
+    from keras_aliasfree.presets import PresetError
+
+    requested = args.model or os.environ.get(MODEL_ENV) or DEFAULT_MODEL
+    try:
+        model_path = _saved_model(requested, "--model" if args.model else "the default model")
+        baseline = _baseline_path(args, model_path, default_model=requested == DEFAULT_MODEL)
+    except PresetError as e:
+        print(f"error: {e}. Pass --model NAME_OR_DIR (`keras-aliasfree presets` lists the "
+              f"names), or set ${MODEL_ENV}.", file=sys.stderr)
         return 2
     t_start = time.perf_counter()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -3,6 +3,8 @@ trained checkpoint, printed as one table and written as JSON. See docs/METRICS.m
 
 Example:
     $ keras-aliasfree evaluate --checkpoint runs/mnist_d1n --data mnist --num 2000
+    $ keras-aliasfree evaluate --checkpoint mnist-d --extractor mnist-classifier --num 1000 \\
+          --steps 20 --eta 1
 """
 
 from __future__ import annotations
@@ -34,14 +36,16 @@ def register(subparsers):
         "data (InceptionV3 when its ImageNet weights are in the Keras cache, else the shipped "
         "offline MNIST classifier - the table says which), equivariance of the denoiser in dB, "
         "and rotation consistency of the rotation-aware sampler. Prints a table, writes JSON.")
-    p.add_argument("--checkpoint", required=True, help="checkpoint or run directory")
+    p.add_argument("--checkpoint", required=True,
+                   help="preset name (`keras-aliasfree presets`), SavedModel export, checkpoint "
+                        "or run directory")
     p.add_argument("--data", default="mnist", help="reference data (default mnist)")
     p.add_argument("--split", default="train", help="reference split (default train)")
     p.add_argument("--data-dir", default=None, help="data folder (default $KERAS_ALIASFREE_DATA_DIR)")
     p.add_argument("--num", type=int, default=2000, help="generated and real images (default 2000)")
     p.add_argument("--extractor", default="auto",
-                   help="auto | inception | classifier | PATH (classifier folder/.keras or "
-                   "Inception .h5 weights)")
+                   help="auto | inception | classifier | PRESET (a classifier preset, e.g. "
+                   "mnist-classifier) | PATH (classifier folder/.keras or Inception .h5 weights)")
     p.add_argument("--allow-download", action="store_true",
                    help="with --extractor inception: let Keras download the ImageNet weights")
     p.add_argument("--sampler", default="ddim", choices=SAMPLERS)
@@ -88,13 +92,15 @@ def run(args) -> int:
 
     import sys
 
-    from keras_aliasfree.commands import find_checkpoint_announced
+    from keras_aliasfree.commands import resolve_model_announced
+    from keras_aliasfree.diffusion import is_checkpoint
     from keras_aliasfree.metrics import evaluation
     from keras_aliasfree.metrics.extractors import get_extractor
+    from keras_aliasfree.presets import PresetError
 
-    try:  # a missing or damaged checkpoint: one line before any work
-        checkpoint = find_checkpoint_announced(args.checkpoint)
-    except (FileNotFoundError, ValueError) as e:
+    try:  # a missing or damaged checkpoint, an unknown preset: one line before any work
+        checkpoint = resolve_model_announced(args.checkpoint)
+    except (FileNotFoundError, ValueError, PresetError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.save_samples is not None and not args.save_samples.endswith(".npz"):
@@ -124,7 +130,11 @@ def run(args) -> int:
     print(f"\n{meta['checkpoint']} (UNet {meta['unet']}), {meta['num']} samples, "
           f"{meta['sampler']} {meta['steps'] or ''} steps, extractor {meta['extractor']}")
     print(evaluation.format_table(report))
-    path = args.json or os.path.join(meta["checkpoint"], "evaluation.json")
+    # beside a training checkpoint; an export (a preset, perhaps inside site-packages) is not
+    # written into: the current folder
+    path = args.json or (os.path.join(meta["checkpoint"], "evaluation.json")
+                         if is_checkpoint(meta["checkpoint"])
+                         else f"evaluation-{os.path.basename(meta['checkpoint'])}.json")
     evaluation.write_json(report, path)
     print(f"wrote {path}")
     return 0

@@ -2,6 +2,7 @@
 
 Example:
     $ keras-aliasfree sample --checkpoint runs/mnist_d1n --num 64 --rotation 45 --out grid.png
+    $ keras-aliasfree sample --checkpoint mnist-d --num 16 --steps 20 --eta 1 --out grid.png
     $ keras-aliasfree sample --checkpoint runs/mnist_d1n --num 16 --rotation 90 --frames 9 \\
           --out sweep.gif
     $ keras-aliasfree sample --checkpoint runs/mnist_d1n --num 4 --rotation 90 --frames 7 \\
@@ -26,7 +27,8 @@ def register(subparsers):
                     "sampling); --frames K writes a GIF sweeping the rotation from -phi to phi "
                     "(or, with a .png --out, one strip: a row per image, a column per frame).")
     p.add_argument("--checkpoint", required=True,
-                   help="checkpoint directory or training run directory (its latest checkpoint)")
+                   help="preset name (`keras-aliasfree presets`), SavedModel export, checkpoint "
+                        "directory or training run directory (its latest checkpoint)")
     p.add_argument("--num", type=int, default=64, help="number of images (default 64)")
     p.add_argument("--rotation", type=float, default=0.0, help="rotation in degrees (default 0)")
     p.add_argument("--rotation-method", default=DEFAULT_ROTATION_METHOD, choices=ROTATION_METHODS,
@@ -74,8 +76,9 @@ def check_output_path(path, gif=False):
 def run(args):
     import numpy as np
 
-    from keras_aliasfree.commands import find_checkpoint_announced
-    from keras_aliasfree.diffusion import load_checkpoint
+    from keras_aliasfree.commands import resolve_model_announced
+    from keras_aliasfree.diffusion import DiffusionModel
+    from keras_aliasfree.presets import PresetError
     from keras_aliasfree.images import make_grid, save_grid, to_pil
 
     problem = check_output_path(args.out, gif=bool(args.frames and args.frames > 0))
@@ -88,12 +91,12 @@ def run(args):
         return 2
     steps = args.steps if args.sampler == "ddim" else None
     try:
-        ckpt = find_checkpoint_announced(args.checkpoint)
-        model = load_checkpoint(ckpt)
+        ckpt = resolve_model_announced(args.checkpoint)
+        model = DiffusionModel.from_preset(ckpt)
         # checks --steps and --eta against the schedule before any sampling work
         model.schedule.sampler_tables(args.sampler, steps,
                                       args.eta if args.sampler == "ddim" else 0.0)
-    except (FileNotFoundError, ValueError) as e:  # CheckpointError is a ValueError
+    except (FileNotFoundError, ValueError, PresetError) as e:  # CheckpointError: a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 2
     kw = dict(steps=steps, sampler=args.sampler, seed=args.seed,

@@ -8,8 +8,10 @@ Modules, in dependency order (each imports only those above it):
 * :mod:`~keras_aliasfree.diffusion.sampling` -- :func:`reverse_step`, the one reverse update used
   by :meth:`DiffusionModel.sample` and by the SavedModel export, and the compiled sampling loop.
 * :mod:`~keras_aliasfree.diffusion.checkpoint` -- checkpoint directories: write, find, read.
+* :mod:`~keras_aliasfree.diffusion.exported` -- a SavedModel export read back as a Keras
+  denoiser (its info file and EMA weights).
 * :mod:`~keras_aliasfree.diffusion.model` -- :class:`DiffusionModel` (``train_step``, EMA,
-  sampling, checkpoints) and :func:`load_checkpoint`.
+  sampling, checkpoints); :mod:`~keras_aliasfree.diffusion.loading` -- :func:`load_checkpoint`.
 * :mod:`~keras_aliasfree.diffusion.callbacks` -- :class:`TrainingCheckpoint`.
 
 Example:
@@ -24,14 +26,17 @@ from keras_aliasfree.diffusion.callbacks import TrainingCheckpoint
 from keras_aliasfree.diffusion.checkpoint import (denoiser_from_checkpoint, find_checkpoint,
                                                   is_checkpoint, read_checkpoint_config,
                                                   read_training_state, write_latest)
-from keras_aliasfree.diffusion.model import DiffusionModel, load_checkpoint
+from keras_aliasfree.diffusion.exported import denoiser_from_export, is_export, read_export_info
+from keras_aliasfree.diffusion.loading import load_checkpoint, load_preset
+from keras_aliasfree.diffusion.model import DiffusionModel
 from keras_aliasfree.diffusion.sampling import noise_prediction, reverse_step
 from keras_aliasfree.diffusion.schedule import (DEFAULT_DDIM_STEPS, SAMPLERS, NoiseSchedule,
                                                 SamplerTables, ddim_coefficients)
 from keras_aliasfree.transforms import DEFAULT_ROTATION_METHOD, ROTATION_METHODS
 
 __all__ = ["DiffusionModel", "NoiseSchedule", "SamplerTables", "TrainingCheckpoint",
-           "load_checkpoint", "find_checkpoint", "read_checkpoint_config", "read_training_state",
+           "load_checkpoint", "load_preset", "denoiser_from_export", "is_export",
+           "read_export_info", "find_checkpoint", "read_checkpoint_config", "read_training_state",
            "is_checkpoint", "write_latest", "denoiser_from_checkpoint", "apply_band_limit",
            "resolve_band_limit", "noise_prediction", "reverse_step", "ddim_coefficients",
            "SAMPLERS", "ROTATION_METHODS", "DEFAULT_ROTATION_METHOD", "DEFAULT_DDIM_STEPS",

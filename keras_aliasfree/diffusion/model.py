@@ -25,10 +25,13 @@ from keras_aliasfree.diffusion.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_
                                                   load_model_weights, load_optimizer_state,
                                                   migrate_checkpoint_config,
                                                   save_model_checkpoint)
-from keras_aliasfree.diffusion.sampling import build_sample_loop, fresh_seed, noise_prediction
+from keras_aliasfree.diffusion.exported import is_export, model_arguments_from_export
+from keras_aliasfree.diffusion.sampling import (build_sample_loop, noise_prediction,
+                                               run_sample_loop)
 from keras_aliasfree.diffusion.schedule import NoiseSchedule
 from keras_aliasfree.distribute import (per_replica_logs, replica_context, replica_rows,
                                         scale_loss_for_replicas)
+from keras_aliasfree.presets import resolve_preset
 from keras_aliasfree.transforms import DEFAULT_ROTATION_METHOD, ROTATION_METHODS
 
 _PACKAGE = "keras_aliasfree"
@@ -352,37 +355,11 @@ class DiffusionModel(keras.Model):
                 self.prediction) + (len(tables.timesteps),)
         init, run, n_steps = self._sample_fns[key]
 
-        if seed is None:
-            seed = fresh_seed()
-        seed_state = keras.random.SeedGenerator(int(seed)).state.value
         weights = [e.value for e in self.ema_variables] if use_ema else \
             [v.value for v in self.denoiser.trainable_variables]
-        nt_weights = [v.value for v in self.denoiser.non_trainable_variables]
-        angle = ops.convert_to_tensor(rotation / n_steps, "float32")
-
-        if verbose == "auto":
-            verbose = n_steps >= 100
-        chunks = 10 if (return_trajectory or verbose) else 1
-        bounds = np.unique(np.round(np.linspace(0, n_steps, chunks + 1)).astype(int))
-        bar = keras.utils.Progbar(n_steps, unit_name="step") if verbose else None
-        x, seed_state = init(seed_state)
-        trajectory = [ops.convert_to_numpy(x)] if return_trajectory else None
-        torch_backend = _backend() == "torch"
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            if torch_backend:
-                start, stop = int(lo), int(hi)
-            else:
-                start = ops.convert_to_tensor(int(lo), "int32")
-                stop = ops.convert_to_tensor(int(hi), "int32")
-            x, seed_state = run(x, seed_state, weights, nt_weights, angle, start, stop)
-            if return_trajectory:
-                trajectory.append(ops.convert_to_numpy(x))
-            if bar is not None:
-                bar.update(int(hi))
-        out = np.clip(ops.convert_to_numpy(x).astype("float32"), -1.0, 1.0)
-        if return_trajectory:
-            return out, np.stack(trajectory).astype("float32")
-        return out
+        return run_sample_loop(init, run, n_steps, weights,
+                               [v.value for v in self.denoiser.non_trainable_variables],
+                               rotation, seed, verbose, return_trajectory)
 
     # -- checkpoints --------------------------------------------------------------------------
     def checkpoint_config(self):
@@ -436,14 +413,27 @@ class DiffusionModel(keras.Model):
         model.load_weights_from_checkpoint(directory)
         return model
 
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """A pretrained model by preset name, or from a folder: ready to :meth:`sample`.
 
-def load_checkpoint(directory, **kwargs) -> DiffusionModel:
-    """Same as :meth:`DiffusionModel.from_checkpoint`.
+        ``preset``: a name from :func:`keras_aliasfree.presets.list_presets` (unknown names
+        raise :class:`~keras_aliasfree.presets.PresetError`, listing them), a SavedModel export
+        (the UNet rebuilt from its config with the exported EMA weights;
+        :func:`~keras_aliasfree.diffusion.exported.model_arguments_from_export`) or a checkpoint
+        / run directory (:meth:`from_checkpoint`). ``kwargs`` override the constructor
+        arguments. The shipped exports sample with DDIM and ``eta=1``.
 
-    Example:
-        >>> # dm = load_checkpoint("runs/mnist_d1n"); dm.sample(4, sampler="ddim", steps=50)
-    """
-    return DiffusionModel.from_checkpoint(directory, **kwargs)
+        Example:
+            >>> dm = DiffusionModel.from_preset("mnist-d")
+            >>> dm.sample(2, sampler="ddim", steps=4, eta=1.0, seed=0, verbose=0).shape
+            (2, 32, 32, 1)
+        """
+        path = resolve_preset(preset, kind="diffusion")
+        if not is_export(path):
+            return cls.from_checkpoint(path, **kwargs)
+        denoiser, schedule, stored = model_arguments_from_export(path, preset)
+        return cls(denoiser, NoiseSchedule(**schedule), **{**stored, **kwargs})
 
 
-__all__ = ["DiffusionModel", "load_checkpoint"]
+__all__ = ["DiffusionModel"]

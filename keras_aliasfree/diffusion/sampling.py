@@ -170,4 +170,48 @@ def fresh_seed():
     return int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
 
 
-__all__ = ["noise_prediction", "reverse_step", "table_row", "rotate_noise", "build_sample_loop"]
+
+def run_sample_loop(init, run, n_steps, weights, nt_weights, rotation, seed=None, verbose="auto",
+                    return_trajectory=False):
+    """Run a loop from :func:`build_sample_loop` over all ``n_steps`` reverse steps.
+
+    The loop runs in about ten compiled chunks when a progress bar or the trajectory is asked
+    for (``verbose="auto"``: a bar for runs of 100 steps or more), else in one.
+
+    Returns:
+        float32 numpy images in [-1, 1] (and the trajectory, ``(K, N, H, W, C)``, if asked).
+
+    Example:
+        >>> # init, run = build_sample_loop(net, None, tables, 4, False, "fft", True, "v")
+        >>> # x = run_sample_loop(init, run, len(tables.timesteps), weights, [], 0.0, seed=0)
+    """
+    if seed is None:
+        seed = fresh_seed()
+    seed_state = keras.random.SeedGenerator(int(seed)).state.value
+    angle = ops.convert_to_tensor(float(rotation) / n_steps, "float32")
+    if verbose == "auto":
+        verbose = n_steps >= 100
+    chunks = 10 if (return_trajectory or verbose) else 1
+    bounds = np.unique(np.round(np.linspace(0, n_steps, chunks + 1)).astype(int))
+    bar = keras.utils.Progbar(n_steps, unit_name="step") if verbose else None
+    x, seed_state = init(seed_state)
+    trajectory = [ops.convert_to_numpy(x)] if return_trajectory else None
+    eager_bounds = keras.backend.backend() == "torch"
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if eager_bounds:
+            start, stop = int(lo), int(hi)
+        else:
+            start = ops.convert_to_tensor(int(lo), "int32")
+            stop = ops.convert_to_tensor(int(hi), "int32")
+        x, seed_state = run(x, seed_state, weights, nt_weights, angle, start, stop)
+        if return_trajectory:
+            trajectory.append(ops.convert_to_numpy(x))
+        if bar is not None:
+            bar.update(int(hi))
+    out = np.clip(ops.convert_to_numpy(x).astype("float32"), -1.0, 1.0)
+    if return_trajectory:
+        return out, np.stack(trajectory).astype("float32")
+    return out
+
+__all__ = ["run_sample_loop", "noise_prediction", "reverse_step", "table_row", "rotate_noise",
+           "build_sample_loop"]

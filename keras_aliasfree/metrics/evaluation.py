@@ -308,22 +308,32 @@ def evaluate(model, options=None, checkpoint=None) -> EvaluationReport:
     return EvaluationReport(scores, noise, consistency, meta)
 
 
+def _model_folder(source):
+    """The folder a model source loads from: an export as it resolves, else its checkpoint."""
+    from keras_aliasfree.diffusion import find_checkpoint, is_export
+    from keras_aliasfree.presets import resolve_preset
+
+    path = resolve_preset(source, kind="diffusion")
+    return path if is_export(path) else find_checkpoint(path)
+
+
 def evaluate_checkpoint(checkpoint, options=None, **overrides) -> EvaluationReport:
-    """Load a checkpoint once and :func:`evaluate` it.
+    """Load a model once and :func:`evaluate` it.
 
     Args:
-        checkpoint: a checkpoint or run directory (``keras-aliasfree train --out DIR``).
+        checkpoint: a checkpoint or run directory (``keras-aliasfree train --out DIR``), a
+            SavedModel export or a preset name (:meth:`DiffusionModel.from_preset`).
         options: an :class:`EvaluationOptions`; ``overrides`` (its field names) replace fields.
 
     Example:
         >>> # r = evaluate_checkpoint("runs/mnist_d1n", num=500, steps=50)
         >>> # print(format_table(r))
     """
-    from keras_aliasfree.diffusion import DiffusionModel, find_checkpoint
+    from keras_aliasfree.diffusion import DiffusionModel
 
     options = dataclasses.replace(options or EvaluationOptions(), **overrides)
-    directory = find_checkpoint(checkpoint)
-    return evaluate(DiffusionModel.from_checkpoint(directory), options, checkpoint=directory)
+    model = DiffusionModel.from_preset(checkpoint)  # a preset, an export, a checkpoint or a run
+    return evaluate(model, options, checkpoint=_model_folder(checkpoint))
 
 
 def save_samples_npz(images, path):

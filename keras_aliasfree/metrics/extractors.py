@@ -14,7 +14,8 @@ Two kinds of extractor, both returning ``(features, probabilities)`` for images 
   ``keras.applications``: values are close to, not identical with, published FIDs.
 * **A small classifier trained on the real data** (:mod:`keras_aliasfree.metrics.classifier`,
   ``keras-aliasfree train-classifier``): features = its 128-d penultimate layer, probabilities = its
-  softmax. The MNIST one ships in ``saved_models/mnist-classifier``. Its features are multiplied
+  softmax. The MNIST one ships as the preset ``mnist-classifier`` (:mod:`keras_aliasfree.presets`;
+  ``saved_models/mnist-classifier`` in the repository). Its features are multiplied
   by the fixed ``feature_scale`` stored in ``classifier.json`` (chosen at training time so that the
   mean square feature of the real test images is 1), which keeps the cubic KID kernel in its usual
   range; the scale is part of the extractor's name. It works offline; FD computed
@@ -37,7 +38,8 @@ import numpy as np
 
 INCEPTION_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
 INCEPTION_SIZE = 299
-DEFAULT_CLASSIFIER_DIR = Path(__file__).resolve().parents[2] / "saved_models" / "mnist-classifier"
+#: the preset :func:`load_classifier_extractor` loads when given no path
+DEFAULT_CLASSIFIER = "mnist-classifier"
 
 
 def _check_images(images, what="images"):
@@ -137,8 +139,9 @@ def load_classifier_extractor(path=None):
     """Load a classifier saved by ``keras-aliasfree train-classifier`` as a :class:`FeatureExtractor`.
 
     Args:
-        path: a folder holding ``classifier.keras`` (+ ``classifier.json``) or a ``.keras`` file;
-            default: the shipped MNIST classifier ``saved_models/mnist-classifier``.
+        path: a classifier preset name (:func:`keras_aliasfree.presets.list_presets`), a folder
+            holding ``classifier.keras`` (+ ``classifier.json``) or a ``.keras`` file; default:
+            the shipped MNIST classifier, the preset ``mnist-classifier``.
 
     Example:
         >>> ext = load_classifier_extractor()
@@ -149,7 +152,13 @@ def load_classifier_extractor(path=None):
 
     from keras_aliasfree.metrics.classifier import FEATURES_LAYER
 
-    path = Path(path) if path is not None else DEFAULT_CLASSIFIER_DIR
+    from keras_aliasfree.presets import list_presets, resolve_preset
+
+    name = DEFAULT_CLASSIFIER if path is None else os.fspath(path)
+    if name in list_presets() or not name.endswith(".keras"):
+        path = Path(resolve_preset(name, kind="classifier"))
+    else:
+        path = Path(name)
     if path.is_dir():
         folder, file = path, path / "classifier.keras"
     else:
@@ -239,8 +248,9 @@ def inception_extractor(weights="imagenet", allow_download=False, seed=0):
 
 def get_extractor(spec="auto", allow_download=False, verbose=True):
     """Resolve an extractor spec: ``"auto"`` (Inception when its ImageNet weights are cached, else
-    the shipped MNIST classifier), ``"inception"``, ``"inception-random"``, ``"classifier"`` or a
-    path to a classifier folder / ``.keras`` file / Inception weights ``.h5``.
+    the shipped MNIST classifier), ``"inception"``, ``"inception-random"``, ``"classifier"`` (the
+    shipped one), a classifier preset name, or a path to a classifier folder / ``.keras`` file /
+    Inception weights ``.h5``.
 
     Example:
         >>> get_extractor("classifier").name.startswith("mnist-classifier")
@@ -261,13 +271,19 @@ def get_extractor(spec="auto", allow_download=False, verbose=True):
         return inception_extractor(None)
     if spec == "classifier":
         return load_classifier_extractor()
+    from keras_aliasfree.presets import list_presets
+
+    if str(spec) in list_presets("classifier"):
+        return load_classifier_extractor(str(spec))
     p = Path(str(spec))
     if p.is_dir() or p.suffix == ".keras":
         return load_classifier_extractor(p)
     if p.suffix == ".h5":
         return inception_extractor(str(p))
     raise ValueError(f"unknown extractor {spec!r}: expected 'auto', 'inception', "
-                     "'inception-random', 'classifier' or a path to a classifier / weights file")
+                     "'inception-random', 'classifier', a classifier preset "
+                     f"({', '.join(list_presets('classifier'))}) or a path to a classifier / "
+                     "weights file")
 
 
 # ------------------------------------------------------------------------------ statistics cache
