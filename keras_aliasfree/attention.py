@@ -15,10 +15,10 @@ forms:
   plain 2-D products (measured in docs/benchmarks/backend_profile.md,
   ``python benchmarks/backend_profile.py``).
 
-The layer's :data:`IMPL`: ``"auto"`` (the default) takes ``"sliced"`` on JAX when every device is
-a CPU and no ``keras.distribution`` is set (a loop over a sharded batch axis would defeat the
-sharding; accelerators have fast batched products), else Keras' own attention (``"keras"``, which
-may use a backend's fused kernel); ``"keras"`` and ``"sliced"`` force one.
+The layer's ``impl`` argument: ``"auto"`` (the default) takes ``"sliced"`` on JAX when every
+device is a CPU and no ``keras.distribution`` is set (a loop over a sharded batch axis would
+defeat the sharding; accelerators have fast batched products), else Keras' own attention
+(``"keras"``, which may use a backend's fused kernel); ``"keras"`` and ``"sliced"`` force one.
 
 Both give the same result up to float rounding, values and gradients (``tests/test_attention.py``).
 Masks, dropout and returned scores are not needed by the UNet; a layer asked for any of them takes
@@ -31,17 +31,21 @@ import keras
 from keras import ops
 
 IMPLS = ("reference", "sliced")
-#: What :class:`UNetMultiHeadAttention` uses: ``"auto"``, ``"keras"`` or ``"sliced"`` (above).
-IMPL = "auto"
+#: The ``impl`` values of :class:`UNetMultiHeadAttention`: ``"auto"``, ``"keras"``, ``"sliced"``.
 LAYER_IMPLS = ("auto", "keras", "sliced")
 
 
-def layer_impl():
-    """The attention path :class:`UNetMultiHeadAttention` takes now: ``"keras"`` or ``"sliced"``."""
-    if IMPL not in LAYER_IMPLS:
-        raise ValueError(f"keras_aliasfree.attention.IMPL must be one of {LAYER_IMPLS}, got {IMPL!r}")
-    if IMPL != "auto":
-        return IMPL
+def layer_impl(impl="auto"):
+    """The attention path ``impl`` resolves to here and now: ``"keras"`` or ``"sliced"``.
+
+    Example:
+        >>> layer_impl("keras")
+        'keras'
+    """
+    if impl not in LAYER_IMPLS:
+        raise ValueError(f"attention impl must be one of {LAYER_IMPLS}, got {impl!r}")
+    if impl != "auto":
+        return impl
     if keras.backend.backend() != "jax" or keras.distribution.distribution() is not None:
         return "keras"
     import jax
@@ -147,12 +151,31 @@ class UNetMultiHeadAttention(keras.layers.MultiHeadAttention):
     :func:`dot_product_attention` where :func:`layer_impl` says so.
     Weights, names, config and results are Keras' own layer's; elsewhere, and for a call with a
     mask, dropout or ``return_attention_scores``, it is Keras' own attention.
+
+    Args:
+        num_heads, key_dim, **kwargs: as ``keras.layers.MultiHeadAttention``.
+        impl: ``"auto"`` (default), ``"keras"`` or ``"sliced"`` (see the module docstring).
+
+    Example:
+        >>> import numpy as np
+        >>> mha = UNetMultiHeadAttention(2, 4, impl="keras")
+        >>> x = np.zeros((1, 5, 8), "float32")
+        >>> tuple(mha(x, x).shape), mha.get_config()["impl"]
+        ((1, 5, 8), 'keras')
     """
+
+    def __init__(self, num_heads, key_dim, impl="auto", **kwargs):
+        super().__init__(num_heads, key_dim, **kwargs)
+        layer_impl(impl)  # validates
+        self.impl = impl
+
+    def get_config(self):
+        return {**super().get_config(), "impl": self.impl}
 
     def _compute_attention(self, query, key, value, attention_mask=None, training=None,
                            return_attention_scores=False, **kwargs):
         scale = getattr(self, "_inverse_sqrt_key_dim", None)
-        if (layer_impl() != "sliced" or scale is None or attention_mask is not None
+        if (layer_impl(self.impl) != "sliced" or scale is None or attention_mask is not None
                 or return_attention_scores or getattr(self, "_dropout", 1.0) > 0.0
                 or kwargs.get("use_causal_mask") or len(query.shape) != 4):
             return super()._compute_attention(query, key, value, attention_mask, training,
@@ -160,5 +183,5 @@ class UNetMultiHeadAttention(keras.layers.MultiHeadAttention):
         return dot_product_attention(query, key, value, float(scale), impl="sliced"), None
 
 
-__all__ = ["IMPL", "IMPLS", "LAYER_IMPLS", "UNetMultiHeadAttention", "dot_product_attention",
+__all__ = ["IMPLS", "LAYER_IMPLS", "UNetMultiHeadAttention", "dot_product_attention",
            "layer_impl"]

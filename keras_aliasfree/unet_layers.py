@@ -115,9 +115,10 @@ class SpatialSelfAttention(keras.layers.Layer):
         (1, 4, 4, 8)
     """
 
-    def __init__(self, num_heads=4, **kwargs):
+    def __init__(self, num_heads=4, impl="auto", **kwargs):
         super().__init__(**kwargs)
         self.num_heads = int(num_heads)
+        self.impl = impl  # the attention product's path (keras_aliasfree.attention)
 
     def build(self, input_shape):
         c = int(input_shape[-1])
@@ -125,7 +126,8 @@ class SpatialSelfAttention(keras.layers.Layer):
             raise ValueError(f"SpatialSelfAttention: channels ({c}) must be divisible by num_heads "
                              f"({self.num_heads})")
         self.ln = keras.layers.LayerNormalization(epsilon=1e-5, name="ln")
-        self.mha = UNetMultiHeadAttention(self.num_heads, c // self.num_heads, name="mha")
+        self.mha = UNetMultiHeadAttention(self.num_heads, c // self.num_heads, impl=self.impl,
+                                          name="mha")
         self.ff_ln = keras.layers.LayerNormalization(epsilon=1e-5, name="ff_ln")
         self.ff1 = keras.layers.Dense(c, name="ff1")
         self.ff2 = keras.layers.Dense(c, name="ff2")
@@ -149,7 +151,7 @@ class SpatialSelfAttention(keras.layers.Layer):
         return tuple(input_shape)
 
     def get_config(self):
-        return {**super().get_config(), "num_heads": self.num_heads}
+        return {**super().get_config(), "num_heads": self.num_heads, "impl": self.impl}
 
 
 # the ring of an isotropic 3x3 kernel: edges 4, corners 1 (sum 1 after /20). Its frequency response
