@@ -5,14 +5,15 @@ set (Keras fixes its backend at import; scenarios with the same ``process`` key 
 reads back the child's one result line (:func:`result_line` / :func:`parse_result`), and hands
 ``{backend: {scenario: result}}`` to the benchmark's ``render``. The Markdown it returns goes
 under a header naming the command, the machine and its load average (:func:`machine_header`) to
-``docs/benchmarks/<name>.md``. A child that fails or times out is reported in the page (with the
+``docs/benchmarks/<name>.md`` (:func:`write_page`; hand-written notes below a ``<!-- notes -->``
+line are kept). A child that fails or times out is reported in the page (with the
 tail of its stderr) and the other children still run.
 
 Every benchmark takes ``--backends``, ``--only`` (scenarios), ``--quick`` (a smoke run: tiny
 shapes, one or two repeats; the scenarios read ``args.quick``), ``--timeout`` and ``--out``.
 The timing helpers (:func:`value_and_grad`, :func:`interleave`, :func:`median_time`,
-:func:`step_stamps`) are what the scenarios measure with. Importing this module imports no
-framework.
+:func:`step_stamps`) are what the scenarios measure with. This module imports no framework
+itself; the scenarios import what they time.
 
 Example:
     >>> parse_result("noise\\n" + result_line({"jax": {"ms": 1.5}}))
@@ -136,6 +137,20 @@ def md_table(header, rows, left: int = 1) -> str:
     align = ["---"] * left + ["---:"] * (len(header) - left)
     return "\n".join(["| " + " | ".join(map(str, header)) + " |", "|" + "|".join(align) + "|"]
                      + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
+
+
+NOTES = "<!-- notes -->"
+
+
+def write_page(path, text: str) -> None:
+    """Write ``text`` to ``path``, keeping what the old page had below a ``<!-- notes -->`` line
+    (hand-written reading of the figures survives a rerun)."""
+    path = Path(path)
+    old = path.read_text() if path.exists() else ""
+    if NOTES in old:
+        text = text.rstrip() + "\n\n" + NOTES + old.split(NOTES, 1)[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
 
 
 def succeeded(results: dict, scenario: str) -> dict:
@@ -362,8 +377,7 @@ class Benchmark:
                                 machine_header(command, started, time.perf_counter() - t0, loads),
                                 *failures, self.render(results, args).strip()]) + "\n"
             if out != "-":  # after every backend: a cut-off run keeps what it measured
-                Path(out).parent.mkdir(parents=True, exist_ok=True)
-                Path(out).write_text(text)
+                write_page(out, text)
         print(text)
         if out != "-":
             print(f"wrote {out}", file=sys.stderr)
@@ -373,4 +387,4 @@ class Benchmark:
 __all__ = ["Benchmark", "BenchmarkError", "RESULT", "Scenario", "installed_backends",
            "interleave", "load_average", "machine_header", "md_table", "median_time", "medians",
            "parse_result", "progress", "result_line", "run_child", "step_stamps", "succeeded",
-           "unet", "value_and_grad"]
+           "unet", "value_and_grad", "write_page"]

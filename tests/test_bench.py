@@ -60,6 +60,7 @@ def test_children_run_per_backend_and_a_failure_is_reported(tmp_path):
     script = tmp_path / "toy.py"
     script.write_text(textwrap.dedent(SCRIPT))
     out = tmp_path / "toy.md"
+    out.write_text("# old page\n\n<!-- notes -->\nA hand-written reading.\n")
     backend = keras.backend.backend()
     p = subprocess.run([sys.executable, str(script), "--backends", backend, "--n", "7", "--quick",
                         "--out", str(out)], capture_output=True, text=True, timeout=300)
@@ -70,6 +71,7 @@ def test_children_run_per_backend_and_a_failure_is_reported(tmp_path):
     assert "Load average" in page
     assert f"| {backend} | {backend} | 7 |" in page  # the child saw KERAS_BACKEND and the options
     assert f"{backend}, bad: failed" in page and "ValueError: boom in the child" in page
+    assert "old page" not in page and page.endswith("<!-- notes -->\nA hand-written reading.\n")
 
 
 def test_unet_variant_carries_the_resampling_plan():
