@@ -252,7 +252,8 @@ def unet(config, impl: str = "auto", keras_attention: bool = False, **build_args
     (and, with ``keras_attention``, Keras' own ``MultiHeadAttention`` in place of the UNet's).
 
     ``impl`` goes to ``build_unet`` where it takes one; otherwise the built UNet is cloned
-    (``keras.models.clone_model``) with each layer rebuilt from its config plus ``impl``.
+    (``keras.models.clone_model``: a functional ``keras.Model`` with fresh weights, for timing)
+    with each layer rebuilt from its config plus ``impl``.
     """
     import inspect
 
@@ -351,13 +352,12 @@ class Benchmark:
                     for b in a.split(",") if b]
         scenarios = self._scenarios(args)
         out = args.out or (str(DOCS / f"{self.name}.md") if self.write else "-")
-        skip = {"--out"}
-        shown = [a for i, a in enumerate(argv) if a not in skip and argv[i - 1:i] != ["--out"]
-                 and not a.startswith("--out=")]
+        shown = [a for i, a in enumerate(argv)  # the command line without --out PATH
+                 if a != "--out" and argv[i - 1:i] != ["--out"] and not a.startswith("--out=")]
         command = " ".join([self.command or f"python benchmarks/{self.name}.py", *shown])
         env = {_ARGS_ENV: json.dumps(vars(args), default=str)}
         started, t0 = time.strftime("%Y-%m-%d %H:%M", time.gmtime()), time.perf_counter()
-        results, loads, failures, text = {}, {}, [], ""
+        results, loads, failures, text, drawn = {}, {}, [], "", True
         for backend in backends:
             res = results.setdefault(backend, {})
             before = load_average()[0]
@@ -373,15 +373,20 @@ class Benchmark:
                     print(f"{backend} {process} failed: {e}", file=sys.stderr, flush=True)
                     res.update({n: {"error": str(e)} for n in names})
             loads[backend] = (before, load_average()[0])
+            try:
+                body, drawn = self.render(results, args).strip(), True
+            except Exception as e:  # keep the measurements when the page cannot be drawn
+                body, drawn = (f"Rendering failed ({e!r}); the results:\n\n```json\n"
+                               + json.dumps(results, indent=1, default=str) + "\n```"), False
             text = "\n\n".join([f"# {self.title}",
                                 machine_header(command, started, time.perf_counter() - t0, loads),
-                                *failures, self.render(results, args).strip()]) + "\n"
+                                *failures, body]) + "\n"
             if out != "-":  # after every backend: a cut-off run keeps what it measured
                 write_page(out, text)
         print(text)
         if out != "-":
             print(f"wrote {out}", file=sys.stderr)
-        return 1 if failures else 0
+        return 1 if failures or not drawn else 0
 
 
 __all__ = ["Benchmark", "BenchmarkError", "RESULT", "Scenario", "installed_backends",
