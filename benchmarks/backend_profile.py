@@ -12,8 +12,8 @@ compiled as in training (``jax.jit`` / ``tf.function(jit_compile=True)``; torch 
   input and to the kernel separately (a backend whose kernel gradient is slow shows here).
 
 Scenarios: ``profile`` (every backend) and ``keras-attention`` (JAX only, its own process: the
-same with the UNet's attention layers replaced by Keras' own ``MultiHeadAttention``, so the
-effect of the library's JAX attention path shows side by side).
+same UNet with Keras' own ``MultiHeadAttention`` inside its attention blocks, so the effect of
+the library's JAX attention path shows side by side).
 
 Each figure is the median of ``--repeats`` calls after two warm-up calls. Layers are timed one
 after another, not interleaved: read the kinds' shares and the backends' ratios, not single
@@ -159,6 +159,30 @@ def _conv_parts(backend, layer, x, repeats):
             "kernel grad": _timer(lambda: run("kernel grad"), repeats)}
 
 
+def _keras_attention(layer):
+    """The UNet's attention block rebuilt with Keras' own MultiHeadAttention (``unet(replace=)``)."""
+    import keras
+
+    from keras_aliasfree.unet_layers import SpatialSelfAttention
+
+    class KerasAttentionBlock(SpatialSelfAttention):
+        def build(self, input_shape):
+            c, seq = int(input_shape[-1]), (input_shape[0], None, int(input_shape[-1]))
+            self.ln = keras.layers.LayerNormalization(epsilon=1e-5, name="ln")
+            self.mha = keras.layers.MultiHeadAttention(self.num_heads, c // self.num_heads,
+                                                       name="mha")
+            self.ff_ln = keras.layers.LayerNormalization(epsilon=1e-5, name="ff_ln")
+            self.ff1 = keras.layers.Dense(c, name="ff1")
+            self.ff2 = keras.layers.Dense(c, name="ff2")
+            for part in (self.ln, self.ff_ln, self.ff1, self.ff2):
+                part.build(seq)
+            self.mha.build(seq, seq, seq)
+
+    if isinstance(layer, SpatialSelfAttention):
+        return KerasAttentionBlock.from_config(layer.get_config())
+    return None
+
+
 def _profile(keras_attention):
     def run(args):
         import keras
@@ -173,8 +197,8 @@ def _profile(keras_attention):
             torch.set_num_threads(os.cpu_count() or 1)
         rng = np.random.default_rng(0)
         batch, size, repeats = (2, 16, 1) if args.quick else (BATCH, SIZE, args.repeats)
-        net = unet("A", keras_attention=keras_attention, image_size=size, channels=1,
-                   **({"base_width": 8} if args.quick else {}))
+        net = unet("A", replace=_keras_attention if keras_attention else None, image_size=size,
+                   channels=1, **({"base_width": 8} if args.quick else {}))
         x = rng.standard_normal((batch, size, size, 1)).astype("float32")
         t = rng.integers(0, 1000, (batch,)).astype("int32")
         out = {"attention": "keras" if keras_attention else attention.layer_impl(),

@@ -15,8 +15,7 @@ import numpy as np
 
 from keras_aliasfree import filters as F
 from keras_aliasfree.analysis import PASSBAND_FREQS, filtered_activation_passband
-from keras_aliasfree.benchmarking import (Benchmark, Scenario, interleave, md_table, medians,
-                                          succeeded, value_and_grad)
+from keras_aliasfree.benchmarking import Benchmark, Scenario, md_table, succeeded, time_grads
 
 CANDIDATES = [
     ("default (8x8 jinc, beta 4, cutoff pi/2)", dict()),
@@ -46,8 +45,8 @@ def cost(args):
 
     shape = (2, 16, 16, 8) if args.quick else COST_SHAPE
     x = keras.ops.convert_to_tensor(np.random.default_rng(0).normal(size=shape).astype("float32"))
-    fns = {name: value_and_grad(FilteredActivation("gelu", **kw)) for name, kw in CANDIDATES}
-    return medians(interleave(fns, 1 if args.quick else 7, (x,), inner=1 if args.quick else 3))
+    fns = {name: FilteredActivation("gelu", **kw) for name, kw in CANDIDATES}
+    return time_grads(fns, x, 1 if args.quick else 7, inner=1 if args.quick else 3)
 
 
 def gains(args):

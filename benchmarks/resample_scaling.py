@@ -31,7 +31,7 @@ import sys
 import time
 
 from keras_aliasfree.benchmarking import (Benchmark, Scenario, interleave, md_table, medians,
-                                          progress, succeeded, value_and_grad)
+                                          progress, succeeded, time_grads)
 
 BATCH, CHANNELS = 2, 16
 DENSE_MAX = 128          # the dense plan is timed up to this size (quadratic beyond)
@@ -50,10 +50,6 @@ def _x(shape):
 
     return keras.ops.convert_to_tensor(
         np.random.default_rng(0).normal(size=shape).astype("float32"))
-
-
-def _time(fns, x, rounds, inner=1):
-    return medians(interleave({k: value_and_grad(f) for k, f in fns.items()}, rounds, (x,), inner))
 
 
 def _fa(up, down):
@@ -81,7 +77,7 @@ def sizes(args):
                    bilinear=keras.layers.UpSampling2D(2, interpolation="bilinear"),
                    down=lambda t: O.downsample_2d(t, kernel),
                    avgpool=keras.layers.AveragePooling2D(2))
-        t = _time(fns, _x((BATCH, s, s, CHANNELS)), args.rounds)
+        t = time_grads(fns, _x((BATCH, s, s, CHANNELS)), args.rounds)
         rows.append({"size": s, "impl": O.gemm_operands(kernel, s, s, 2, "up").impl, **t})
         progress(f"{s}px: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in t.items()))
     return rows
@@ -94,7 +90,7 @@ def kernels(args):
     for s in _sizes(args, (32, 128), (16,)):
         x = _x((BATCH, s, s, CHANNELS))
         layers = {name: FilteredActivation("gelu", **kw) for name, kw in KERNELS}
-        t = _time(layers, x, args.rounds)
+        t = time_grads(layers, x, args.rounds)
         for name, layer in layers.items():
             g = layer._operands_for(x)[0]
             rows.append({"size": s, "kernel": name, "s": t[name], "rank": g.r,
@@ -116,7 +112,7 @@ def paper(args):
     for b in (16, 8):
         plans[f"banded {b}"] = (O.gemm_operands(kernel, s, s, 2, "up", "banded", b),
                                 O.gemm_operands(kernel, 2 * s, 2 * s, 2, "down", "banded", b))
-    t = _time({"gelu": keras.activations.gelu, **{n: _fa(*p) for n, p in plans.items()}},
+    t = time_grads({"gelu": keras.activations.gelu, **{n: _fa(*p) for n, p in plans.items()}},
               _x(shape), args.rounds)
     return {"shape": list(shape), "gelu_s": t["gelu"],
             "rows": [{"plan": n, "impl": up.impl, "s": t[n], "window_up": up.w.length,
@@ -139,7 +135,7 @@ def small(args):
             for impl in ("dense", "kron"):
                 fns[f"{kname} {impl}"] = _fa(O.gemm_operands(kernel, s, s, 2, "up", impl),
                                              O.gemm_operands(kernel, 2 * s, 2 * s, 2, "down", impl))
-        t = _time(fns, _x(shape), args.rounds, inner=2)
+        t = time_grads(fns, _x(shape), args.rounds, inner=2)
         rows.append({"shape": list(shape), **t,
                      "auto": O.gemm_operands(filters.design_filter(2), s, s, 2, "up").impl})
     return rows
@@ -159,7 +155,7 @@ def reference(args):
                "bilinear": keras.layers.UpSampling2D(2, interpolation="bilinear"),
                "up": lambda t: O.upsample_2d(t, kernel),
                "up_base": lambda t: O.upsample_2d(t, kernel, impl=base)}
-        rows.append({"size": s, **_time(fns, _x((BATCH, s, s, CHANNELS)), args.rounds)})
+        rows.append({"size": s, **time_grads(fns, _x((BATCH, s, s, CHANNELS)), args.rounds)})
     return rows
 
 

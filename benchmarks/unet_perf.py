@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 from keras_aliasfree.benchmarking import (Benchmark, Scenario, interleave, md_table, medians,
-                                          progress, succeeded, value_and_grad)
+                                          progress, succeeded, time_grads)
 
 BATCH, SIZE, LR = 16, 32, 3e-4
 DEFAULTS = {"steps": (6, 2), "sample_steps": (5, 2), "ddpm_steps": (5, 2),
@@ -142,8 +142,7 @@ def probe(args):
     x = keras.ops.convert_to_tensor(np.random.default_rng(1).standard_normal(shape).astype("float32"))
     fns = {"gelu": keras.activations.gelu,
            "filtered_gelu": FilteredActivation("gelu", beta=1.0, normalize=True)}
-    t = medians(interleave({k: value_and_grad(f) for k, f in fns.items()}, 2 if args.quick else 5,
-                           (x,)))
+    t = time_grads(fns, x, 2 if args.quick else 5)
     return {"shape": list(shape), **t}
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sys
 
-from keras_aliasfree.benchmarking import Benchmark, Scenario, md_table, medians, succeeded
+from keras_aliasfree.benchmarking import Benchmark, Scenario, md_table, succeeded, time_grads
 
 SHAPE = (16, 32, 32, 64)
 QUICK_SHAPE = (2, 16, 16, 8)
@@ -37,10 +37,7 @@ def _setup(args):
 
 
 def _time(fns, x, rounds):
-    from keras_aliasfree.benchmarking import interleave, value_and_grad
-
-    return medians(interleave({k: value_and_grad(f) for k, f in fns.items()}, rounds, (x,),
-                              inner=1 if rounds == 1 else 3))
+    return time_grads(fns, x, rounds, inner=1 if rounds == 1 else 3)
 
 
 def activation(args):

@@ -11,8 +11,8 @@ tail of its stderr) and the other children still run.
 
 Every benchmark takes ``--backends``, ``--only`` (scenarios), ``--quick`` (a smoke run: tiny
 shapes, one or two repeats; the scenarios read ``args.quick``), ``--timeout`` and ``--out``.
-The timing helpers (:func:`value_and_grad`, :func:`interleave`, :func:`median_time`,
-:func:`step_stamps`) are what the scenarios measure with. This module imports no framework
+The timing helpers (:func:`value_and_grad`, :func:`time_grads`, :func:`interleave`,
+:func:`median_time`, :func:`step_stamps`) are what the scenarios measure with. This module imports no framework
 itself; the scenarios import what they time.
 
 Example:
@@ -231,6 +231,11 @@ def value_and_grad(fn):
     return step
 
 
+def time_grads(fns: dict, x, rounds: int, inner: int = 1) -> dict:
+    """Median seconds of :func:`value_and_grad` of each function at ``x``, interleaved."""
+    return medians(interleave({k: value_and_grad(f) for k, f in fns.items()}, rounds, (x,), inner))
+
+
 def step_stamps():
     """``(callback, stamps)``: a Keras callback appending ``time.perf_counter()`` to ``stamps``
     after every training batch, once its loss is read back (asynchronous backends have finished
@@ -247,31 +252,31 @@ def step_stamps():
     return _Stamp(), stamps
 
 
-def unet(config, impl: str = "auto", keras_attention: bool = False, **build_args):
-    """``build_unet(config, **build_args)`` with every alias-free layer's resampling ``impl``
-    (and, with ``keras_attention``, Keras' own ``MultiHeadAttention`` in place of the UNet's).
+def unet(config, impl: str = "auto", replace=None, **build_args):
+    """``build_unet(config, **build_args)`` with every alias-free layer's resampling ``impl``.
 
-    ``impl`` goes to ``build_unet`` where it takes one; otherwise the built UNet is cloned
-    (``keras.models.clone_model``: a functional ``keras.Model`` with fresh weights, for timing)
-    with each layer rebuilt from its config plus ``impl``.
+    ``impl`` goes to ``build_unet`` where it takes one; otherwise, and when ``replace`` (``layer
+    -> layer or None``) swaps layers, the built UNet is cloned (``keras.models.clone_model``: a
+    functional ``keras.Model`` with fresh weights, for timing) with each layer rebuilt from its
+    config (plus ``impl``).
     """
     import inspect
 
     import keras
 
-    from keras_aliasfree.attention import UNetMultiHeadAttention
     from keras_aliasfree.unet import build_unet
 
     takes_impl = "impl" in inspect.signature(build_unet).parameters
     net = build_unet(config, **build_args, **({"impl": impl} if takes_impl and impl != "auto"
                                                else {}))
-    if (takes_impl or impl == "auto") and not keras_attention:
+    if (takes_impl or impl == "auto") and replace is None:
         return net
 
     def clone(layer):
+        new = replace(layer) if replace else None
+        if new is not None:
+            return new
         cfg = layer.get_config()
-        if isinstance(layer, UNetMultiHeadAttention) and keras_attention:
-            return keras.layers.MultiHeadAttention.from_config(cfg)
         if hasattr(layer, "impl") and not takes_impl:
             cfg["impl"] = impl
         return type(layer).from_config(cfg)
@@ -392,4 +397,4 @@ class Benchmark:
 __all__ = ["Benchmark", "BenchmarkError", "RESULT", "Scenario", "installed_backends",
            "interleave", "load_average", "machine_header", "md_table", "median_time", "medians",
            "parse_result", "progress", "result_line", "run_child", "step_stamps", "succeeded",
-           "unet", "value_and_grad", "write_page"]
+           "time_grads", "unet", "value_and_grad", "write_page"]
