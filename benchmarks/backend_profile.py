@@ -196,7 +196,7 @@ def _profile(keras_attention):
             import torch
             torch.set_num_threads(os.cpu_count() or 1)
         rng = np.random.default_rng(0)
-        batch, size, repeats = (2, 16, 1) if args.quick else (BATCH, SIZE, args.repeats)
+        (batch, size), repeats = ((2, 16) if args.quick else (BATCH, SIZE)), args.repeats
         net = unet("A", replace=_keras_attention if keras_attention else None, image_size=size,
                    channels=1, **({"base_width": 8} if args.quick else {}))
         x = rng.standard_normal((batch, size, size, 1)).astype("float32")
@@ -299,7 +299,7 @@ BENCHMARK = Benchmark(
     "backend_profile", "Where a UNet training step's time goes, per backend",
     [Scenario("profile", _profile(False)),
      Scenario("keras-attention", _profile(True), "keras-attention", ("jax",))], render,
-    add_arguments=lambda p: p.add_argument("--repeats", type=int, default=10))
+    add_arguments=lambda p: p.add_argument("--repeats", type=int, default=10), quick={"repeats": 1})
 
 if __name__ == "__main__":
     sys.exit(BENCHMARK.main())

@@ -70,8 +70,6 @@ def pipelines(args):
     from keras_aliasfree.data import resolve_data_dir
 
     data_dir = str(resolve_data_dir(args.data_dir))
-    if args.quick:
-        args.warmup, args.seconds, args.max_batches = 2, 0.2, 100
     return [bench_source(s.strip(), data_dir, args) for s in args.sources.split(",") if s.strip()]
 
 
@@ -89,7 +87,7 @@ def step(args):
     x = rng.standard_normal((16, size, size, 1)).astype("float32")
     t = rng.integers(0, 1000, 16).astype("int32")
     noise = rng.standard_normal((16, size, size, 1)).astype("float32")
-    s = median_time(lambda: model.train_on_batch([x, t], noise), 1 if args.quick else args.steps,
+    s = median_time(lambda: model.train_on_batch([x, t], noise), args.steps,
                     warmup=args.step_warmup)
     return {"s": s, "params": int(model.count_params())}
 
@@ -140,7 +138,9 @@ def add_arguments(p):
 
 BENCHMARK = Benchmark("data_pipeline", "Input pipeline benchmark",
                       [Scenario("pipelines", pipelines), Scenario("step", step)], render,
-                      add_arguments, backends=("tensorflow",))
+                      add_arguments, backends=("tensorflow",),
+                      quick={"warmup": 2, "seconds": 0.2, "max_batches": 100, "steps": 1,
+                             "step_warmup": 1})
 
 if __name__ == "__main__":
     sys.exit(BENCHMARK.main())

@@ -49,7 +49,7 @@ def _measure(devices):
         if args.accelerators and devices > 1:  # the first N accelerators
             dist = _first_devices(dist, backend, devices)
         keras.utils.set_random_seed(0)
-        warmup, steps = (1, 2) if args.quick else (args.warmup, args.steps)
+        warmup, steps = args.warmup, args.steps
         with dist.scope():
             net = build_unet(args.config, image_size=args.image_size, base_width=args.base_width,
                              channel_mults=(1, 2, 2), bottleneck_mult=2, attention=False)
@@ -124,7 +124,7 @@ def add_arguments(ap):
 BENCHMARK = Benchmark(
     "distributed", "Data-parallel training: 1 vs N logical CPU devices",
     lambda args: [Scenario(f"x{n}", _measure(n), f"x{n}") for n in args.devices], render,
-    add_arguments, backends=tuple(MODES))
+    add_arguments, backends=tuple(MODES), quick={"warmup": 1, "steps": 2})
 
 if __name__ == "__main__":
     sys.exit(BENCHMARK.main())

@@ -246,25 +246,15 @@ DEFAULT_CONFIGS = [("A", "default"), ("B-1N", "default"), ("C-1N", "default"),
                    ("D-1N", "paper"), ("D-2N", "paper")]
 
 
-def _quick(args):
-    if args.quick:
-        args.rotation_steps, args.layer_size, args.layer_num, args.unet_num = 10, 16, 2, 2
-        args.configs = "A,D-1N"
-    return args
-
-
 def rotation(args):
-    _quick(args)
     return rotation_rows(steps=args.rotation_steps, seed=args.seed)
 
 
 def layers(args):
-    _quick(args)
     return layer_rows(args.layer_size, args.layer_channels, args.layer_num, args.seed)
 
 
 def unet(args):
-    _quick(args)
     configs = [tuple(c.split(":")) if ":" in c else (c, "default")
                for c in args.configs.split(",") if c]
     rows, source = unet_rows(configs, args.checkpoint, args.timestep, args.unet_num,
@@ -290,7 +280,9 @@ def add_arguments(p):
 BENCHMARK = Benchmark(
     "equivariance", "Equivariance of layers and UNet configs (EQ-T, EQ-T_frac, EQ-R in dB)",
     [Scenario("rotation", rotation), Scenario("layers", layers), Scenario("unet", unet)], render,
-    add_arguments, backends=("tensorflow",))
+    add_arguments, backends=("tensorflow",),
+    quick={"rotation_steps": 10, "layer_size": 16, "layer_num": 2, "unet_num": 2,
+           "configs": "A,D-1N"})
 
 if __name__ == "__main__":
     sys.exit(BENCHMARK.main())

@@ -88,25 +88,21 @@ def trained_rows(images, checkpoints):
     return rows
 
 
-def _num(args):
-    return 2 if args.quick else args.num
-
-
 def floors(args):
     from keras_aliasfree.metrics import equivariance as EQ
 
-    images = _images(_num(args))
+    images = _images(args.num)
     return {t: EQ.eq_rotation_exact(lambda v: v, EQ.noisy_inputs(images, t, seed=0))
             for t in TIMESTEPS}
 
 
 def untrained(args):
-    return untrained_rows(_images(_num(args)), (0,) if args.quick else (0, 1),
+    return untrained_rows(_images(args.num), (0,) if args.quick else (0, 1),
                           VARIANTS[:2] if args.quick else VARIANTS)
 
 
 def trained(args):
-    return trained_rows(_images(_num(args)), args.checkpoint)
+    return trained_rows(_images(args.num), args.checkpoint)
 
 
 def render(results, args):
@@ -115,7 +111,7 @@ def render(results, args):
     for b, rows in succeeded(results, "untrained").items():
         fl = succeeded(results, "floors").get(b, {})
         parts += [f"## {b}",
-                  f"{_num(args)} MNIST test images, base width 8, no attention unless said. "
+                  f"{args.num} MNIST test images, base width 8, no attention unless said. "
                   "EQ-R of the noise prediction with the exact rotation "
                   "(`metrics.eq_rotation_exact`: angles 17/37/53/71 degrees, inputs windowed to a "
                   "disc and band-limited to it, rotated on a zero-padded canvas). Floor = the "
@@ -143,7 +139,7 @@ BENCHMARK = Benchmark(
     "equivariance_factors", "What breaks a UNet's rotation equivariance",
     lambda args: [Scenario("floors", floors), Scenario("untrained", untrained)]
     + ([Scenario("trained", trained)] if args.checkpoint else []), render, add_arguments,
-    backends=("tensorflow",))
+    backends=("tensorflow",), quick={"num": 2})
 
 if __name__ == "__main__":
     sys.exit(BENCHMARK.main())

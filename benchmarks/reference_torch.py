@@ -168,7 +168,7 @@ def make_step(model, lr=3e-4, timesteps=1000):
 
 
 def training_step(args):
-    size, steps, warmup = (16, 2, 1) if args.quick else (args.image_size, args.steps, args.warmup)
+    size, steps, warmup = args.image_size, args.steps, args.warmup
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = UNetA(size, 1)
@@ -215,7 +215,7 @@ def add_arguments(p):
 
 BENCHMARK = Benchmark("reference_torch", "Plain PyTorch config A UNet (speed baseline)",
                       [Scenario("step", training_step)], render, add_arguments,
-                      backends=("torch",))
+                      backends=("torch",), quick={"image_size": 16, "steps": 2, "warmup": 1})
 
 if __name__ == "__main__":
     sys.exit(BENCHMARK.main())

@@ -298,14 +298,10 @@ def add_arguments(p):
     p.add_argument("--baseline", default="ref", help="impl of the reference scenario (default: ref)")
 
 
-def scenarios(args):
-    args.rounds = 1 if args.quick else args.rounds
-    args.unet_steps = 1 if args.quick else args.unet_steps
-    return [Scenario(f.__name__, f) for f in (sizes, kernels, paper, small, reference, unet)]
-
-
-BENCHMARK = Benchmark("resample_scaling", "Resampling cost against image size", scenarios, render,
-                      add_arguments)
+BENCHMARK = Benchmark("resample_scaling", "Resampling cost against image size",
+                      [Scenario(f.__name__, f) for f in (sizes, kernels, paper, small, reference,
+                                                         unet)],
+                      render, add_arguments, quick={"rounds": 1, "unet_steps": 1})
 
 if __name__ == "__main__":
     sys.exit(BENCHMARK.main())

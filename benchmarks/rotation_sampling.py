@@ -54,10 +54,6 @@ def consistency(args):
     from keras_aliasfree.transforms import disc_mask, psnr, rotate
     from keras_aliasfree.unet import build_unet
 
-    if args.quick:
-        args.angles, args.methods, args.configs = args.angles[:1], args.methods[:1], args.configs
-        args.image_size, args.base_width, args.train_images = 8, 8, 64
-        args.epochs, args.timesteps, args.num = 1, 10, 2
     x, data_desc = training_images(args)
     s = args.image_size
     mask = disc_mask(s, s)
@@ -138,7 +134,10 @@ def add_arguments(ap):
 
 BENCHMARK = Benchmark("rotation_sampling", "Rotation-aware sampling: rotation consistency",
                       [Scenario("consistency", consistency)], render, add_arguments,
-                      backends=("tensorflow",))
+                      backends=("tensorflow",),
+                      quick={"angles": [90.0], "methods": ["fft"], "image_size": 8,
+                             "base_width": 8, "train_images": 64, "epochs": 1, "timesteps": 10,
+                             "num": 2})
 
 if __name__ == "__main__":
     sys.exit(BENCHMARK.main())

@@ -29,7 +29,7 @@ def _config(config, args):
     from keras_aliasfree.unet import build_unet
 
     keras.utils.set_random_seed(0)
-    size, warmup, steps = (16, 1, 2) if args.quick else (32, args.warmup, args.steps)
+    size, warmup, steps = (16 if args.quick else 32), args.warmup, args.steps
     net = build_unet(config, image_size=size, channels=1, filter_preset=args.filter_preset,
                      **({"base_width": 8, "attention": False} if args.quick else {}))
     dm = DiffusionModel(net, NoiseSchedule(1000), seed=0)
@@ -77,7 +77,8 @@ def add_arguments(ap):
 
 
 BENCHMARK = Benchmark("train_step", "Training step time, paper-size UNet",
-                      [Scenario("steps", steps)], render, add_arguments)
+                      [Scenario("steps", steps)], render, add_arguments,
+                      quick={"warmup": 1, "steps": 2})
 
 if __name__ == "__main__":
     sys.exit(BENCHMARK.main())

@@ -35,8 +35,8 @@ from keras_aliasfree.benchmarking import (Benchmark, Scenario, interleave, md_ta
                                           progress, succeeded, time_grads)
 
 BATCH, SIZE, LR = 16, 32, 3e-4
-DEFAULTS = {"steps": (6, 2), "sample_steps": (5, 2), "ddpm_steps": (5, 2),
-            "sample_repeats": (3, 2), "rss_steps": (2, 1)}   # (full, --quick)
+DEFAULTS = {"steps": 6, "sample_steps": 5, "ddpm_steps": 5, "sample_repeats": 3, "rss_steps": 2}
+QUICK = {"steps": 2, "sample_steps": 2, "ddpm_steps": 2, "sample_repeats": 2, "rss_steps": 1}
 
 
 def _size(args):
@@ -197,9 +197,6 @@ def _rss(config):
 
 
 def scenarios(args):
-    for name, (full, quick) in DEFAULTS.items():
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
     found = [Scenario("train", train), Scenario("sampling", sampling), Scenario("probe", probe),
              Scenario("rotation", rotation, "rotation"),
              Scenario("rss-A", _rss("A"), "rss-A"), Scenario("rss-D-1N", _rss("D-1N"), "rss-D-1N")]
@@ -292,8 +289,8 @@ def render(results, args) -> str:
 
 
 def add_arguments(p):
-    for name in DEFAULTS:
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=None)
+    for name, default in DEFAULTS.items():
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=default)
     p.add_argument("--no-ref", action="store_true", help="skip the PyTorch reference")
     p.add_argument("--configs", default="A,D-1N",
                    help="configs of the training rounds besides A and D-1N: a -k<N> suffix builds "
@@ -301,7 +298,7 @@ def add_arguments(p):
 
 
 BENCHMARK = Benchmark("unet_perf", "UNet training and sampling speed: config D-1N vs config A",
-                      scenarios, render, add_arguments)
+                      scenarios, render, add_arguments, quick=QUICK)
 
 if __name__ == "__main__":
     sys.exit(BENCHMARK.main())

@@ -33,7 +33,7 @@ def _setup(args):
 
     shape = QUICK_SHAPE if args.quick else SHAPE
     x = keras.ops.convert_to_tensor(np.random.default_rng(0).normal(size=shape).astype("float32"))
-    return x, (1 if args.quick else args.rounds)
+    return x, args.rounds
 
 
 def _time(fns, x, rounds):
@@ -104,7 +104,8 @@ def add_arguments(parser):
 BENCHMARK = Benchmark(
     "ops", "Alias-free ops: speed against plain counterparts",
     [Scenario("activation", activation), Scenario("resample", resample)], render,
-    add_arguments=add_arguments, command="keras-aliasfree bench", write=False)
+    add_arguments=add_arguments, command="keras-aliasfree bench", write=False,
+    quick={"rounds": 1})
 
 if __name__ == "__main__":
     sys.exit(BENCHMARK.main())

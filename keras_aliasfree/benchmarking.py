@@ -300,6 +300,8 @@ class Benchmark:
         command: how the page names the command (default ``python benchmarks/<name>.py``).
         write: write the page by default (``--out -`` prints only; the CLI's verb prints only).
         backends: default backends (default: every installed one).
+        quick: option values ``--quick`` sets (fewer repeats, smaller inputs), before the
+            scenarios are listed and the children start; scenarios may also read ``args.quick``.
     """
 
     name: str
@@ -310,6 +312,7 @@ class Benchmark:
     command: str | None = None
     write: bool = True
     backends: tuple | None = None
+    quick: dict | None = None
 
     def parser(self, parser=None):
         p = parser or argparse.ArgumentParser(description=self.title)
@@ -355,6 +358,9 @@ class Benchmark:
         """Run every scenario's child per backend, render, print and write the page."""
         backends = [b for a in (args.backends or self.backends or installed_backends())
                     for b in a.split(",") if b]
+        if args.quick:
+            for key, value in (self.quick or {}).items():
+                setattr(args, key, value)
         scenarios = self._scenarios(args)
         out = args.out or (str(DOCS / f"{self.name}.md") if self.write else "-")
         shown = [a for i, a in enumerate(argv)  # the command line without --out PATH

@@ -1,5 +1,6 @@
-"""The benchmark harness: its result protocol round-trips, a child that fails is reported with its
-error while the others still run, the table writer aligns columns, the UNet variants carry the
+"""The benchmark harness: its result protocol round-trips, children get the backend and the options
+(with what --quick sets), a child that fails is reported with its error while the others still run,
+hand-written notes survive a rewrite, the table writer aligns columns, the UNet variants carry the
 requested resampling plan, and the bench verb is wired into the CLI."""
 
 import subprocess
@@ -40,17 +41,21 @@ import os, sys
 from keras_aliasfree.benchmarking import Benchmark, Scenario, md_table, succeeded
 
 def good(args):
-    return {"backend": os.environ["KERAS_BACKEND"], "n": args.n, "quick": args.quick}
+    return {"backend": os.environ["KERAS_BACKEND"], "n": args.n, "m": args.m}
 
 def bad(args):
     raise ValueError("boom in the child")
 
 def render(results, args):
-    rows = [[b, r["backend"], r["n"]] for b, r in succeeded(results, "good").items()]
-    return md_table(["backend", "child saw", "n"], rows)
+    rows = [[b, r["backend"], r["n"], r["m"]] for b, r in succeeded(results, "good").items()]
+    return md_table(["backend", "child saw", "n", "m"], rows)
+
+def options(p):
+    p.add_argument("--n", type=int, default=1)
+    p.add_argument("--m", type=int, default=1)
 
 BENCH = Benchmark("toy", "Toy benchmark", [Scenario("good", good), Scenario("bad", bad, "own")],
-                  render, add_arguments=lambda p: p.add_argument("--n", type=int, default=1))
+                  render, add_arguments=options, quick={"m": 5})
 if __name__ == "__main__":
     sys.exit(BENCH.main())
 """
@@ -69,7 +74,8 @@ def test_children_run_per_backend_and_a_failure_is_reported(tmp_path):
     assert page.startswith("# Toy benchmark\n")
     assert f"Made by `python benchmarks/toy.py --backends {backend} --n 7 --quick`" in page
     assert "Load average" in page
-    assert f"| {backend} | {backend} | 7 |" in page  # the child saw KERAS_BACKEND and the options
+    # the child saw KERAS_BACKEND, the options and what --quick sets
+    assert f"| {backend} | {backend} | 7 | 5 |" in page
     assert f"{backend}, bad: failed" in page and "ValueError: boom in the child" in page
     assert "old page" not in page and page.endswith("<!-- notes -->\nA hand-written reading.\n")
 
