@@ -6,14 +6,15 @@ reads back the child's one result line (:func:`result_line` / :func:`parse_resul
 ``{backend: {scenario: result}}`` to the benchmark's ``render``. The Markdown it returns goes
 under a header naming the command, the machine and its load average (:func:`machine_header`) to
 ``docs/benchmarks/<name>.md`` (:func:`write_page`; hand-written notes below a ``<!-- notes -->``
-line are kept). A child that fails or times out is reported in the page (with the
-tail of its stderr) and the other children still run.
+line are kept). A scenario that raises, or a child that dies or times out, is reported in the
+page (with the error or the tail of its stderr) and the other scenarios still run.
 
-Every benchmark takes ``--backends``, ``--only`` (scenarios), ``--quick`` (a smoke run: tiny
-shapes, one or two repeats; the scenarios read ``args.quick``), ``--timeout`` and ``--out``.
-The timing helpers (:func:`value_and_grad`, :func:`time_grads`, :func:`interleave`,
-:func:`median_time`, :func:`step_stamps`) are what the scenarios measure with. This module imports no framework
-itself; the scenarios import what they time.
+Every benchmark takes ``--backends``, ``--only`` (scenarios), ``--quick`` (a smoke run: the
+option values of ``Benchmark(quick=...)`` and, where the scenarios read ``args.quick``, tiny
+shapes), ``--timeout`` and ``--out``. The timing helpers (:func:`value_and_grad`,
+:func:`time_grads`, :func:`interleave`, :func:`median_time`, :func:`step_stamps`) are what the
+scenarios measure with. This module imports no framework itself; the scenarios import what they
+time.
 
 Example:
     >>> parse_result("noise\\n" + result_line({"jax": {"ms": 1.5}}))
@@ -36,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Callable
 
@@ -127,7 +129,7 @@ def machine_header(command: str, started: str, wall_s: float, loads: dict) -> st
     load = "; ".join(f"{b} {a:.1f} → {z:.1f}" for b, (a, z) in loads.items())
     return (f"Made by `{command}` on {started} UTC, {platform.machine()} with {os.cpu_count()} "
             f"CPU cores, Python {platform.python_version()}, {wall_s / 60:.1f} min. Load average "
-            f"(1 min) before → after each child: {load or 'n/a'}. Each backend runs in its own "
+            f"(1 min) before → after each backend's children: {load or 'n/a'}. Each backend runs in its own "
             "process; ratios are measured side by side in one process, absolute times are context "
             "(the machine may be shared).")
 
@@ -342,9 +344,15 @@ class Benchmark:
 
     def _child(self, process) -> int:
         args = argparse.Namespace(**json.loads(os.environ[_ARGS_ENV]))
-        backend = os.environ.get("KERAS_BACKEND")
-        out = {s.name: s.run(args) for s in self._scenarios(args)
-               if s.process == process and (not s.backends or backend in s.backends)}
+        backend, out = os.environ.get("KERAS_BACKEND"), {}
+        for s in self._scenarios(args):
+            if s.process == process and (not s.backends or backend in s.backends):
+                try:
+                    out[s.name] = s.run(args)
+                except Exception:  # reported in the page; the process's other scenarios go on
+                    lines = traceback.format_exc().strip().splitlines()
+                    print("\n".join(lines), file=sys.stderr, flush=True)
+                    out[s.name] = {"error": "\n".join(lines[-8:])}
         print(result_line(out), flush=True)
         return 0
 
@@ -377,12 +385,15 @@ class Benchmark:
                 names = [s.name for s in scenarios if s.process == process]
                 print(f"== {backend} {process}: {', '.join(names)}", file=sys.stderr, flush=True)
                 try:
-                    res.update(run_child(self._child_cmd() + [_CHILD, process], backend,
-                                         args.timeout, env))
+                    got = run_child(self._child_cmd() + [_CHILD, process], backend, args.timeout,
+                                    env)
                 except BenchmarkError as e:
-                    failures.append(f"{backend}, {', '.join(names)}: failed:\n\n```\n{e}\n```")
-                    print(f"{backend} {process} failed: {e}", file=sys.stderr, flush=True)
-                    res.update({n: {"error": str(e)} for n in names})
+                    got = {n: {"error": str(e)} for n in names}
+                res.update(got)
+                for n, r in got.items():
+                    if isinstance(r, dict) and "error" in r:
+                        failures.append(f"{backend}, {n}: failed:\n\n```\n{r['error']}\n```")
+                        print(f"{backend} {n} failed: {r['error']}", file=sys.stderr, flush=True)
             loads[backend] = (before, load_average()[0])
             try:
                 body, drawn = self.render(results, args).strip(), True

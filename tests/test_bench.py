@@ -46,6 +46,9 @@ def good(args):
 def bad(args):
     raise ValueError("boom in the child")
 
+def crash(args):
+    os._exit(3)
+
 def render(results, args):
     rows = [[b, r["backend"], r["n"], r["m"]] for b, r in succeeded(results, "good").items()]
     return md_table(["backend", "child saw", "n", "m"], rows)
@@ -54,14 +57,15 @@ def options(p):
     p.add_argument("--n", type=int, default=1)
     p.add_argument("--m", type=int, default=1)
 
-BENCH = Benchmark("toy", "Toy benchmark", [Scenario("good", good), Scenario("bad", bad, "own")],
+BENCH = Benchmark("toy", "Toy benchmark",
+                  [Scenario("bad", bad), Scenario("good", good), Scenario("crash", crash, "own")],
                   render, add_arguments=options, quick={"m": 5})
 if __name__ == "__main__":
     sys.exit(BENCH.main())
 """
 
 
-def test_children_run_per_backend_and_a_failure_is_reported(tmp_path):
+def test_children_run_per_backend_and_failures_are_reported(tmp_path):
     script = tmp_path / "toy.py"
     script.write_text(textwrap.dedent(SCRIPT))
     out = tmp_path / "toy.md"
@@ -77,6 +81,7 @@ def test_children_run_per_backend_and_a_failure_is_reported(tmp_path):
     # the child saw KERAS_BACKEND, the options and what --quick sets
     assert f"| {backend} | {backend} | 7 | 5 |" in page
     assert f"{backend}, bad: failed" in page and "ValueError: boom in the child" in page
+    assert f"{backend}, crash: failed" in page and "exit status 3" in page
     assert "old page" not in page and page.endswith("<!-- notes -->\nA hand-written reading.\n")
 
 
