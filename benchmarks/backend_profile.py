@@ -1,62 +1,44 @@
 """Where a backend spends a UNet training step: forward + backward of each layer kind, per backend.
 
-Issue 16 asks why JAX's config-A step at paper size is ~2.4x TensorFlow's (docs/benchmarks/
-unet_perf.md). This takes the paper-size A UNet (batch 16, 32x32x1, default widths, attention)
-and times, in one subprocess per backend (compiled as in training: ``jax.jit`` /
-``tf.function(jit_compile=True)``; torch eager):
+Takes the config-A UNet at paper size (batch 16, 32x32x1, default widths, attention) and times,
+compiled as in training (``jax.jit`` / ``tf.function(jit_compile=True)``; torch eager):
 
 * the whole UNet, forward + backward (gradient of ``sum(y**2)`` with respect to the input and
   every weight);
 * every layer alone, the same way, on an input of the shape it sees in the UNet; layers of the same
   kind, input shape and settings are timed once and counted as many times as they occur; the sum
-  per kind (Conv2D, GroupNormalization, attention, ...) is its share of the step.
+  per kind (Conv2D, GroupNormalization, attention, ...) is its share of the step;
 * for every distinct 3x3 convolution: the forward alone and the gradients with respect to the
   input and to the kernel separately (a backend whose kernel gradient is slow shows here).
 
-``jax-keras-attention`` is JAX with the UNet's attention forced to Keras' own layer
-(``keras_aliasfree.attention.IMPL = "keras"``; what every JAX run used before 2026-12-02), so the
-effect of the JAX attention path shows side by side.
+Scenarios: ``profile`` (every backend) and ``keras-attention`` (JAX only, its own process: the
+same UNet with Keras' own ``MultiHeadAttention`` inside its attention blocks, so the effect of
+the library's JAX attention path shows side by side).
 
 Each figure is the median of ``--repeats`` calls after two warm-up calls. Layers are timed one
-after another, not interleaved, so the machine's load drifts between rows: read the kinds' shares
-and the backends' ratios, not single milliseconds. The sum of the layers exceeds the whole UNet's
-time wherever the compiler fuses across layers.
-
-Writes docs/benchmarks/backend_profile.md (the exact command, the machine's load).
+after another, not interleaved: read the kinds' shares and the backends' ratios, not single
+milliseconds. The sum of the layers exceeds the whole UNet's time wherever the compiler fuses
+across layers.
 
 Usage:
-    python benchmarks/backend_profile.py                          # tensorflow, jax, torch
+    python benchmarks/backend_profile.py                          # every installed backend
     python benchmarks/backend_profile.py --backends jax tensorflow --repeats 10
-    python benchmarks/backend_profile.py --backends tensorflow jax jax-keras-attention
+    python benchmarks/backend_profile.py --quick                  # a smoke run
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import platform
-import statistics
-import subprocess
 import sys
-import time
-from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = Path(__file__).resolve().parent.parent
-RESULT = "BACKEND_PROFILE_RESULT "
+from keras_aliasfree.benchmarking import Benchmark, Scenario, md_table, median_time, succeeded
+
 BATCH, SIZE = 16, 32
 
 
 def _timer(fn, repeats):
-    fn()
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
+    return median_time(fn, repeats) * 1e3
 
 
 def _grad_fn(backend, call, variables, x):
@@ -177,166 +159,147 @@ def _conv_parts(backend, layer, x, repeats):
             "kernel grad": _timer(lambda: run("kernel grad"), repeats)}
 
 
-def worker(args):
+def _keras_attention(layer):
+    """The UNet's attention block rebuilt with Keras' own MultiHeadAttention (``unet(replace=)``)."""
     import keras
-    import numpy as np
 
-    from keras_aliasfree import attention
-    from keras_aliasfree.unet import build_unet
+    from keras_aliasfree.unet_layers import SpatialSelfAttention
 
-    backend = keras.backend.backend()
-    attention.IMPL = args.attention
-    if backend == "torch":
-        import torch
-        torch.set_num_threads(os.cpu_count() or 1)
-    rng = np.random.default_rng(0)
-    unet = build_unet("A", image_size=SIZE, channels=1)
-    x = rng.standard_normal((BATCH, SIZE, SIZE, 1)).astype("float32")
-    t = rng.integers(0, 1000, (BATCH,)).astype("int32")
-    out = {"backend": backend if args.attention == "auto" else f"{backend}-{args.attention}-attention",
-           "attention": attention.layer_impl(), "params": int(unet.count_params())}
-    out["unet_ms"] = _timer(_grad_fn(backend, _layer_call(backend, unet), unet.trainable_variables,
-                                     [x, t]), args.repeats)
-    groups = {}
-    for layer in unet.layers:
-        inp = layer.input
-        if isinstance(inp, (list, tuple)) or type(layer).__name__ in ("InputLayer",):
-            continue
-        shape = (BATCH,) + tuple(inp.shape[1:])
-        if inp.dtype not in ("float32",):
-            continue
-        cfg = layer.get_config()
-        cfg.pop("name", None)
-        key = (type(layer).__name__, shape, json.dumps(cfg, sort_keys=True, default=str))
-        groups.setdefault(key, []).append(layer)
-    kinds, convs = {}, []
-    for (kind, shape, _), layers in groups.items():
-        layer = layers[0]
-        xin = rng.standard_normal(shape).astype("float32")
-        ms = _timer(_grad_fn(backend, _layer_call(backend, layer), layer.trainable_variables, xin),
-                    args.repeats)
-        k = kinds.setdefault(kind, {"count": 0, "ms": 0.0})
-        k["count"] += len(layers)
-        k["ms"] += ms * len(layers)
-        if kind == "Conv2D" and tuple(layer.kernel_size) == (3, 3):
-            parts = _conv_parts(backend, layer, xin, args.repeats)
-            convs.append({"shape": list(shape), "filters": int(layer.filters),
-                          "count": len(layers), "fwd_bwd": ms, **parts})
-    out["kinds"] = kinds
-    out["convs"] = convs
-    print(RESULT + json.dumps(out), flush=True)
+    class KerasAttentionBlock(SpatialSelfAttention):
+        def build(self, input_shape):
+            c, seq = int(input_shape[-1]), (input_shape[0], None, int(input_shape[-1]))
+            self.ln = keras.layers.LayerNormalization(epsilon=1e-5, name="ln")
+            self.mha = keras.layers.MultiHeadAttention(self.num_heads, c // self.num_heads,
+                                                       name="mha")
+            self.ff_ln = keras.layers.LayerNormalization(epsilon=1e-5, name="ff_ln")
+            self.ff1 = keras.layers.Dense(c, name="ff1")
+            self.ff2 = keras.layers.Dense(c, name="ff2")
+            for part in (self.ln, self.ff_ln, self.ff1, self.ff2):
+                part.build(seq)
+            self.mha.build(seq, seq, seq)
+
+    if isinstance(layer, SpatialSelfAttention):
+        return KerasAttentionBlock.from_config(layer.get_config())
+    return None
 
 
-def _child(name, argv, timeout):
-    backend, attention = (name.split("-")[0], "keras") if name.endswith("-keras-attention") \
-        else (name, "auto")
-    env = dict(os.environ, KERAS_BACKEND=backend)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--attention", attention,
-           *argv]
-    try:
-        p = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,
-                           timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"backend": name, "error": f"timed out after {timeout} s"}
-    for line in p.stdout.splitlines():
-        if line.startswith(RESULT):
-            return json.loads(line[len(RESULT):])
-    return {"backend": name, "error": (p.stderr or p.stdout)[-2000:]}
+def _profile(keras_attention):
+    def run(args):
+        import keras
+        import numpy as np
+
+        from keras_aliasfree import attention
+        from keras_aliasfree.benchmarking import unet
+
+        backend = keras.backend.backend()
+        if backend == "torch":
+            import torch
+            torch.set_num_threads(os.cpu_count() or 1)
+        rng = np.random.default_rng(0)
+        (batch, size), repeats = ((2, 16) if args.quick else (BATCH, SIZE)), args.repeats
+        net = unet("A", replace=_keras_attention if keras_attention else None, image_size=size,
+                   channels=1, **({"base_width": 8} if args.quick else {}))
+        x = rng.standard_normal((batch, size, size, 1)).astype("float32")
+        t = rng.integers(0, 1000, (batch,)).astype("int32")
+        out = {"attention": "keras" if keras_attention else attention.layer_impl(),
+               "params": int(net.count_params()), "batch": batch, "size": size,
+               "unet_ms": _timer(_grad_fn(backend, _layer_call(backend, net),
+                                          net.trainable_variables, [x, t]), repeats)}
+        groups = {}
+        for layer in net.layers:
+            inp = layer.input
+            if isinstance(inp, (list, tuple)) or type(layer).__name__ == "InputLayer" \
+                    or inp.dtype != "float32":
+                continue
+            cfg = layer.get_config()
+            cfg.pop("name", None)
+            key = (type(layer).__name__, (batch,) + tuple(inp.shape[1:]),
+                   json.dumps(cfg, sort_keys=True, default=str))
+            groups.setdefault(key, []).append(layer)
+        kinds, convs = {}, []
+        for (kind, shape, _), layers in groups.items():
+            layer = layers[0]
+            xin = rng.standard_normal(shape).astype("float32")
+            ms = _timer(_grad_fn(backend, _layer_call(backend, layer), layer.trainable_variables,
+                                 xin), repeats)
+            k = kinds.setdefault(kind, {"count": 0, "ms": 0.0})
+            k["count"] += len(layers)
+            k["ms"] += ms * len(layers)
+            if kind == "Conv2D" and tuple(layer.kernel_size) == (3, 3):
+                convs.append({"shape": list(shape), "filters": int(layer.filters),
+                              "count": len(layers), "fwd_bwd": ms,
+                              **_conv_parts(backend, layer, xin, repeats)})
+        return {**out, "kinds": kinds, "convs": convs}
+    return run
 
 
-def render(results, command, started, wall):
-    ok = [r for r in results if "error" not in r]
-    lines = [
-        "# Where a UNet training step's time goes, per backend (issue 16)", "",
-        f"Command: `{command}` ({wall:.0f} s). Started {started} UTC on {platform.node()}, "
-        f"{os.cpu_count()} CPUs, load average at the end "
-        f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}.", "",
-        f"Paper-size config A UNet: batch {BATCH}, {SIZE}x{SIZE}x1, default widths, attention. "
-        "Forward + backward (gradient of sum(y^2) with respect to the input and every weight), "
-        "jit-compiled on TensorFlow (XLA) and JAX, eager on PyTorch; median ms. Each layer is "
-        "timed alone on an input of the shape it sees in the UNet; a kind's row sums its layers. "
-        "Rows are timed one after another, so compare shares and backends, not single "
-        "milliseconds (benchmarks/backend_profile.py says more).", ""]
-    for r in results:
-        if "error" in r:
-            lines += [f"* {r['backend']}: failed: `{r['error'][-300:]!r}`", ""]
-    if not ok:
-        return "\n".join(lines) + "\n"
-    names = [r["backend"] for r in ok]
-    lines += ["Attention path of each column (keras_aliasfree.attention.layer_impl): " + ", ".join(
-        f"{r['backend']}: {r.get('attention', '?')}" for r in ok) + ".", ""]
-    ref = next((r for r in ok if r["backend"] == "tensorflow"), None)
-    head = "| | " + " | ".join(f"{n} ms" for n in names) + " |"
-    if ref:
-        head += " " + " | ".join(f"{n} / tensorflow" for n in names if n != "tensorflow") + " |"
-    ncol = len(names) + (len(names) - 1 if ref else 0)
-    lines += [head, "|---|" + "---:|" * ncol]
+def _columns(results):
+    """``{column: result}``: each backend's profile, and JAX's with Keras' attention."""
+    cols = {}
+    for b, r in succeeded(results, "profile").items():
+        cols[b] = r
+    for b, r in succeeded(results, "keras-attention").items():
+        cols[f"{b}-keras-attention"] = r
+    return cols
+
+
+def render(results, args):
+    cols = _columns(results)
+    if not cols:
+        return ""
+    first = next(iter(cols.values()))
+    lines = [f"Config A UNet: batch {first['batch']}, {first['size']}x{first['size']}x1, "
+             f"{first['params']:,} parameters, attention. Forward + backward (gradient of sum(y^2) "
+             "with respect to the input and every weight), jit-compiled on TensorFlow (XLA) and "
+             "JAX, eager on PyTorch; median ms. Each layer is timed alone on an input of the "
+             "shape it sees in the UNet; a kind's row sums its layers. Rows are timed one after "
+             "another, so compare shares and backends, not single milliseconds.", "",
+             "Attention path of each column: " + ", ".join(
+                 f"{n}: {r['attention']}" for n, r in cols.items()) + ".", ""]
+    names, ref = list(cols), cols.get("tensorflow")
+    others = [n for n in names if n != "tensorflow"] if ref else []
 
     def row(label, get):
-        vals = [get(r) for r in ok]
-        cells = [f"{v:.1f}" if v is not None else "–" for v in vals]
-        if ref:
-            base = get(ref)
-            cells += [f"{get(r) / base:.2f}" if base and get(r) is not None else "–"
-                      for r in ok if r["backend"] != "tensorflow"]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        cells = [f"{get(r):.1f}" if get(r) is not None else "–" for r in cols.values()]
+        cells += [f"{get(cols[n]) / get(ref):.2f}" if get(ref) and get(cols[n]) is not None
+                  else "–" for n in others]
+        return [label] + cells
 
-    row("whole UNet", lambda r: r["unet_ms"])
-    kinds = sorted({k for r in ok for k in r["kinds"]},
-                   key=lambda k: -max(r["kinds"].get(k, {}).get("ms", 0) for r in ok))
-    for k in kinds:
-        count = max(r["kinds"].get(k, {}).get("count", 0) for r in ok)
-        row(f"{k} ×{count} (sum of layers alone)", lambda r, k=k: r["kinds"].get(k, {}).get("ms"))
-    row("sum of all layers alone", lambda r: sum(v["ms"] for v in r["kinds"].values()))
-    lines += ["", "Every distinct 3x3 convolution of the UNet alone (ms of one call; count = how "
-              "many the UNet has):", "",
-              "| input shape | filters | count | " + " | ".join(
-                  f"{n}: fwd / d input / d kernel" for n in names) + " |",
-              "|---|---:|---:|" + "---|" * len(names)]
-    for i, c in enumerate(ok[0]["convs"]):
+    kinds = sorted({k for r in cols.values() for k in r["kinds"]},
+                   key=lambda k: -max(r["kinds"].get(k, {}).get("ms", 0) for r in cols.values()))
+    rows = [row("whole UNet", lambda r: r["unet_ms"])]
+    rows += [row(f"{k} ×{max(r['kinds'].get(k, {}).get('count', 0) for r in cols.values())} "
+                 "(sum of layers alone)", lambda r, k=k: r["kinds"].get(k, {}).get("ms"))
+             for k in kinds]
+    rows.append(row("sum of all layers alone", lambda r: sum(v["ms"] for v in r["kinds"].values())))
+    lines += [md_table([""] + [f"{n} ms" for n in names] + [f"{n} / tensorflow" for n in others],
+                       rows), "",
+              "Every distinct 3x3 convolution alone (ms of one call; count = how many the UNet "
+              "has):", ""]
+    convs = []
+    for i, c in enumerate(first["convs"]):
         cells = []
-        for r in ok:
+        for r in cols.values():
             cc = r["convs"][i] if i < len(r["convs"]) else None
             cells.append(f"{cc['forward']:.2f} / {cc['input grad']:.2f} / {cc['kernel grad']:.2f}"
                          if cc else "–")
-        lines.append(f"| {tuple(c['shape'])} | {c['filters']} | {c['count']} | "
-                     + " | ".join(cells) + " |")
-    tot = {r["backend"]: {p: sum(c[p] * c["count"] for c in r["convs"])
-                          for p in ("forward", "input grad", "kernel grad")} for r in ok}
+        convs.append([str(tuple(c["shape"])), c["filters"], c["count"], *cells])
+    lines.append(md_table(["input shape", "filters", "count"]
+                          + [f"{n}: fwd / d input / d kernel" for n in names], convs))
+    tot = {n: {p: sum(c[p] * c["count"] for c in r["convs"])
+               for p in ("forward", "input grad", "kernel grad")} for n, r in cols.items()}
     lines += ["", "All 3x3 convolutions, weighted by count (ms): " + "; ".join(
         f"{n} forward {v['forward']:.1f}, input grad {v['input grad']:.1f}, kernel grad "
         f"{v['kernel grad']:.1f}" for n, v in tot.items()) + ".", "",
-        "Raw results:", "", "```json", json.dumps(results, indent=1), "```"]
-    return "\n".join(lines) + "\n"
+        "Raw results:", "", "```json", json.dumps(cols, indent=1), "```"]
+    return "\n".join(lines)
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--backends", nargs="+",
-                   default=["tensorflow", "jax", "jax-keras-attention", "torch"],
-                   help="tensorflow, jax, torch, or <backend>-keras-attention (Keras' own "
-                        "attention layer instead of the library's choice)")
-    p.add_argument("--attention", default="auto", help=argparse.SUPPRESS)
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--timeout", type=int, default=1200, help="seconds per backend")
-    p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "backend_profile.md"))
-    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.worker:
-        worker(args)
-        return
-    started, t0 = time.strftime("%Y-%m-%d %H:%M", time.gmtime()), time.time()
-    results = []
-    for b in args.backends:
-        print(f"{b} ...", flush=True)
-        results.append(_child(b, ["--repeats", str(args.repeats)], args.timeout))
-        print(json.dumps(results[-1])[:300], flush=True)
-    command = "python benchmarks/backend_profile.py " + " ".join(
-        a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--out"))
-    text = render(results, command.strip(), started, time.time() - t0)
-    Path(args.out).write_text(text)
-    print(text)
-
+BENCHMARK = Benchmark(
+    "backend_profile", "Where a UNet training step's time goes, per backend",
+    [Scenario("profile", _profile(False)),
+     Scenario("keras-attention", _profile(True), "keras-attention", ("jax",))], render,
+    add_arguments=lambda p: p.add_argument("--repeats", type=int, default=10), quick={"repeats": 1})
 
 if __name__ == "__main__":
-    main()
+    sys.exit(BENCHMARK.main())

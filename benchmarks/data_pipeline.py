@@ -11,21 +11,20 @@ and, in the same run, the time of one paper-size training step (config A UNet, b
 32x32x1, AdamW 3e-4, noise-prediction MSE) so the ratio "pipeline rate / step rate" is taken
 side by side. Writes the table to docs/benchmarks/data_pipeline.md.
 
+Scenarios: ``pipelines`` and ``step`` (TensorFlow: the tf.data path needs it).
+
 Usage:
-    KERAS_BACKEND=tensorflow python benchmarks/data_pipeline.py --data-dir ../shared/data
-    python benchmarks/data_pipeline.py --no-step        # pipeline only
+    python benchmarks/data_pipeline.py --data-dir ../shared/data
+    python benchmarks/data_pipeline.py --only pipelines        # pipeline only
+    python benchmarks/data_pipeline.py --quick                 # a smoke run
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_aliasfree.benchmarking import Benchmark, Scenario, md_table, median_time, succeeded
 
 
 def time_iter(next_batch, warmup: int, seconds: float, max_batches: int):
@@ -67,119 +66,81 @@ def bench_source(source, data_dir, args):
                 py_load_s=py_load_s, py_rate=py_rate, py_n=py_n)
 
 
-def bench_step(args):
+def pipelines(args):
+    from keras_aliasfree.data import resolve_data_dir
+
+    data_dir = str(resolve_data_dir(args.data_dir))
+    return [bench_source(s.strip(), data_dir, args) for s in args.sources.split(",") if s.strip()]
+
+
+def step(args):
     import keras
     import numpy as np
 
     from keras_aliasfree.unet import build_unet
 
-    model = build_unet("A", image_size=32, channels=1)
+    size = 16 if args.quick else 32
+    model = build_unet("A", image_size=size, channels=1,
+                       **({"base_width": 8, "attention": False} if args.quick else {}))
     model.compile(optimizer=keras.optimizers.AdamW(3e-4), loss="mse", jit_compile=args.jit)
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((16, 32, 32, 1)).astype("float32")
+    x = rng.standard_normal((16, size, size, 1)).astype("float32")
     t = rng.integers(0, 1000, 16).astype("int32")
-    noise = rng.standard_normal((16, 32, 32, 1)).astype("float32")
-    for _ in range(args.step_warmup):
-        model.train_on_batch([x, t], noise)
-    times = []
-    for _ in range(args.steps):
-        t0 = time.perf_counter()
-        model.train_on_batch([x, t], noise)
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2], model.count_params()
+    noise = rng.standard_normal((16, size, size, 1)).astype("float32")
+    s = median_time(lambda: model.train_on_batch([x, t], noise), args.steps,
+                    warmup=args.step_warmup)
+    return {"s": s, "params": int(model.count_params())}
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def render(results, args) -> str:
+    parts = [f"Data folder: `{args.data_dir or '$KERAS_ALIASFREE_DATA_DIR'}`. Batches of 16 at "
+             f"32x32, shuffled with reshuffling every epoch, timed for >= {args.seconds:g} s after "
+             f"{args.warmup} warm-up batches. tf.data: `load_dataset(source, 'train', "
+             "batch_size=16)` repeated; PyDataset: `NumpyImageDataset.from_source(...)` indexed "
+             "batch by batch (what `model.fit` does). Load = reading the files, decoding, building "
+             f"the pipeline and the first batch. Training step: median of {args.steps} "
+             "`train_on_batch` calls of the paper-size config A UNet (noise-prediction MSE, AdamW "
+             "3e-4) after warm-up; the diffusion model's own step adds only the noising "
+             "arithmetic to this. The full diffusion training step on every backend: "
+             "[train_step.md](train_step.md)."]
+    for b, rows in succeeded(results, "pipelines").items():
+        consume = [("reference PyTorch step (config A, `--reference-step-s`)", args.reference_step_s)]
+        st = succeeded(results, "step").get(b)
+        if st:
+            consume.insert(0, (f"our config A step, measured in this run ({st['params']:,} params, "
+                               f"{b}{', XLA' if args.jit else ''})", st["s"]))
+        fastest = min(s for _, s in consume)
+        ratio = min(r["tf_rate"] for r in rows) * fastest
+        parts += [md_table(["source", "batch shape", "load + first batch (s)", "tf.data batches/s",
+                            "PyDataset batches/s", "tf.data / step rate"],
+                           [[f"{r['source']} (train)", "x".join(map(str, r["shape"])),
+                             f"{r['load_s']:.2f}", f"{r['tf_rate']:,.0f}", f"{r['py_rate']:,.0f}",
+                             f"{r['tf_rate'] * fastest:,.0f}x"] for r in rows], left=2),
+                  md_table(["training step (batch 16)", "s/step", "batches/s consumed"],
+                           [[n, f"{s:.3f}", f"{1 / s:.2f}"] for n, s in consume]),
+                  f"Slowest pipeline delivers {ratio:,.0f}x the batches the fastest training step "
+                  f"above consumes (requirement: >= 10x): {'PASS' if ratio >= 10 else 'FAIL'}."]
+    return "\n\n".join(parts)
+
+
+def add_arguments(p):
     p.add_argument("--data-dir", default=None, help="data folder (default $KERAS_ALIASFREE_DATA_DIR)")
     p.add_argument("--sources", default="mnist,cifar10")
     p.add_argument("--warmup", type=int, default=50, help="batches discarded before timing")
     p.add_argument("--seconds", type=float, default=3.0, help="time each pipeline at least this long")
     p.add_argument("--max-batches", type=int, default=20000)
-    p.add_argument("--no-step", action="store_true", help="skip the training-step measurement")
     p.add_argument("--steps", type=int, default=8, help="timed training steps (median reported)")
     p.add_argument("--step-warmup", type=int, default=2)
     p.add_argument("--jit", action="store_true", help="compile the step with XLA (jit_compile=True)")
     p.add_argument("--reference-step-s", type=float, default=1.0,
-                   help="reference PyTorch step time on this machine (DESIGN.md: ~1.0 s, config A)")
-    p.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "data_pipeline.md"))
-    args = p.parse_args(argv)
+                   help="reference PyTorch step time on this machine (s/step, config A)")
 
-    import keras
-    import tensorflow as tf
 
-    from keras_aliasfree.data import resolve_data_dir
-
-    data_dir = str(resolve_data_dir(args.data_dir))
-    rows = [bench_source(s.strip(), data_dir, args) for s in args.sources.split(",") if s.strip()]
-    step_s = params = None
-    if not args.no_step:
-        step_s, params = bench_step(args)
-
-    consume = [("reference PyTorch step (DESIGN.md, config A)", args.reference_step_s)]
-    if step_s is not None:
-        consume.insert(0, (f"our config A step, measured in this run ({params:,} params, "
-                           f"{keras.backend.backend()}{', XLA' if args.jit else ''})", step_s))
-    slowest = max(s for _, s in consume)
-    fastest_step = min(s for _, s in consume)
-
-    lines = []
-    lines.append("| source | batch shape | load + first batch (s) | tf.data batches/s | PyDataset batches/s | "
-                 "tf.data / step rate |")
-    lines.append("|---|---|---:|---:|---:|---:|")
-    for r in rows:
-        lines.append(
-            f"| {r['source']} (train) | {'x'.join(map(str, r['shape']))} | {r['load_s']:.2f} | "
-            f"{r['tf_rate']:,.0f} | {r['py_rate']:,.0f} | {r['tf_rate'] * fastest_step:,.0f}x |"
-        )
-    lines.append("")
-    lines.append("| training step (batch 16, 32x32x1) | s/step | batches/s consumed |")
-    lines.append("|---|---:|---:|")
-    for name, s in consume:
-        lines.append(f"| {name} | {s:.3f} | {1 / s:.2f} |")
-    table = "\n".join(lines)
-    ratio_min = min(r["tf_rate"] for r in rows) * fastest_step
-    verdict = (f"Slowest pipeline delivers {ratio_min:,.0f}x the batches the fastest training step above consumes "
-               f"(requirement: >= 10x): {'PASS' if ratio_min >= 10 else 'FAIL'}.")
-    print(table)
-    print(verdict)
-
-    cmd = "KERAS_BACKEND=" + keras.backend.backend() + " python benchmarks/data_pipeline.py " + " ".join(
-        a for a in (argv if argv is not None else sys.argv[1:]))
-    try:
-        load = os.getloadavg()
-    except OSError:
-        load = None
-    md = [
-        "# Input pipeline benchmark",
-        "",
-        f"Command: `{cmd.strip()}` (data folder: `{args.data_dir or '$KERAS_ALIASFREE_DATA_DIR'}`)",
-        "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__}"
-        + (f"; load average at the end {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} (the cores are shared)" if load else ""),
-        "",
-        f"Batches of 16 at 32x32, shuffled with reshuffling every epoch, timed for >= {args.seconds:g} s after "
-        f"{args.warmup} warm-up batches. tf.data: `load_dataset(source, 'train', batch_size=16)` repeated; "
-        "PyDataset: `NumpyImageDataset.from_source(...)` indexed batch by batch (what `model.fit` does). "
-        "Load = reading the files, decoding, building the pipeline and the first batch. "
-        f"Training step: median of {args.steps} `train_on_batch` calls of the paper-size config A UNet "
-        "(noise-prediction MSE, AdamW 3e-4) after warm-up; the diffusion model's own step adds only the "
-        "noising arithmetic to this.",
-        "",
-        table,
-        "",
-        verdict,
-        "",
-    ]
-    train_md = Path(args.out).parent / "train_step.md"
-    if train_md.exists():
-        md += [f"The full diffusion training step on all backends is measured in [train_step.md](train_step.md).", ""]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(md))
-    print(f"wrote {args.out}")
-
+BENCHMARK = Benchmark("data_pipeline", "Input pipeline benchmark",
+                      [Scenario("pipelines", pipelines), Scenario("step", step)], render,
+                      add_arguments, backends=("tensorflow",),
+                      quick={"warmup": 2, "seconds": 0.2, "max_batches": 100, "steps": 1,
+                             "step_warmup": 1})
 
 if __name__ == "__main__":
-    main()
+    sys.exit(BENCHMARK.main())

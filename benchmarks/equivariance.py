@@ -11,23 +11,24 @@ Measures are those of :mod:`keras_aliasfree.metrics.equivariance` (StyleGAN3 sty
 f(T x) against T f(x); integer and band-limited fractional translation up to 1/8 of the size,
 band-limited rotation by a random angle per image, central disc).
 
+Scenarios: ``rotation`` (the rotation methods themselves), ``layers``, ``unet``.
+
 Usage:
     python benchmarks/equivariance.py                      # writes docs/benchmarks/equivariance.md
     python benchmarks/equivariance.py --checkpoint runs/mnist_d1n --checkpoint runs/mnist_a
-    python benchmarks/equivariance.py --skip-unet --no-write
+    python benchmarks/equivariance.py --only layers --out -
+    python benchmarks/equivariance.py --quick              # a smoke run
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import platform
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
+from keras_aliasfree.benchmarking import Benchmark, Scenario, progress, succeeded
 
 
 def band_limited_images(n, size, channels, max_freq=0.5, seed=0):
@@ -58,12 +59,13 @@ def rotation_rows(size=32, num=4, steps=1000, total=90.0, seed=0):
     degrees, and PSNR of one 30-degree rotation of a band-limited pattern, per rotation method."""
     from keras import ops
 
+    from keras_aliasfree import discs as DS
     from keras_aliasfree import transforms as T
 
     rng = np.random.default_rng(seed)
     noise = rng.normal(size=(num, size, size, 1)).astype(np.float32)
     pattern = band_limited_images(num, size, 1, max_freq=0.4, seed=seed)
-    mask = T.disc_mask(size, size)
+    mask = DS.disc_mask(size, size)
     rows = []
     for method in T.ROTATION_METHODS:
         t0 = time.time()
@@ -73,9 +75,8 @@ def rotation_rows(size=32, num=4, steps=1000, total=90.0, seed=0):
         kept = float(np.var(ops.convert_to_numpy(y)) / np.var(noise))
         back = ops.convert_to_numpy(T.rotate(T.rotate(pattern, 30.0, method=method), -30.0,
                                              method=method))
-        rows.append((method, kept, T.psnr(pattern, back, mask), time.time() - t0))
-        print(f"  rotation {method:9s} kept {kept:.3f}  there-and-back {rows[-1][2]:.2f} dB",
-              flush=True)
+        rows.append((method, kept, DS.psnr(pattern, back, mask), time.time() - t0))
+        progress(f"rotation {method:9s} kept {kept:.3f}  there-and-back {rows[-1][2]:.2f} dB")
     return rows
 
 
@@ -126,8 +127,7 @@ def layer_rows(size=64, channels=8, num=8, seed=0):
     for group, items in groups:
         for name, fn in items:
             rows.append((group, name) + _measure(fn, x, seed))
-            print(f"  {group:14s} {name:48s} " + " ".join(f"{v:7.2f}" for v in rows[-1][2:]),
-                  flush=True)
+            progress(f"{group:14s} {name:48s} " + " ".join(f"{v:7.2f}" for v in rows[-1][2:]))
     return rows
 
 
@@ -144,7 +144,7 @@ def _unet_inputs(num, size, timestep, seed, data_dir):
                                         with_labels=False)
             source = f"first {num} MNIST test images"
         except Exception as e:  # noqa: BLE001 - report and fall back
-            print(f"  (MNIST not loaded: {e}; using band-limited noise)")
+            progress(f"(MNIST not loaded: {e}; using band-limited noise)")
     if clean is None:
         clean = np.clip(band_limited_images(num, size, 1, seed=seed) * 0.5, -1, 1)
     return metrics.noisy_inputs(clean, timestep, seed=seed), source
@@ -161,12 +161,12 @@ def unet_rows(configs, checkpoints, timestep=500, num=8, size=32, seed=0, data_d
     for cfg, preset in configs:
         keras.utils.set_random_seed(seed)
         t0 = time.time()
-        net = build_unet(cfg, image_size=size, channels=1, filter_preset=preset)
+        net = build_unet(cfg, image_size=size, channels=1, filters={"preset": preset})
         vals = _measure(denoiser_fn(net, timestep), x, seed)
         label = cfg if cfg == "A" else f"{cfg} ({preset} filters)"
         rows.append((label, "untrained (seed %d)" % seed) + vals)
-        print(f"  {label:28s} untrained " + " ".join(f"{v:7.2f}" for v in vals)
-              + f"  ({time.time() - t0:.0f} s)", flush=True)
+        progress(f"{label:28s} untrained " + " ".join(f"{v:7.2f}" for v in vals)
+                 + f"  ({time.time() - t0:.0f} s)")
     for ck in checkpoints:
         from keras_aliasfree.metrics.evaluation import _ema_denoiser
 
@@ -181,7 +181,7 @@ def unet_rows(configs, checkpoints, timestep=500, num=8, size=32, seed=0, data_d
         desc = f"trained: {os.path.basename(os.path.dirname(os.path.dirname(directory)))}/" \
                f"{os.path.basename(directory)}, {steps} steps, base width {width}, EMA"
         rows.append((label, desc) + vals)
-        print(f"  {label:28s} {directory} " + " ".join(f"{v:7.2f}" for v in vals), flush=True)
+        progress(f"{label:28s} {directory} " + " ".join(f"{v:7.2f}" for v in vals))
     return rows, source
 
 
@@ -189,23 +189,28 @@ def _fmt(v):
     return "inf" if np.isinf(v) else f"{v:.2f}"
 
 
-def markdown(layer, unet, unet_source, args, backend, seconds, rot=()):
-    cmd = "python benchmarks/equivariance.py " + " ".join(sys.argv[1:])
-    out = ["# Equivariance of layers and UNet configs (EQ-T, EQ-T_frac, EQ-R in dB)", "",
-           f"Made by `{cmd.strip()}` on {platform.machine()} ({platform.processor() or 'cpu'}, "
-           f"{os.cpu_count()} cores), Python {platform.python_version()}, Keras backend "
-           f"{backend}, in {seconds:.0f} s.", "",
-           "Each figure is the PSNR (dB) of f(T x) against T f(x), pooled over the batch "
+def render(results, args):
+    rot = succeeded(results, "rotation")
+    layer = succeeded(results, "layers")
+    unet = succeeded(results, "unet")
+    out = ["Each figure is the PSNR (dB) of f(T x) against T f(x), pooled over the batch "
            "(higher = more equivariant; an exactly equivariant f gives inf): EQ-T = integer "
            "translation, EQ-T_frac = band-limited sub-pixel translation (both up to 1/8 of the "
            "size, per-image random; the wrapped band and a 1/16 border are masked), EQ-R = "
            "band-limited FFT rotation by a random angle in [-180, 180) per image, central disc. "
            "For resolution-changing layers the transform is scaled to the output grid (an odd "
            "integer shift becomes a half-pixel shift after x2 down). See docs/METRICS.md.", ""]
+    for backend in results:
+        out += _sections(backend, rot.get(backend), layer.get(backend), unet.get(backend), args)
+    return "\n".join(out)
+
+
+def _sections(backend, rot, layer, unet, args):
+    out = [f"## {backend}", ""]
     if rot:
-        out += ["## Rotation methods (keras_aliasfree.transforms.rotate)", "",
-                "Variance of 4 images of 32x32 white noise kept after 1000 successive rotations "
-                "by 0.09 degrees (90 in all), and PSNR (central disc) of a band-limited random "
+        out += ["### Rotation methods (keras_aliasfree.transforms.rotate)", "",
+                f"Variance of 4 images of 32x32 white noise kept after {args.rotation_steps} successive rotations "
+                f"by {90 / args.rotation_steps:g} degrees (90 in all), and PSNR (central disc) of a band-limited random "
                 "image (|w| <= 0.4 pi, faded at the border) rotated by 30 degrees and back.", "",
                 "| method | variance kept | 30 deg there and back (dB) |", "|---|---:|---:|"]
         out += [f"| {m} | {k * 100:.1f}% | {_fmt(b)} |" for m, k, b, _ in rot]
@@ -216,14 +221,15 @@ def markdown(layer, unet, unet_source, args, backend, seconds, rot=()):
                 "so their x2 downsampler cannot be centred (output pixel j sits on input pixel "
                 "2j, half an input pixel off the centred grid, like stride-2 subsampling); EQ-R, "
                 "which rotates about the image centre on both grids, counts that offset.", ""]
-        out += [f"## Layers ({args.layer_num} band-limited random images, "
+        out += [f"### Layers ({args.layer_num} band-limited random images, "
                 f"{args.layer_size}x{args.layer_size}x{args.layer_channels}, |w| <= pi/2, "
                 "faded to 0 at the border)", "",
                 "| kind | layer | EQ-T | EQ-T_frac | EQ-R |", "|---|---|---:|---:|---:|"]
         out += [f"| {g} | {n} | {_fmt(a)} | {_fmt(b)} | {_fmt(c)} |" for g, n, a, b, c in layer]
         out.append("")
     if unet:
-        out += [f"## UNet denoiser at t = {args.timestep} ({args.unet_num} noisy inputs: "
+        unet, unet_source = unet["rows"], unet["source"]
+        out += [f"### UNet denoiser at t = {args.timestep} ({args.unet_num} noisy inputs: "
                 f"{unet_source} noised to t; 32x32x1, full paper widths)", "",
                 "| config | weights | EQ-T | EQ-T_frac | EQ-R |", "|---|---|---:|---:|---:|"]
         out += [f"| {c} | {w} | {_fmt(a)} | {_fmt(b)} | {_fmt(r)} |" for c, w, a, b, r in unet]
@@ -233,7 +239,7 @@ def markdown(layer, unet, unet_source, args, backend, seconds, rot=()):
                 "by its global operations (self-attention, GroupNorm over the whole image) that "
                 "see the content wrapped around by the periodic shift. Differences between "
                 "configs are meaningful only for trained checkpoints (`--checkpoint`).", ""]
-    return "\n".join(out)
+    return out
 
 
 DEFAULT_CONFIGS = [("A", "default"), ("B-1N", "default"), ("C-1N", "default"),
@@ -241,8 +247,23 @@ DEFAULT_CONFIGS = [("A", "default"), ("B-1N", "default"), ("C-1N", "default"),
                    ("D-1N", "paper"), ("D-2N", "paper")]
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def rotation(args):
+    return rotation_rows(steps=args.rotation_steps, seed=args.seed)
+
+
+def layers(args):
+    return layer_rows(args.layer_size, args.layer_channels, args.layer_num, args.seed)
+
+
+def unet(args):
+    configs = [tuple(c.split(":")) if ":" in c else (c, "default")
+               for c in args.configs.split(",") if c]
+    rows, source = unet_rows(configs, args.checkpoint, args.timestep, args.unet_num,
+                             size=16 if args.quick else 32, seed=args.seed, data_dir=args.data_dir)
+    return {"rows": rows, "source": source}
+
+
+def add_arguments(p):
     p.add_argument("--checkpoint", action="append", default=[],
                    help="checkpoint/run directory to add (repeatable)")
     p.add_argument("--configs", default=",".join(f"{c}:{p_}" for c, p_ in DEFAULT_CONFIGS),
@@ -252,39 +273,17 @@ def main(argv=None) -> int:
     p.add_argument("--layer-num", type=int, default=8)
     p.add_argument("--layer-size", type=int, default=64)
     p.add_argument("--layer-channels", type=int, default=8)
+    p.add_argument("--rotation-steps", type=int, default=1000)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--skip-layers", action="store_true")
-    p.add_argument("--skip-rotation", action="store_true")
-    p.add_argument("--skip-unet", action="store_true")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs",
-                                                 "benchmarks", "equivariance.md"))
-    p.add_argument("--no-write", action="store_true")
-    args = p.parse_args(argv)
 
-    import keras
 
-    t0 = time.time()
-    rot = [] if args.skip_rotation else rotation_rows(seed=args.seed)
-    layer = [] if args.skip_layers else layer_rows(args.layer_size, args.layer_channels,
-                                                   args.layer_num, args.seed)
-    unet, source = [], ""
-    if not args.skip_unet:
-        configs = [tuple(c.split(":")) if ":" in c else (c, "default")
-                   for c in args.configs.split(",") if c]
-        unet, source = unet_rows(configs, args.checkpoint, args.timestep, args.unet_num,
-                                 seed=args.seed, data_dir=args.data_dir)
-    text = markdown(layer, unet, source, args, keras.backend.backend(), time.time() - t0, rot)
-    print()
-    print(text)
-    if not args.no_write:
-        path = os.path.abspath(args.out)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            f.write(text + "\n")
-        print(f"wrote {path}")
-    return 0
-
+BENCHMARK = Benchmark(
+    "equivariance", "Equivariance of layers and UNet configs (EQ-T, EQ-T_frac, EQ-R in dB)",
+    [Scenario("rotation", rotation), Scenario("layers", layers), Scenario("unet", unet)], render,
+    add_arguments, backends=("tensorflow",),
+    quick={"rotation_steps": 10, "layer_size": 16, "layer_num": 2, "unet_num": 2,
+           "configs": "A,D-1N"})
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(BENCHMARK.main())

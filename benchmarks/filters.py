@@ -6,21 +6,15 @@ passband ripple / stopband attenuation of the kernel itself, and the rotation eq
 f(rotate x) vs rotate f(x) over a central disc) of FilteredActivation("gelu") against plain GELU.
 
 Usage:
-    python benchmarks/filters.py                 # all three backends, writes docs/benchmarks/filters.md
-    python benchmarks/filters.py --backend jax   # one backend, prints only
+    python benchmarks/filters.py                           # every installed backend, writes the page
+    python benchmarks/filters.py --backends jax --out -    # one backend, prints only
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
-import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
+from keras_aliasfree.benchmarking import Benchmark, Scenario, succeeded
 
 CASES = [
     ("default (8x8 radial jinc, beta 4, rank 2)", dict()),
@@ -33,7 +27,7 @@ CASES = [
 ]
 
 
-def measure() -> dict:
+def measure(args) -> dict:
     import keras
     import numpy as np
 
@@ -45,7 +39,7 @@ def measure() -> dict:
     def gelu(x):
         return keras.activations.gelu(keras.ops.convert_to_tensor(x))
 
-    out = {"backend": keras.backend.backend(), "gelu_eqr": A.activation_rotation_psnr(gelu), "rows": []}
+    out = {"gelu_eqr": A.activation_rotation_psnr(gelu), "rows": []}
     for name, kw in CASES:
         kw = dict(kw)
         reference = kw.pop("reference", False)
@@ -75,10 +69,12 @@ def measure() -> dict:
     return out
 
 
-def table(result: dict) -> str:
+def table(backend: str, result: dict) -> str:
     g = result["gelu_eqr"]
     lines = [
-        f"Backend: {result['backend']}. Plain GELU EQ-R: {g:.1f} dB.",
+        f"## {backend}",
+        "",
+        f"Plain GELU EQ-R: {g:.1f} dB.",
         "",
         "| filter | DC gain | ones -> x2 up (interior values) | ones -> x2 down | 0.15pi axis / diag (dB) "
         "| 0.8pi axis / diag (dB) | kernel ripple <=0.15pi (dB) | kernel atten. >=0.8pi (dB) "
@@ -95,55 +91,25 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", help="measure on one backend in this process and print")
-    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks", "filters.md"))
-    args = parser.parse_args()
-    if args.backend:
-        os.environ["KERAS_BACKEND"] = args.backend
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        result = measure()
-        print(json.dumps(result) if args.json else table(result))
-        return 0
-    sections = []
-    for backend in ("tensorflow", "jax", "torch"):
-        proc = subprocess.run([sys.executable, __file__, "--backend", backend, "--json"],
-                              capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-        if proc.returncode != 0:
-            print(proc.stderr[-3000:], file=sys.stderr)
-            return proc.returncode
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
-        sections.append(table(result))
-        print(sections[-1] + "\n")
-    doc = "\n".join([
-        "# Filter figures: default preset vs the paper's settings",
-        "",
-        "Made by `python benchmarks/filters.py` "
-        f"(Python {platform.python_version()}, {platform.machine()}). "
+def render(results, args) -> str:
+    return "\n\n".join([
         "Downsampler gains are measured through the layer on unit plane-wave cosines (64x64, interior); "
         "'ones -> x2 up' lists the distinct interior values an image of ones becomes (a checkerboard when "
         "there are several); EQ-R is the PSNR of f(rotate x) against rotate f(x) over a central disc "
         "(radius 0.35 x size), 30 degrees, band-limited random input with |w| in [0.1, 0.5] pi, "
         "three seeds (see `keras_aliasfree/analysis.py`).",
-        "",
-        *[s + "\n" for s in sections],
+        *[table(b, r) for b, r in succeeded(results, "figures").items()],
         "Reading: the default filter keeps constants exactly and stops 0.8 pi by 39 dB. The paper's "
         "3x3 kernel turns ones into a checkerboard and stops 0.8 pi by 10-27 dB depending on beta. On the "
         "rotation measure, the paper's beta 0 kernel run through these phase- and gain-correct ops is about "
         "as good as the default, beta 1 a little worse, beta 2 gains only ~2 dB over plain GELU. Run as the reference "
         "code runs it (no x4 gain) the upsampled signal is a quarter-level checkerboard, so GELU sees inputs 4x "
         "smaller and acts almost linearly: its EQ-R rises for that reason, not because the filter is better -- "
-        "it is no longer the nonlinearity the layer claims to be.",
-        "",
-    ])
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        f.write(doc)
-    print(f"wrote {args.out}")
-    return 0
+        "it is no longer the nonlinearity the layer claims to be."])
 
+
+BENCHMARK = Benchmark("filters", "Filter figures: default preset vs the paper's settings",
+                      [Scenario("figures", measure)], render)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(BENCHMARK.main())

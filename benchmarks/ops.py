@@ -1,14 +1,16 @@
-"""Speed of the alias-free ops vs their plain counterparts on every backend (see keras_aliasfree/bench.py).
+"""Speed of the alias-free ops vs their plain counterparts on every backend: the scenarios of
+``keras-aliasfree bench`` (keras_aliasfree/bench.py), writing docs/benchmarks/ops.md.
 
 Usage:
-    python benchmarks/ops.py          # writes docs/benchmarks/ops.md
+    python benchmarks/ops.py             # every installed backend
+    python benchmarks/ops.py --quick     # a smoke run
 """
 
-import os
+import dataclasses
 import sys
 
 from keras_aliasfree import bench
 
 if __name__ == "__main__":
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    sys.exit(bench.main(sys.argv[1:] or ["--out", os.path.join(root, "docs", "benchmarks", "ops.md")]))
+    sys.exit(dataclasses.replace(bench.BENCHMARK, command="python benchmarks/ops.py",
+                                 write=True).main())

@@ -24,20 +24,18 @@ compares the parameter count with ``keras_aliasfree.unet.build_unet("A")``; writ
 docs/benchmarks/reference_torch.md)::
 
     python benchmarks/reference_torch.py --steps 10 --threads 2
+    python benchmarks/reference_torch.py --quick          # a smoke run
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import sys
-import time
-from pathlib import Path
 
 import torch
 from torch import nn
 import torch.nn.functional as F
+
+from keras_aliasfree.benchmarking import Benchmark, Scenario, interleave, md_table, succeeded
 
 
 class DoubleConv(nn.Module):
@@ -169,73 +167,55 @@ def make_step(model, lr=3e-4, timesteps=1000):
     return step
 
 
-def time_steps(step, x0, warmup=2, steps=10):
-    """Run ``warmup`` untimed then ``steps`` timed steps; returns the list of step seconds."""
-    for _ in range(warmup):
-        step(x0)
-    out = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step(x0)
-        out.append(time.perf_counter() - t0)
-    return out
+def training_step(args):
+    size, steps, warmup = args.image_size, args.steps, args.warmup
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = UNetA(size, 1)
+    n_keras = None
+    if not args.no_keras:
+        from keras_aliasfree.unet import build_unet
+        n_keras = int(build_unet("A", image_size=size, channels=1).count_params())
+    x0 = torch.rand(args.batch, 1, size, size) * 2 - 1
+    step = make_step(model)
+    times = interleave({"step": lambda: step(x0)}, steps, warmup=warmup)["step"]
+    return {"params": count_params(model), "keras_params": n_keras, "times": sorted(times),
+            "size": size, "warmup": warmup, "torch": torch.__version__}
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def render(results, args):
+    parts = ["Written from the algorithm's description in `benchmarks/reference_torch.py` (not "
+             "from the reference code). The side-by-side comparison with this library's D-1N step "
+             "is in [unet_perf.md](unet_perf.md); the time here is context."]
+    for r in succeeded(results, "step").values():
+        t, n = r["times"], r["params"]
+        keras_txt = "not computed (--no-keras)" if r["keras_params"] is None else (
+            f"{r['keras_params']:,} ({'equal' if r['keras_params'] == n else 'DIFFERENT'})")
+        parts += [f"torch {r['torch']}, eager, `torch.set_num_threads({args.threads})`, batch "
+                  f"{args.batch}, {r['size']}x{r['size']}x1, AdamW lr 3e-4, MSE on the noise, "
+                  f"{r['warmup']} warm-up steps.",
+                  md_table(["quantity", "value"], [
+                      ["parameters, this PyTorch config A UNet", f"{n:,}"],
+                      ["parameters, reference code (paper repo, 32x32x1)", "5,896,513"],
+                      [f"parameters, keras_aliasfree `build_unet('A', image_size={r['size']}, "
+                       "channels=1)`", keras_txt],
+                      [f"training step s, median of {len(t)} (min..max)",
+                       f"{t[len(t) // 2]:.3f} ({t[0]:.3f}..{t[-1]:.3f})"]], left=2)]
+    return "\n\n".join(parts)
+
+
+def add_arguments(p):
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--no-keras", action="store_true", help="skip the Keras parameter count")
-    p.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "docs" /
-                                        "benchmarks" / "reference_torch.md"))
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    model = UNetA(args.image_size, 1)
-    n_torch = count_params(model)
-    n_keras = None
-    if not args.no_keras:
-        os.environ.setdefault("KERAS_BACKEND", "torch")
-        from keras_aliasfree.unet import build_unet
-        n_keras = build_unet("A", image_size=args.image_size, channels=1).count_params()
-    load0 = os.getloadavg()
-    x0 = torch.rand(args.batch, 1, args.image_size, args.image_size) * 2 - 1
-    times = time_steps(make_step(model), x0, args.warmup, args.steps)
-    load1 = os.getloadavg()
-    times.sort()
-    med = times[len(times) // 2]
-    keras_txt = "not computed (--no-keras)" if n_keras is None else (
-        f"{n_keras:,} ({'equal' if n_keras == n_torch else 'DIFFERENT'})")
-    table = "\n".join([
-        "| quantity | value |", "|---|---|",
-        f"| parameters, this PyTorch config A UNet | {n_torch:,} |",
-        "| parameters, reference code (paper repo, 32x32x1) | 5,896,513 |",
-        f"| parameters, keras_aliasfree `build_unet('A', image_size={args.image_size}, "
-        f"channels=1)` | {keras_txt} |",
-        f"| training step s, median of {len(times)} (min..max) | {med:.3f} "
-        f"({times[0]:.3f}..{times[-1]:.3f}) |",
-        f"| load average (1 min) before -> after | {load0[0]:.1f} -> {load1[0]:.1f} |"])
-    doc = "\n".join([
-        "# Plain PyTorch config A UNet (speed baseline)", "",
-        "Written from the algorithm's description in `benchmarks/reference_torch.py` (not from "
-        "the reference code). Rerun with:", "", "```",
-        "python " + " ".join(["benchmarks/reference_torch.py"] + argv), "```", "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs; "
-        f"torch {torch.__version__}, eager, `torch.set_num_threads({args.threads})`, "
-        f"batch {args.batch}, {args.image_size}x{args.image_size}x1, AdamW lr 3e-4, MSE on "
-        f"the noise, {args.warmup} warm-up steps.", "", table, "",
-        "The issue quotes ~1.0 s/step for the reference code's config A on this machine when it "
-        "was not shared; the time above is only context (a loaded machine). The side-by-side "
-        "comparison with this library's D-1N step is in [unet_perf.md](unet_perf.md).", ""])
-    print(table)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(doc)
-    print(f"wrote {args.out}")
 
+
+BENCHMARK = Benchmark("reference_torch", "Plain PyTorch config A UNet (speed baseline)",
+                      [Scenario("step", training_step)], render, add_arguments,
+                      backends=("torch",), quick={"image_size": 16, "steps": 2, "warmup": 1})
 
 if __name__ == "__main__":
-    main()
+    sys.exit(BENCHMARK.main())

@@ -12,21 +12,18 @@ producing a different one. Small models and a short schedule keep the whole run 
 CPU; the figures describe that setting, not the paper-size models.
 
 Usage:
-    KERAS_BACKEND=tensorflow KERAS_ALIASFREE_DATA_DIR=../shared/data \\
-        python benchmarks/rotation_sampling.py
-Writes docs/benchmarks/rotation_sampling.md (``--no-write`` to skip).
+    KERAS_ALIASFREE_DATA_DIR=../shared/data python benchmarks/rotation_sampling.py  # TensorFlow
+    python benchmarks/rotation_sampling.py --backends jax torch
+    python benchmarks/rotation_sampling.py --quick                                  # a smoke run
+Writes docs/benchmarks/rotation_sampling.md (``--out -`` to print only).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import sys
 import time
-from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from keras_aliasfree.benchmarking import Benchmark, Scenario, md_table, progress, succeeded
 
 
 def training_images(args):
@@ -49,30 +46,13 @@ def training_images(args):
         return x, f"{len(x)} generated Gaussian blobs, {s}x{s}"
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--configs", nargs="+", default=["A", "D-1N"])
-    ap.add_argument("--methods", nargs="+", default=["fft", "bilinear"])
-    ap.add_argument("--angles", nargs="+", type=float, default=[90.0, 45.0])
-    ap.add_argument("--image-size", type=int, default=16)
-    ap.add_argument("--base-width", type=int, default=16)
-    ap.add_argument("--train-images", type=int, default=2048)
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--timesteps", type=int, default=200)
-    ap.add_argument("--sampler", default="ddpm", choices=("ddpm", "ddim"))
-    ap.add_argument("--steps", type=int, default=None, help="DDIM steps")
-    ap.add_argument("--num", type=int, default=16)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-write", action="store_true")
-    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "docs" /
-                                         "benchmarks" / "rotation_sampling.md"))
-    args = ap.parse_args(argv)
-
+def consistency(args):
     import keras
     import numpy as np
 
     from keras_aliasfree.diffusion import DiffusionModel, NoiseSchedule
-    from keras_aliasfree.transforms import disc_mask, psnr, rotate
+    from keras_aliasfree.discs import disc_mask, psnr
+    from keras_aliasfree.transforms import rotate
     from keras_aliasfree.unet import build_unet
 
     x, data_desc = training_images(args)
@@ -88,8 +68,8 @@ def main(argv=None):
         dm = DiffusionModel(net, NoiseSchedule(args.timesteps), ema_decay=0.99, seed=args.seed)
         dm.compile(optimizer=keras.optimizers.AdamW(1e-3),
                    jit_compile=keras.backend.backend() != "torch")
-        hist = dm.fit(x, batch_size=32, epochs=args.epochs, verbose=2)
-        losses[config] = hist.history["loss"][-1]
+        hist = dm.fit(x, batch_size=32, epochs=args.epochs, verbose=0)
+        losses[config] = float(hist.history["loss"][-1])
         steps = args.steps if args.sampler == "ddim" else None
         plain = dm.sample(args.num, sampler=args.sampler, steps=steps, seed=args.seed, verbose=0)
         for phi in args.angles:
@@ -102,53 +82,63 @@ def main(argv=None):
                                    rotation=phi, rotation_method=method, verbose=0)
                 per = [psnr(target[i:i + 1], turned[i:i + 1], mask=mask, peak=2.0)
                        for i in range(args.num)]
-                results[(config, phi, method)] = (psnr(target, turned, mask=mask, peak=2.0),
-                                                  float(np.std(per)))
-                print(f"{config} phi={phi:g} {method}: {results[(config, phi, method)][0]:.2f} dB")
-    elapsed = time.time() - t_start
+                key = f"{config} {phi:g} {method}"
+                results[key] = (float(psnr(target, turned, mask=mask, peak=2.0)), float(np.std(per)))
+                progress(f"{key}: {results[key][0]:.2f} dB")
+    return {"psnr": results, "loss": losses, "data": data_desc, "minutes": (time.time() - t_start) / 60,
+            "args": {k: getattr(args, k) for k in ("configs", "angles", "methods", "image_size",
+                                                   "base_width", "epochs", "timesteps", "num")}}
 
-    header = "| config | final loss | " + " | ".join(
-        f"{phi:g} deg {m}" for phi in args.angles for m in args.methods) + " |"
-    lines = [header, "|---|---:|" + "---:|" * (len(args.angles) * len(args.methods))]
-    for c in args.configs:
-        cells = [f"{results[(c, phi, m)][0]:.2f} +- {results[(c, phi, m)][1]:.2f}"
-                 for phi in args.angles for m in args.methods]
-        lines.append(f"| {c} | {losses[c]:.4f} | " + " | ".join(cells) + " |")
-    table = "\n".join(lines)
-    backend = keras.backend.backend()
-    cmd = "KERAS_BACKEND={} python benchmarks/rotation_sampling.py {}".format(
-        backend, " ".join(argv if argv is not None else sys.argv[1:])).strip()
-    cond = (f"Data: {data_desc}. Models: config UNets at base width {args.base_width}, "
-            f"channel mults (1, 2, 2), one attention block, {args.epochs} epochs of batch 32, "
-            f"AdamW 1e-3, T = {args.timesteps} linear schedule, EMA 0.99. Sampling: "
-            f"{args.sampler.upper()} ({'all T' if args.sampler == 'ddpm' else args.steps} steps), "
-            f"{args.num} images, seed {args.seed}. PSNR in dB over the central disc (peak 2), "
-            f"pooled over the images, +- the standard deviation of the per-image PSNR. Target: "
-            f"np.rot90 of the unrotated sample for multiples of 90 deg, else its FFT rotation. "
-            f"Backend {backend}, keras {keras.__version__}, {platform.machine()}, "
-            f"{os.cpu_count()} cores; {elapsed / 60:.1f} min.")
-    print(table)
-    if not args.no_write:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        notes = ""
-        if out.exists() and "<!-- notes -->" in out.read_text():
-            notes = "\n<!-- notes -->" + out.read_text().split("<!-- notes -->", 1)[1]
-        out.write_text(
-            "# Rotation-aware sampling: rotation consistency\n\n"
-            "PSNR between `sample(rotation=phi, seed)` and `rotate(sample(0, seed), phi)`: how well "
-            "turning x_t by phi/steps at every reverse step turns the generated image instead of "
-            "changing it. `fft` = band-limited three-shear rotation (keeps the noise variance), "
-            "`bilinear` = interpolating rotation as in the paper's reference code (scipy spline "
-            "there; it blurs x_t a little at every step).\n\n"
-            f"`{cmd}`\n\n{cond}\n\n{table}\n\n"
-            "These are tiny, briefly trained models at 16x16 (minutes of CPU), not the paper's "
-            "32x32 models trained for 100 epochs; the comparison between methods and configs is "
-            "side by side in one run, the absolute values are specific to this setting.\n"
-            + notes)
-        print(f"wrote {out}")
-    return 0
 
+def render(results, args) -> str:
+    parts = ["PSNR between `sample(rotation=phi, seed)` and `rotate(sample(0, seed), phi)`: how "
+             "well turning x_t by phi/steps at every reverse step turns the generated image instead "
+             "of changing it. `fft` = band-limited three-shear rotation (keeps the noise variance), "
+             "`bilinear` = interpolating rotation as in the paper's reference code (scipy spline "
+             "there; it blurs x_t a little at every step)."]
+    for b, r in succeeded(results, "consistency").items():
+        a = r["args"]
+        cols = [(phi, m) for phi in a["angles"] for m in a["methods"]]
+        parts += [f"## {b}",
+                  f"Data: {r['data']}. Models: config UNets at base width {a['base_width']}, "
+                  f"channel mults (1, 2, 2), one attention block, {a['epochs']} epochs of batch 32, "
+                  f"AdamW 1e-3, T = {a['timesteps']} linear schedule, EMA 0.99. Sampling: "
+                  f"{args.sampler.upper()} ({'all T' if args.sampler == 'ddpm' else args.steps} "
+                  f"steps), {a['num']} images, seed {args.seed}. PSNR in dB over the central disc "
+                  "(peak 2), pooled over the images, +- the standard deviation of the per-image "
+                  "PSNR. Target: np.rot90 of the unrotated sample for multiples of 90 deg, else its "
+                  f"FFT rotation; {r['minutes']:.1f} min.",
+                  md_table(["config", "final loss"] + [f"{phi:g} deg {m}" for phi, m in cols],
+                           [[c, f"{r['loss'][c]:.4f}"] + [
+                               "{:.2f} +- {:.2f}".format(*r["psnr"][f"{c} {phi:g} {m}"])
+                               for phi, m in cols] for c in a["configs"]])]
+    parts.append("These are tiny, briefly trained models (minutes of CPU), not the paper's 32x32 "
+                 "models trained for 100 epochs; the comparison between methods and configs is side "
+                 "by side in one run, the absolute values are specific to this setting.")
+    return "\n\n".join(parts)
+
+
+def add_arguments(ap):
+    ap.add_argument("--configs", nargs="+", default=["A", "D-1N"])
+    ap.add_argument("--methods", nargs="+", default=["fft", "bilinear"])
+    ap.add_argument("--angles", nargs="+", type=float, default=[90.0, 45.0])
+    ap.add_argument("--image-size", type=int, default=16)
+    ap.add_argument("--base-width", type=int, default=16)
+    ap.add_argument("--train-images", type=int, default=2048)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--timesteps", type=int, default=200)
+    ap.add_argument("--sampler", default="ddpm", choices=("ddpm", "ddim"))
+    ap.add_argument("--steps", type=int, default=None, help="DDIM steps")
+    ap.add_argument("--num", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+
+
+BENCHMARK = Benchmark("rotation_sampling", "Rotation-aware sampling: rotation consistency",
+                      [Scenario("consistency", consistency)], render, add_arguments,
+                      backends=("tensorflow",),
+                      quick={"angles": [90.0], "methods": ["fft"], "image_size": 8,
+                             "base_width": 8, "train_images": 64, "epochs": 1, "timesteps": 10,
+                             "num": 2})
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(BENCHMARK.main())

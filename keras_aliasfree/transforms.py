@@ -42,7 +42,6 @@ The disc of frequencies a rotation maps onto itself, and PSNR inside a disc, are
 
 from __future__ import annotations
 
-import functools
 import math
 
 import keras

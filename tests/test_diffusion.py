@@ -184,7 +184,7 @@ def test_rotated_stochastic_sampling_turns_the_plain_sample(sampler, eta):
     # step's fresh noise by the angle turned so far draws the plain sample of the same seed,
     # turned (up to the rotations' own error at the highest frequencies, hence the low-pass).
     # With the noise unturned, the two runs add different noise: 0.74-0.92 here
-    from keras_aliasfree import discs, transforms
+    from keras_aliasfree import discs
 
     x_in, t_in = keras.Input((16, 16, 1)), keras.Input(())
     y = keras.layers.Conv2D(1, 1, use_bias=False,

@@ -13,7 +13,7 @@ import keras_aliasfree
 NO_EXAMPLES = {
     "keras_aliasfree.__main__": "runs the command on import",
     "keras_aliasfree.version": "a version string",
-    "keras_aliasfree.bench": "times ops in subprocesses; tests/test_bench.py runs it",
+    "keras_aliasfree.bench": "scenarios run in subprocesses; tests/test_bench.py runs the harness",
 }
 # the command's verbs carry shell examples ($ keras-aliasfree ...), run by tests/test_cli.py,
 # tests/test_train_cli.py and tests/test_export.py
