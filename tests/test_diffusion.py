@@ -345,3 +345,35 @@ def test_sample_with_eta(trained):
     c = dm.sample(2, sampler="ddim", steps=5, seed=3, verbose=0)
     np.testing.assert_array_equal(a, b)   # same seed, same images
     assert not np.array_equal(a, c)       # eta adds noise
+
+
+def test_the_model_config_is_the_checkpoint_config_and_older_files_migrate(tmp_path):
+    import json
+
+    from keras_aliasfree.diffusion.checkpoint import migrate_checkpoint_config
+
+    dm = DiffusionModel(tiny_unet("D-1N"), NoiseSchedule(20), prediction="v",
+                        loss_weighting="min_snr", seed=0)
+    path = dm.save_checkpoint(str(tmp_path / "ck"))
+    with open(os.path.join(path, "config.json")) as f:
+        stored = json.load(f)
+    config = {k: v for k, v in dm.get_config().items() if k not in ("name", "trainable", "dtype")}
+    assert {k: stored[k] for k in config} == json.loads(json.dumps(config))
+    rebuilt = DiffusionModel.from_config(stored)
+    assert rebuilt.prediction == "v" and rebuilt.denoiser.unet_config == dm.denoiser.unet_config
+    # a version-1 file: no prediction keys, the UNet's filter options as separate keys
+    old = dict(stored, format_version=1)
+    for key in ("prediction", "loss_weighting", "snr_gamma", "band_limit"):
+        del old[key]
+    unet = dict(old["unet"])
+    filters = unet.pop("filters")
+    unet.update(kernel_size=filters["kernel_size"], cutoff=filters["cutoff"],
+                filter_preset=filters["preset"], window=filters["window"])
+    old["unet"] = unet
+    migrated = migrate_checkpoint_config(old)
+    assert migrated["format_version"] == stored["format_version"] == 2
+    assert (migrated["prediction"], migrated["loss_weighting"], migrated["band_limit"]) == \
+        ("epsilon", "uniform", None)
+    assert migrated["unet"]["filters"] == {**filters, "rank": None, "impl": "auto"}
+    assert DiffusionModel.from_config(migrated).denoiser.count_params() == \
+        dm.denoiser.count_params()
