@@ -411,7 +411,7 @@ def load_optimizer_state(model, directory):
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     try:
-        with np.load(path) as data:
+        with np.load(path, allow_pickle=False) as data:
             store = {k: data[k] for k in data.files}
         model.optimizer.load_own_variables(store)
     except Exception as e:
