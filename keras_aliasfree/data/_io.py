@@ -111,7 +111,7 @@ def safe_unpickle(path):
         >>> pickle.dump(Evil(), open(p, "wb"))
         >>> safe_unpickle(p)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        UnsafeFileError: ...batch: refused to load: the pickle asks for ...system, ...
+        ...UnsafeFileError: ...batch: refused to load: the pickle asks for ...system, ...
     """
     with open(path, "rb") as fh:
         obj = _RestrictedUnpickler(fh, os.fspath(path)).load()
