@@ -109,9 +109,11 @@ def safe_unpickle(path):
         ...     def __reduce__(self):
         ...         return (os.system, ("echo owned",))
         >>> pickle.dump(Evil(), open(p, "wb"))
-        >>> safe_unpickle(p)  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...UnsafeFileError: ...batch: refused to load: the pickle asks for ...system, ...
+        >>> try:
+        ...     safe_unpickle(p)
+        ... except UnsafeFileError as e:
+        ...     print(str(e).split(": ", 1)[1][:52])
+        refused to load: the pickle asks for posix.system
     """
     with open(path, "rb") as fh:
         obj = _RestrictedUnpickler(fh, os.fspath(path)).load()
