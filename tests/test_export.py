@@ -234,6 +234,26 @@ def test_export_refuses_to_overwrite_and_writes_info(tiny_export):
     assert info["weights"] == "ema" and info["rotation_method"] == "fft"
 
 
+@pytest.mark.tf_only
+def test_export_info_identifies_the_checkpoint_without_its_path(tiny_export):
+    import hashlib
+
+    from keras_aliasfree.export import INFO_FILE, read_export_info
+
+    ckpt = tiny_export["ckpt"]
+    with open(os.path.join(tiny_export["dir"], INFO_FILE)) as f:
+        text = f.read()
+    # no path of the exporting machine: not the checkpoint's, not its parent's, not the home
+    for where in (ckpt, os.path.dirname(ckpt), os.path.expanduser("~")):
+        assert where not in text
+    ident = read_export_info(tiny_export["dir"])["checkpoint"]
+    with open(os.path.join(ckpt, "manifest.json"), "rb") as f:
+        assert ident["manifest_sha256"] == hashlib.sha256(f.read()).hexdigest()
+    with open(os.path.join(ckpt, "training_state.json")) as f:
+        state = json.load(f)
+    assert ident["name"] == os.path.basename(ckpt) and ident["step"] == state.get("step")
+
+
 def _saved_model_cli():
     cand = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
     return cand if os.path.exists(cand) else shutil.which("saved_model_cli")

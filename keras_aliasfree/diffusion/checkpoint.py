@@ -262,6 +262,31 @@ def read_training_state(directory) -> dict:
         return json.load(f)
 
 
+def checkpoint_identity(directory) -> dict:
+    """What identifies a checkpoint without saying where it lives: its directory name, the
+    SHA-256 of its ``manifest.json`` (which holds the SHA-256 of every other file; None for a
+    checkpoint from before manifests), and the epoch and optimizer step it was saved at.
+
+    Example:
+        >>> import tempfile
+        >>> d = os.path.join(tempfile.mkdtemp(), "epoch_0002")
+        >>> os.makedirs(d)
+        >>> sorted(checkpoint_identity(d))
+        ['epoch', 'manifest_sha256', 'name', 'step', 'steps_in_epoch']
+    """
+    directory = os.fspath(directory)
+    manifest = os.path.join(directory, MANIFEST)
+    state = {}
+    path = os.path.join(directory, "training_state.json")
+    if os.path.isfile(path):
+        with open(path) as f:
+            state = json.load(f)
+    return {"name": os.path.basename(os.path.normpath(directory)),
+            "manifest_sha256": _sha256(manifest) if os.path.isfile(manifest) else None,
+            "epoch": state.get("epoch"), "step": state.get("step"),
+            "steps_in_epoch": state.get("steps_in_epoch", 0 if "epoch" in state else None)}
+
+
 def denoiser_from_checkpoint(path):
     """Resolve ``path`` to a checkpoint and rebuild its UNet (weights not loaded).
 
@@ -420,6 +445,6 @@ def load_optimizer_state(model, directory):
     return True
 
 
-__all__ = ["CheckpointError", "checkpoint_problems", "find_checkpoint", "is_checkpoint", "read_checkpoint_config", "read_training_state",
+__all__ = ["CheckpointError", "checkpoint_identity", "checkpoint_problems", "find_checkpoint", "is_checkpoint", "read_checkpoint_config", "read_training_state",
            "write_latest", "denoiser_from_checkpoint", "save_model_checkpoint",
            "load_model_weights", "load_optimizer_state", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION"]
