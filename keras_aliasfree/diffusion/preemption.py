@@ -89,16 +89,20 @@ def step_batches(x, batch_size, data_seed, start_step=0):
 
 def resume_step(training_state, steps_per_epoch) -> int:
     """The global step a checkpoint's ``training_state.json`` continues from: its ``batches``
-    (steps trained), or, for a checkpoint written before step-level checkpoints, its finished
-    epochs times ``steps_per_epoch``.
+    (steps trained) when it was written with the same ``steps_per_epoch``; otherwise (a changed
+    batch size or ``--steps-per-epoch``, or a checkpoint from before step-level checkpoints) the
+    start of the epoch after its finished ones, so finished epochs stay finished and an
+    interrupted one is trained again with the new batches.
 
     Example:
-        >>> resume_step({"epoch": 2, "batches": 37}, 20), resume_step({"epoch": 2}, 20)
-        (37, 40)
+        >>> state = {"epoch": 2, "batches": 47, "steps_per_epoch": 20}
+        >>> resume_step(state, 20), resume_step(state, 10), resume_step({"epoch": 2}, 20)
+        (47, 20, 40)
     """
-    if "batches" in training_state:
+    spe = int(steps_per_epoch)
+    if "batches" in training_state and training_state.get("steps_per_epoch") == spe:
         return int(training_state["batches"])
-    return int(training_state.get("epoch", 0)) * int(steps_per_epoch)
+    return int(training_state.get("epoch", 0)) * spe
 
 
 def fit_from_step(model, x, batch_size, epochs, steps_per_epoch, data_seed, start_step=0,
