@@ -14,7 +14,8 @@ Writes ``OUT/checkpoints/epoch_NNNN/`` atomically after each epoch (``OUT/checkp
 names the newest), TensorBoard logs in ``OUT/logs`` (loss; a sample grid every
 ``--sample-every`` epochs, also saved as ``OUT/samples/epoch_NNNN.png``) and the arguments in
 ``OUT/train_args.json``. A NaN/inf loss stops the run with exit code 3 and keeps the last good
-checkpoint. See docs/TRAINING.md.
+checkpoint; ``--checkpoint-every N`` adds step checkpoints, and SIGTERM / SIGINT save the running
+step and exit 143 / 130 (``commands/_resume.py``). See docs/TRAINING.md.
 """
 
 from __future__ import annotations
