@@ -87,6 +87,48 @@ def step_batches(x, batch_size, data_seed, start_step=0):
         step += 1
 
 
+def step_indices(num_images, batch_size, data_seed, start_step, num_steps):
+    """The image indices of steps ``start_step .. start_step + num_steps - 1`` of
+    :func:`step_batches`, shape ``(num_steps, batch_size)``.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.arange(10)
+        >>> it = step_batches(x.reshape(10, 1), 4, data_seed=3, start_step=1)
+        >>> [next(it)[0][:, 0].tolist() for _ in range(3)] == step_indices(10, 4, 3, 1, 3).tolist()
+        True
+    """
+    per_pass = int(num_images) // int(batch_size)
+    steps = np.arange(int(start_step), int(start_step) + int(num_steps))
+    out = np.empty((len(steps), int(batch_size)), np.int64)
+    for p in np.unique(steps // per_pass):
+        order = pass_order(num_images, data_seed, p)[:per_pass * int(batch_size)]
+        rows = steps // per_pass == p
+        out[rows] = order.reshape(per_pass, int(batch_size))[steps[rows] % per_pass]
+    return out
+
+
+def _stream(x, batch_size, data_seed, start_step, num_steps):
+    """What ``fit`` reads: the batches of those steps. On TensorFlow a ``tf.data.Dataset`` (what
+    ``tf.distribute`` strategies shard, multi-worker included, and no Python generator thread);
+    elsewhere :func:`step_batches`."""
+    if keras.backend.backend() != "tensorflow":
+        return step_batches(x, batch_size, data_seed, start_step)
+    import tensorflow as tf
+
+    idx = step_indices(len(x), batch_size, data_seed, start_step, num_steps)
+    shape = (int(batch_size),) + tuple(x.shape[1:])
+
+    def gather(i):
+        images = tf.numpy_function(lambda j: x[j], [i], tf.as_dtype(x.dtype), stateful=False)
+        images.set_shape(shape)
+        # a bare tensor, not a 1-tuple: Keras reduces the first batch over the replicas to build
+        # the model, which a multi-worker strategy cannot do for a tuple of per-replica values
+        return images
+
+    return tf.data.Dataset.from_tensor_slices(idx).map(gather).prefetch(2)
+
+
 def resume_step(training_state, steps_per_epoch) -> int:
     """The global step a checkpoint's ``training_state.json`` continues from: its ``batches``
     (steps trained) when it was written with the same ``steps_per_epoch``; otherwise (a changed
@@ -138,7 +180,8 @@ def fit_from_step(model, x, batch_size, epochs, steps_per_epoch, data_seed, star
     while first < epochs:
         remaining = spe - done  # the rest of an interrupted epoch, then whole epochs
         last = first + 1 if done else int(epochs)
-        model.fit(step_batches(x, batch_size, data_seed, step), epochs=last,
+        model.fit(_stream(x, batch_size, data_seed, step, remaining * (last - first)),
+                  epochs=last,
                   initial_epoch=first, steps_per_epoch=remaining, shuffle=False,
                   callbacks=callbacks, verbose=verbose)
         if model.stop_training:
@@ -212,4 +255,4 @@ class StopOnSignal(keras.callbacks.Callback):
 
 
 __all__ = ["EXIT_CODES", "StopSignals", "StopOnSignal", "fit_from_step", "new_data_seed",
-           "pass_order", "resume_step", "step_batches"]
+           "pass_order", "resume_step", "step_batches", "step_indices"]
