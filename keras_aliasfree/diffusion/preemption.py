@@ -150,7 +150,8 @@ def resume_step(training_state, steps_per_epoch) -> int:
 def fit_from_step(model, x, batch_size, epochs, steps_per_epoch, data_seed, start_step=0,
                   callbacks=None, verbose=1):
     """Train ``model`` on :func:`step_batches` from global step ``start_step`` to ``epochs`` epochs
-    of ``steps_per_epoch`` steps.
+    of ``steps_per_epoch`` steps (on TensorFlow the same batches as a ``tf.data.Dataset``, which
+    ``tf.distribute`` strategies split over replicas and workers).
 
     A ``start_step`` inside an epoch first fits the rest of that epoch (a ``fit`` call of the
     remaining steps with that epoch's number), then the following epochs in one more ``fit``.
