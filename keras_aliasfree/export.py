@@ -260,6 +260,7 @@ def build_serving_module(checkpoint, rotation_method=None, eta=0.0,
     """
     _require_tensorflow_backend("build_serving_module")
     from keras_aliasfree.diffusion import NoiseSchedule, denoiser_from_checkpoint
+    from keras_aliasfree.diffusion.checkpoint import checkpoint_identity
     from keras_aliasfree.transforms import DEFAULT_ROTATION_METHOD, ROTATION_METHODS
 
     method = DEFAULT_ROTATION_METHOD if rotation_method is None else rotation_method
@@ -277,9 +278,11 @@ def build_serving_module(checkpoint, rotation_method=None, eta=0.0,
     if max_images < 1:
         raise ValueError(f"max_images must be >= 1, got {max_images}")
     module = _make_module(denoiser, schedule, method, band_limit, eta, prediction, max_images)
+    module.checkpoint_dir = ckpt  # for messages on this machine; not written into the export
     module.export_info = {
         "format": EXPORT_FORMAT, "format_version": EXPORT_VERSION,
-        "checkpoint": ckpt, "checkpoint_backend": config.get("backend"),
+        # what identifies the checkpoint, never its path on the exporting machine
+        "checkpoint": checkpoint_identity(ckpt), "checkpoint_backend": config.get("backend"),
         "unet": config["unet"], "schedule": schedule.get_config(),
         "image_shape": [int(d) for d in denoiser.inputs[0].shape[1:]],
         "rotation_method": method, "weights": "ema", "band_limit": band_limit, "ddim_eta": eta,
@@ -378,7 +381,7 @@ def export_saved_model(checkpoint, out, rotation_method=None, overwrite=False, v
     remove_stale_temps(parent, os.path.basename(out))  # left by an interrupted export
     if verbose:
         size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs)
-        print(f"exported {module.export_info['checkpoint']} -> {out} ({size / 1e6:.1f} MB, "
+        print(f"exported {module.checkpoint_dir} -> {out} ({size / 1e6:.1f} MB, "
               f"{time.perf_counter() - t0:.0f} s); signatures: {', '.join(SIGNATURES)}")
     return out
 

@@ -301,6 +301,69 @@ def test_resume_matches_uninterrupted_run(tmp_path):
                                    err_msg=a.path)
 
 
+def test_resume_from_the_middle_of_an_epoch_matches_an_uninterrupted_run(tmp_path):
+    """3 epochs of 3 steps straight == a run stopped by a signal after step 4 (inside epoch 2,
+    with step checkpoints every 2 steps), rebuilt from its checkpoint and continued: same
+    weights, EMA, RNG state, optimizer step and learning rate, so the same data order too."""
+    import signal
+
+    from keras_aliasfree.diffusion.preemption import fit_from_step, resume_step
+
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    x = toy_images(26)  # 3 full batches of 8 a pass; 2 images left over, different each pass
+
+    def optimizer():
+        lr = keras.optimizers.schedules.CosineDecay(0.0, 9, warmup_target=2e-3, warmup_steps=3)
+        return keras.optimizers.AdamW(lr)
+
+    def new_model():
+        keras.utils.set_random_seed(7)
+        dm = DiffusionModel(tiny_unet("B-1N"), NoiseSchedule(T), ema_decay=0.9, seed=9)
+        dm.compile(optimizer=optimizer(), jit_compile=False)
+        return dm
+
+    ref = new_model()
+    fit_from_step(ref, x, 8, epochs=3, steps_per_epoch=3, data_seed=5, verbose=0)
+
+    class Stop:  # what StopSignals holds after a SIGTERM
+        received = None
+
+    class SignalAfter(keras.callbacks.Callback):
+        def __init__(self, n):
+            super().__init__()
+            self.n = n
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.n -= 1
+            if self.n == 0:
+                Stop.received = signal.SIGTERM
+
+    cb = TrainingCheckpoint(tmp_path, keep=10, verbose=0, checkpoint_every=2, stop=Stop)
+    fit_from_step(new_model(), x, 8, epochs=3, steps_per_epoch=3, data_seed=5,
+                  callbacks=[SignalAfter(4), cb], verbose=0)
+    assert cb.stopped_by == signal.SIGTERM and cb.step == 4
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == [
+        "epoch_0000_step_00000002", "epoch_0001", "epoch_0001_step_00000004", "latest"]
+
+    resumed = DiffusionModel.from_checkpoint(tmp_path)
+    resumed.compile(optimizer=optimizer(), jit_compile=False)
+    state = resumed.restore_training_state(tmp_path)
+    assert (state["epoch"], state["steps_in_epoch"], state["batches"], state["step"]) == (1, 1, 4, 4)
+    fit_from_step(resumed, x, 8, epochs=3, steps_per_epoch=3, data_seed=5,
+                  start_step=resume_step(state, 3), verbose=0)
+    assert int(keras.ops.convert_to_numpy(resumed.optimizer.iterations)) == 9
+    assert float(keras.ops.convert_to_numpy(resumed.optimizer.learning_rate)) == \
+        float(keras.ops.convert_to_numpy(ref.optimizer.learning_rate))
+    for a, b in zip(ref.weights + ref.optimizer.variables,
+                    resumed.weights + resumed.optimizer.variables):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(a.value),
+                                   keras.ops.convert_to_numpy(b.value), rtol=1e-5, atol=1e-6,
+                                   err_msg=a.path)
+
+
 def test_find_checkpoint_ignores_partial_writes(tmp_path):
     """What a kill -9 can leave behind: a half-written temp dir, a stale `latest`."""
     from keras_aliasfree.diffusion import write_latest

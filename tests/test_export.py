@@ -199,6 +199,37 @@ def test_serving_without_library_matches_library_sampler(tiny_export, tmp_path):
 
 
 @pytest.mark.tf_only
+def test_concurrent_sample_calls_on_one_loaded_model_equal_the_serial_ones(tiny_export):
+    """4 threads x 3 `sample` calls each on one loaded SavedModel, seeds interleaved so that
+    threads run different seeds at the same time: no error, every result byte-equal to the
+    serial call of its seed (a model that shared state between calls would mix them)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import tensorflow as tf
+
+    sample = tf.saved_model.load(tiny_export["dir"]).signatures["sample"]
+
+    def call(seed):
+        return sample(seed=tf.constant(seed, tf.int64), num_images=tf.constant(2),
+                      rotation_degrees=tf.constant(15.0 * (seed % 3)),
+                      steps=tf.constant(3))["images"].numpy()
+
+    threads, per_thread = 4, 3
+    seeds = list(range(threads * per_thread))
+    serial = {s: call(s) for s in seeds}
+    assert len({v.tobytes() for v in serial.values()}) == len(seeds)  # seeds differ: images too
+
+    def worker(k):
+        return [(s, call(s)) for s in seeds[k::threads]]
+
+    with ThreadPoolExecutor(threads) as pool:
+        results = [r for rs in pool.map(worker, range(threads)) for r in rs]
+    assert sorted(s for s, _ in results) == seeds
+    for s, images in results:
+        np.testing.assert_array_equal(images, serial[s], err_msg=f"seed {s}")
+
+
+@pytest.mark.tf_only
 def test_export_rejects_bad_calls(tiny_export):
     import tensorflow as tf
 
@@ -232,6 +263,26 @@ def test_export_refuses_to_overwrite_and_writes_info(tiny_export):
     assert info["image_shape"] == [16, 16, 1]
     assert info["schedule"]["timesteps"] == tiny_export["T"]
     assert info["weights"] == "ema" and info["rotation_method"] == "fft"
+
+
+@pytest.mark.tf_only
+def test_export_info_identifies_the_checkpoint_without_its_path(tiny_export):
+    import hashlib
+
+    from keras_aliasfree.export import INFO_FILE, read_export_info
+
+    ckpt = tiny_export["ckpt"]
+    with open(os.path.join(tiny_export["dir"], INFO_FILE)) as f:
+        text = f.read()
+    # no path of the exporting machine: not the checkpoint's, not its parent's, not the home
+    for where in (ckpt, os.path.dirname(ckpt), os.path.expanduser("~")):
+        assert where not in text
+    ident = read_export_info(tiny_export["dir"])["checkpoint"]
+    with open(os.path.join(ckpt, "manifest.json"), "rb") as f:
+        assert ident["manifest_sha256"] == hashlib.sha256(f.read()).hexdigest()
+    with open(os.path.join(ckpt, "training_state.json")) as f:
+        state = json.load(f)
+    assert ident["name"] == os.path.basename(ckpt) and ident["step"] == state.get("step")
 
 
 def _saved_model_cli():

@@ -13,7 +13,7 @@ import os
 def _load_npz(path):
     import numpy as np
 
-    with np.load(path) as data:
+    with np.load(path, allow_pickle=False) as data:
         for key in ("x", "images", "x_train", "arr_0"):
             if key in data.files:
                 return np.asarray(data[key])

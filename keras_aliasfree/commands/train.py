@@ -14,7 +14,8 @@ Writes ``OUT/checkpoints/epoch_NNNN/`` atomically after each epoch (``OUT/checkp
 names the newest), TensorBoard logs in ``OUT/logs`` (loss; a sample grid every
 ``--sample-every`` epochs, also saved as ``OUT/samples/epoch_NNNN.png``) and the arguments in
 ``OUT/train_args.json``. A NaN/inf loss stops the run with exit code 3 and keeps the last good
-checkpoint. See docs/TRAINING.md.
+checkpoint; ``--checkpoint-every N`` adds step checkpoints, and SIGTERM / SIGINT save the running
+step and exit 143 / 130 (``commands/_resume.py``). See docs/TRAINING.md.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import json
 import os
 import sys
 
+from keras_aliasfree.commands._resume import add_preemption_args
 from keras_aliasfree.commands._train_data import (_load_npz, _normalise,  # noqa: F401
                                                   _repeating_batches, load_training_data)
 from keras_aliasfree.constants import DEFAULT_DDIM_STEPS, LOSS_WEIGHTINGS, PREDICTION_TYPES
@@ -106,6 +108,7 @@ def register(subparsers):
                         "newest intact one (later epochs are retrained and their checkpoint "
                         "replaced); without it such a resume is refused")
     p.add_argument("--keep", type=int, default=2, help="checkpoints to keep (default 2)")
+    add_preemption_args(p)
     p.add_argument("--sample-every", type=int, default=5,
                    help="sample a grid every K epochs (0 = never; default 5)")
     p.add_argument("--sample-steps", type=int, default=DEFAULT_DDIM_STEPS,
@@ -282,7 +285,10 @@ def _build(args, dist, x, resume_from, out, config_given=True):
 def _fit(args, dist, model, net, x, initial_epoch, resume_from, out):
     import keras
 
-    from keras_aliasfree.diffusion import TrainingCheckpoint
+    from keras_aliasfree.commands._resume import _data_seed, report_stop
+    from keras_aliasfree.diffusion import TrainingCheckpoint, read_training_state
+    from keras_aliasfree.diffusion.preemption import (StopOnSignal, StopSignals, fit_from_step,
+                                                      resume_step)
 
     chief = dist.is_chief
     record = {**vars(args), "func": None, "backend": keras.backend.backend(),
@@ -296,14 +302,19 @@ def _fit(args, dist, model, net, x, initial_epoch, resume_from, out):
           f"{model.loss_weighting}, "
           f"{x.shape[0]} images {model.image_shape}, backend {keras.backend.backend()}, "
           f"{dist.num_replicas} replica{'s' if dist.num_replicas > 1 else ''} train")
-    callbacks = []
+    stop, state = StopSignals(), (read_training_state(resume_from) if resume_from else {})
+    spe = args.steps_per_epoch or len(x) // args.batch_size  # full (global) batches only
+    start, data_seed = resume_step(state, spe), _data_seed(state, args)
+    callbacks = [StopOnSignal(stop)]  # workers stop with the chief (docs/DISTRIBUTED.md)
     ckpt_cb = TrainingCheckpoint(out, keep=args.keep, sample_every=args.sample_every,
                                  sample_steps=args.sample_steps, sample_seed=0,
                                  extra_state={"config": model.denoiser.unet_config["config"],
-                                              "mixed_precision": args.mixed_precision},
-                                 verbose=args.verbose)
+                                              "mixed_precision": args.mixed_precision,
+                                              "data_seed": data_seed},
+                                 verbose=args.verbose, checkpoint_every=args.checkpoint_every,
+                                 steps_per_epoch=spe, initial_step=start, stop=stop)
     if chief:
-        callbacks.append(ckpt_cb)
+        callbacks = [ckpt_cb]
         try:
             import tensorflow  # noqa: F401  (TensorBoard writer: TF only)
 
@@ -311,25 +322,12 @@ def _fit(args, dist, model, net, x, initial_epoch, resume_from, out):
                                                          update_freq="epoch", write_graph=False))
         except ImportError:
             print("note: TensorFlow is not installed; no TensorBoard logs", file=sys.stderr)
-    steps_per_epoch = args.steps_per_epoch
-    if steps_per_epoch is None and dist.num_replicas > 1 and \
-            (len(x) % args.batch_size or dist.feeding_processes > 1):
-        steps_per_epoch = len(x) // args.batch_size  # full global batches only (see DISTRIBUTED)
     x, batch = dist.local_share(x, args.batch_size)  # JAX multi-process: this process's share
-    with dist.fit_scope():
-        if steps_per_epoch:
-            # Keras keeps one iterator across epochs when steps_per_epoch is set, and stops
-            # training ("input ran out of data") when it runs dry mid-epoch: feed an endless,
-            # reshuffled stream
-            data_seed = None if args.seed is None else args.seed + initial_epoch
-            data = _repeating_batches(x, batch, seed=data_seed)
-            model.fit(data, epochs=args.epochs, initial_epoch=initial_epoch, shuffle=False,
-                      steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-                      verbose=args.verbose)
-        else:
-            model.fit(x, batch_size=batch, epochs=args.epochs,
-                      initial_epoch=initial_epoch, shuffle=True, callbacks=callbacks,
-                      verbose=args.verbose)
+    with stop, dist.fit_scope():  # the batch of each step is fixed by (data seed, step)
+        fit_from_step(model, x, batch, args.epochs, spe, data_seed, start, callbacks,
+                      args.verbose)
+    if stop.received is not None and model.stop_training:
+        return report_stop(args, stop, ckpt_cb, chief, dist)
     if ckpt_cb.nan_epoch is not None:
         kept = ckpt_cb.last_good_checkpoint()
         where = (f"the last good checkpoint is {kept}" if kept else
@@ -377,8 +375,9 @@ def _check_args(args, out):
     for name in ("epochs", "batch_size", "timesteps", "image_size"):
         if getattr(args, name) < 1:
             return f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}"
-    if args.steps_per_epoch is not None and args.steps_per_epoch < 1:
-        return f"--steps-per-epoch must be >= 1, got {args.steps_per_epoch}"
+    for name in ("steps_per_epoch", "checkpoint_every"):
+        if getattr(args, name, None) is not None and getattr(args, name) < 1:
+            return f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}"
     if not (math.isfinite(args.lr) and args.lr > 0):
         return f"--lr must be a positive number, got {args.lr}"
     if not 0.0 <= args.ema_decay < 1.0:
@@ -415,5 +414,3 @@ def _note_stored_settings(args, cfg, out, config_given=True):
         print("note: --resume keeps the run's stored settings; ignored flags: "
               + ", ".join(differ) + f" (from {path} and the checkpoint). Start a new --out to "
               "change them.", file=sys.stderr)
-
-

@@ -19,7 +19,7 @@ See docs/DATA.md for the file layout each source expects.
 """
 
 from keras_aliasfree.data._image import RESIZE_METHODS, resize_images, resize_matrix
-from keras_aliasfree.data._io import read_idx
+from keras_aliasfree.data._io import UnsafeFileError, read_idx, safe_unpickle
 from keras_aliasfree.data._pipeline import NumpyImageDataset, load_dataset, load_numpy
 from keras_aliasfree.data._sources import (
     ENV_DATA_DIR,
@@ -36,6 +36,7 @@ __all__ = [
     "NAMED_SOURCES",
     "RESIZE_METHODS",
     "MissingDataError",
+    "UnsafeFileError",
     "NumpyImageDataset",
     "build_mnist_m",
     "describe_sources",
@@ -46,4 +47,5 @@ __all__ = [
     "resize_images",
     "resize_matrix",
     "resolve_data_dir",
+    "safe_unpickle",
 ]

@@ -54,8 +54,88 @@ def read_idx(path) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------- cifar
+class UnsafeFileError(ValueError):
+    """A data file that asks to run code or build objects its format never holds; the message
+    names the file and what it asked for. Nothing the file asked for was run."""
+
+
+# What a CIFAR python batch needs: the dict/list/bytes/int opcodes need no global at all; a numpy
+# array pickles as ndarray + dtype rebuilt by numpy's reconstructor (numpy < 2 and >= 2 module
+# names; _frombuffer for pickle protocol 5); Python 3 protocol-2 pickles spell bytes with
+# _codecs.encode. Every other global (os.system, builtins.eval, subprocess.*) is refused.
+_CIFAR_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+})
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only the globals in ``_CIFAR_GLOBALS`` and no persistent ids."""
+
+    def __init__(self, fh, path):
+        super().__init__(fh, encoding="bytes")
+        self._path = path
+
+    def find_class(self, module, name):
+        # called when the GLOBAL / STACK_GLOBAL opcode is read, before any REDUCE can call it
+        if (module, name) in _CIFAR_GLOBALS:
+            return super().find_class(module, name)
+        raise UnsafeFileError(f"{self._path}: refused to load: the pickle asks for "
+                              f"{module}.{name}, which a CIFAR batch never holds (only dicts, "
+                              "lists, bytes, numbers and numpy arrays are allowed); nothing from "
+                              "the file was run. Do not use this file")
+
+    def persistent_load(self, pid):
+        raise UnsafeFileError(f"{self._path}: refused to load: the pickle uses persistent ids, "
+                              "which a CIFAR batch never holds")
+
+
+def safe_unpickle(path):
+    """Unpickle ``path`` allowing only dicts, lists, bytes/str, numbers and numpy arrays.
+
+    Any other class or function the pickle names (a ``__reduce__`` payload that would call
+    ``os.system``, say) raises :class:`UnsafeFileError` naming the file when the unpickler reads
+    that name, before anything in the file is called. Object arrays are refused too. Strings of
+    Python 2 pickles come back as ``bytes`` (``encoding="bytes"``).
+
+    Example:
+        >>> import tempfile, os, pickle
+        >>> p = os.path.join(tempfile.mkdtemp(), "batch")
+        >>> pickle.dump({b"data": np.arange(3, dtype=np.uint8), b"labels": [1]}, open(p, "wb"))
+        >>> safe_unpickle(p)[b"data"].tolist()
+        [0, 1, 2]
+        >>> class Evil:
+        ...     def __reduce__(self):
+        ...         return (os.system, ("echo owned",))
+        >>> pickle.dump(Evil(), open(p, "wb"))
+        >>> try:
+        ...     safe_unpickle(p)
+        ... except UnsafeFileError as e:
+        ...     print(str(e).split(": ", 1)[1].split(",")[0])
+        refused to load: the pickle asks for posix.system
+    """
+    with open(path, "rb") as fh:
+        obj = _RestrictedUnpickler(fh, os.fspath(path)).load()
+    stack = [obj]
+    while stack:  # an object array could smuggle arbitrary (allowed) objects past the checks
+        o = stack.pop()
+        if isinstance(o, dict):
+            stack.extend(o.keys())
+            stack.extend(o.values())
+        elif isinstance(o, (list, tuple)):
+            stack.extend(o)
+        elif isinstance(o, np.ndarray) and o.dtype.hasobject:
+            raise UnsafeFileError(f"{path}: refused to load: it holds a numpy object array, "
+                                  "which a CIFAR batch never holds")
+    return obj
+
+
 def read_cifar_pickles(files) -> tuple[np.ndarray, np.ndarray]:
     """Read CIFAR-10 python pickles (``data_batch_*``, ``test_batch``) into (x NHWC uint8, y).
+
+    The files are read with :func:`safe_unpickle`: a batch that names anything beyond dicts,
+    lists, bytes, numbers and numpy arrays raises :class:`UnsafeFileError` before it runs.
 
     Example:
         >>> import tempfile, os, pickle
@@ -68,13 +148,16 @@ def read_cifar_pickles(files) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for f in files:
         try:
-            with open(f, "rb") as fh:
-                d = pickle.load(fh, encoding="bytes")
+            d = safe_unpickle(f)
+        except UnsafeFileError:
+            raise
         except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file
             raise ValueError(f"{f}: not a readable CIFAR pickle ({type(e).__name__}: {e})") from e
+        if not isinstance(d, dict):
+            raise ValueError(f"{f}: expected a CIFAR batch dict, got {type(d).__name__}")
         d = {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
         if "data" not in d or not ("labels" in d or "fine_labels" in d):
-            raise ValueError(f"{f}: expected a CIFAR batch dict with 'data' and 'labels', got keys {sorted(d)}")
+            raise ValueError(f"{f}: expected a CIFAR batch dict with 'data' and 'labels', got keys {sorted(map(str, d))}")
         data = np.asarray(d["data"], np.uint8)
         if data.ndim != 2 or data.shape[1] != 3072:
             raise ValueError(f"{f}: expected 'data' shaped (N, 3072), got {data.shape}")
@@ -121,8 +204,14 @@ def read_npz(path, split: str | None = None, strict_split: bool = False):
                 f"{path}: no image array found; expected key 'x' (or 'x_{split or 'train'}', 'images', "
                 f"'arr_0'), got keys {keys}"
             )
-        x = to_nhwc_uint8_range(z[xk], f"{path}[{xk}]")
-        y = np.asarray(z[yk]).astype(np.int64).reshape(-1) if yk in keys else None
+        try:  # allow_pickle=False: an object array (a pickle inside the npz) is refused here
+            xa = z[xk]
+            ya = z[yk] if yk in keys else None
+        except ValueError as e:
+            raise UnsafeFileError(f"{path}: refused to load: {e} (pickled Python objects are "
+                                  "never loaded from an .npz)") from None
+        x = to_nhwc_uint8_range(xa, f"{path}[{xk}]")
+        y = np.asarray(ya).astype(np.int64).reshape(-1) if ya is not None else None
     if y is not None and len(y) != len(x):
         raise ValueError(f"{path}: {len(x)} images but {len(y)} labels")
     return x, y

@@ -243,7 +243,7 @@ def locate_cifar10(root: Path, split: str):
     for d in dirs:
         for p in sorted(d.glob("*.npz")) if d.is_dir() else []:
             try:
-                with np.load(p) as z:
+                with np.load(p, allow_pickle=False) as z:
                     if f"x_{split}" in z.files:
                         return ("npzkey", p), dirs
             except Exception:  # noqa: BLE001 - unreadable npz: not ours

@@ -13,6 +13,8 @@ Modules, in dependency order (each imports only those above it):
 * :mod:`~keras_aliasfree.diffusion.model` -- :class:`DiffusionModel` (``train_step``, EMA,
   sampling, checkpoints); :mod:`~keras_aliasfree.diffusion.loading` -- :func:`load_checkpoint`.
 * :mod:`~keras_aliasfree.diffusion.callbacks` -- :class:`TrainingCheckpoint`.
+* :mod:`~keras_aliasfree.diffusion.preemption` -- a data order fixed by the step,
+  :func:`fit_from_step` (resume inside an epoch) and :class:`StopSignals` (SIGTERM/SIGINT).
 
 Example:
     >>> from keras_aliasfree.diffusion import NoiseSchedule
@@ -25,16 +27,19 @@ from keras_aliasfree.diffusion.band_limit import (BAND_LIMITS, DATA_TAPER, apply
 from keras_aliasfree.diffusion.callbacks import TrainingCheckpoint
 from keras_aliasfree.diffusion.checkpoint import (denoiser_from_checkpoint, find_checkpoint,
                                                   is_checkpoint, read_checkpoint_config,
-                                                  read_training_state, write_latest)
+                                                  read_training_state)
 from keras_aliasfree.diffusion.exported import denoiser_from_export, is_export, read_export_info
 from keras_aliasfree.diffusion.loading import load_checkpoint, load_preset
 from keras_aliasfree.diffusion.model import DiffusionModel
+from keras_aliasfree.diffusion.preemption import StopSignals, fit_from_step, step_batches
 from keras_aliasfree.diffusion.sampling import noise_prediction, reverse_step
+from keras_aliasfree.diffusion.saving import write_latest
 from keras_aliasfree.diffusion.schedule import (DEFAULT_DDIM_STEPS, SAMPLERS, NoiseSchedule,
                                                 SamplerTables, ddim_coefficients)
 from keras_aliasfree.transforms import DEFAULT_ROTATION_METHOD, ROTATION_METHODS
 
 __all__ = ["DiffusionModel", "NoiseSchedule", "SamplerTables", "TrainingCheckpoint",
+           "StopSignals", "fit_from_step", "step_batches",
            "load_checkpoint", "load_preset", "denoiser_from_export", "is_export",
            "read_export_info", "find_checkpoint", "read_checkpoint_config", "read_training_state",
            "is_checkpoint", "write_latest", "denoiser_from_checkpoint", "apply_band_limit",

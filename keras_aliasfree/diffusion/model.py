@@ -22,9 +22,9 @@ from keras import ops
 from keras_aliasfree.diffusion.band_limit import band_limit_images, resolve_band_limit
 from keras_aliasfree.diffusion.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
                                                   MODEL_DEFAULTS, denoiser_from_checkpoint,
-                                                  load_model_weights, load_optimizer_state,
-                                                  migrate_checkpoint_config,
-                                                  save_model_checkpoint)
+                                                  migrate_checkpoint_config)
+from keras_aliasfree.diffusion.saving import (load_model_weights, load_optimizer_state,
+                                             save_model_checkpoint)
 from keras_aliasfree.diffusion.exported import is_export, model_arguments_from_export
 from keras_aliasfree.diffusion.sampling import (build_sample_loop, noise_prediction,
                                                run_sample_loop)

@@ -3,7 +3,7 @@ from a checkpoint with its optimizer (what ``keras-aliasfree train`` calls; usab
 
 Example:
     >>> total_steps(epochs=3, num_images=100, batch_size=32)
-    12
+    9
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ LR_SCHEDULES = ("constant", "cosine")
 
 def total_steps(epochs: int, num_images: int, batch_size: int, steps_per_epoch=None) -> int:
     """Optimizer steps of a whole run: ``epochs`` x steps per epoch (``steps_per_epoch``, or one
-    pass over ``num_images`` in batches of ``batch_size``, the last one partial).
+    pass over ``num_images`` in full batches of ``batch_size``, as ``train`` feeds them).
 
     Example:
         >>> total_steps(2, 10, 4), total_steps(2, 10, 4, steps_per_epoch=7)
-        (6, 14)
+        (4, 14)
     """
-    per_epoch = steps_per_epoch or -(-int(num_images) // int(batch_size))
+    per_epoch = steps_per_epoch or int(num_images) // int(batch_size)
     return int(epochs) * int(per_epoch)
 
 

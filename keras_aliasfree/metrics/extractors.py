@@ -169,7 +169,7 @@ def load_classifier_extractor(path=None):
     info = {}
     if (folder / "classifier.json").exists():
         info = json.loads((folder / "classifier.json").read_text())
-    model = keras.saving.load_model(file, compile=False)
+    model = keras.saving.load_model(file, compile=False, safe_mode=True)
     fmodel = keras.Model(model.input, [model.get_layer(FEATURES_LAYER).output, model.output])
     dataset = info.get("dataset", file.stem)
     scale = float(info.get("feature_scale", 1.0))
@@ -331,7 +331,7 @@ def reference_features(dataset, extractor, split="train", count=2000, image_size
     path = _cache_file(cache_dir(cache), dataset, split, count, image_size, channels,
                        extractor.name, rotation)
     if use_cache and path.exists():
-        with np.load(path) as z:
+        with np.load(path, allow_pickle=False) as z:
             out = {k: z[k] for k in z.files}
         out["cached"] = True
         out["path"] = str(path)

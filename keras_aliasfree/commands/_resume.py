@@ -1,0 +1,65 @@
+"""``keras-aliasfree train``: step-level checkpoints and what the command says when a signal
+stops it (the library side is :mod:`keras_aliasfree.diffusion.preemption`).
+
+Exit status of a run stopped by a signal: 143 for SIGTERM, 130 for SIGINT (128 + the signal
+number), after one line on stderr naming the checkpoint written and the command that resumes.
+
+Example:
+    $ keras-aliasfree train --data mnist --out runs/m --checkpoint-every 200   # then SIGTERM:
+    stopped by SIGTERM after step 437 (epoch 1, step 437 of 3750): checkpoint
+    runs/m/checkpoints/epoch_0000_step_00000437; resume with: keras-aliasfree train --data mnist
+    --out runs/m --checkpoint-every 200 --resume
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+
+def add_preemption_args(p):
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                   help="also write a checkpoint every N optimizer steps inside an epoch "
+                        "(default: at epoch ends only); a kill -9 then loses at most N steps. "
+                        "SIGTERM/SIGINT always finish the current step, write a checkpoint and "
+                        "exit with 143/130 (docs/TRAINING.md, 'Preemption')")
+
+
+def _data_seed(state, args):
+    """The data-order seed: the checkpoint's on --resume, else --seed, else a fresh one."""
+    from keras_aliasfree.diffusion.preemption import new_data_seed
+
+    if "data_seed" in state:
+        return int(state["data_seed"])
+    return int(args.seed) if args.seed is not None else new_data_seed()
+
+
+def resume_command(args) -> str:
+    """The command line that continues this run: the one given, with ``--resume`` added."""
+    argv = getattr(args, "argv", None)
+    if argv is None:  # called without the command line (run(args) from Python)
+        argv = ["train", "--data", str(args.data), "--out", str(args.out),
+                "--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
+        for flag in ("data_dir", "split", "limit", "image_size", "channels", "steps_per_epoch",
+                     "checkpoint_every", "seed"):
+            if getattr(args, flag, None) is not None:
+                argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    argv = list(argv)
+    if "--resume" not in argv:
+        argv.append("--resume")
+    return shlex.join(["keras-aliasfree", *argv])
+
+
+def report_stop(args, stop, ckpt_cb, chief, dist):
+    """One line on stderr (where the checkpoint is, how to resume); returns the exit status."""
+    if not chief:
+        print(f"stopped by {stop.name}: worker {dist.worker_index} (the chief writes the "
+              "checkpoint)", file=sys.stderr)
+        return stop.exit_code
+    step, spe = ckpt_cb.step, ckpt_cb.steps_per_epoch
+    epoch, in_epoch = divmod(step, spe) if spe else (None, None)
+    where = (f"epoch {epoch + 1}, step {in_epoch} of {spe}" if in_epoch else
+             f"end of epoch {epoch}")
+    print(f"stopped by {stop.name} after step {step} ({where}): checkpoint "
+          f"{ckpt_cb.last_checkpoint}; resume with: {resume_command(args)}", file=sys.stderr)
+    return stop.exit_code
