@@ -67,6 +67,21 @@ def _check_impl(impl):
     return impl
 
 
+def _resample_op(x, kernel, factor, data_format, impl, mode, what):
+    """Validate the arguments of :func:`upsample_2d` / :func:`downsample_2d` and resample."""
+    factor = _filters.check_factor(factor)
+    data_format = _norm_data_format(data_format)
+    kernel = _check_kernel(kernel, factor)
+    x = ops.convert_to_tensor(x)
+    h, w = _spatial_dims(x, data_format, what)
+    if mode == "down" and (h % factor or w % factor):
+        raise ValueError(f"{what}: height and width must be divisible by factor={factor}, "
+                         f"got {h}x{w}")
+    if _check_impl(impl) == "ref":
+        return _ref(x, kernel, factor, mode, data_format)
+    return resample_with(x, gemm_operands(kernel, h, w, factor, mode, impl), data_format)
+
+
 def _ref(x, kernel, factor, mode, data_format):
     """``impl="ref"`` in either data format (the reference works channels-last)."""
     if data_format == "channels_first":
@@ -97,14 +112,7 @@ def upsample_2d(x, kernel=None, factor: int = 2, data_format=None, impl: str = "
         >>> tuple(y.shape), round(float(y[0, 8, 8, 0]), 4)
         ((1, 16, 16, 1), 1.0)
     """
-    factor = _filters.check_factor(factor)
-    data_format = _norm_data_format(data_format)
-    kernel = _check_kernel(kernel, factor)
-    x = ops.convert_to_tensor(x)
-    h, w = _spatial_dims(x, data_format, "upsample_2d")
-    if _check_impl(impl) == "ref":
-        return _ref(x, kernel, factor, "up", data_format)
-    return resample_with(x, gemm_operands(kernel, h, w, factor, "up", impl), data_format)
+    return _resample_op(x, kernel, factor, data_format, impl, "up", "upsample_2d")
 
 
 def downsample_2d(x, kernel=None, factor: int = 2, data_format=None, impl: str = "auto"):
@@ -118,17 +126,7 @@ def downsample_2d(x, kernel=None, factor: int = 2, data_format=None, impl: str =
         >>> tuple(y.shape), round(float(y[0, 4, 4, 0]), 4)
         ((1, 8, 8, 1), 1.0)
     """
-    factor = _filters.check_factor(factor)
-    data_format = _norm_data_format(data_format)
-    kernel = _check_kernel(kernel, factor)
-    x = ops.convert_to_tensor(x)
-    h, w = _spatial_dims(x, data_format, "downsample_2d")
-    if h % factor or w % factor:
-        raise ValueError(f"downsample_2d: height and width must be divisible by factor={factor}, "
-                         f"got {h}x{w}")
-    if _check_impl(impl) == "ref":
-        return _ref(x, kernel, factor, "down", data_format)
-    return resample_with(x, gemm_operands(kernel, h, w, factor, "down", impl), data_format)
+    return _resample_op(x, kernel, factor, data_format, impl, "down", "downsample_2d")
 
 
 def get_activation(activation):
