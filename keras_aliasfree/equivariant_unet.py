@@ -50,7 +50,9 @@ def build_equivariant_unet(image_size=32, channels=1, base_width=None, group_ord
             ``None``: ``image height // group_order``, so the first block has as many channels
             as :func:`~keras_aliasfree.build_unet`'s default.
         group_order: int ``N``, default 4. Orientations per field (C_N).
-        kernel_size: odd int, default 5. Spatial size of every group-conv kernel.
+        kernel_size: odd int, default 5. Spatial size of the group-conv kernels; on maps not
+            wider than it (the 4x4 bottleneck of a 32x32 UNet) the largest odd size below the
+            map's side (3 at 4x4).
         max_frequency: int, default 2. Highest circular harmonic of the kernel basis.
         channel_mults: widths of the input block and each down stage, in units of ``base_width``.
         bottleneck_mult: bottleneck width in units of ``base_width``, default 8.
@@ -106,8 +108,12 @@ def _graph(image_size, channels, base_width, group_order, kernel_size, max_frequ
         counter["n"] += 1
         return f"{prefix}_{counter['n']}"
 
-    def gconv(x, fields, size=kernel_size):
-        return GroupConv2D(fields, n, kernel_size=size, max_frequency=max_frequency,
+    def gconv(x, fields):
+        # a kernel no wider than the map: on a 4x4 map a 5x5 kernel's outer ring sees little but
+        # padding, and XLA's CPU convolution for that shape is two orders of magnitude slower
+        side = min(int(x.shape[1]), int(x.shape[2]))
+        size = min(int(kernel_size), side - 1 if side % 2 == 0 else side)
+        return GroupConv2D(fields, n, kernel_size=max(size, 1), max_frequency=max_frequency,
                            use_bias=False, name=uid("gconv"))(x)
 
     def act(x):
