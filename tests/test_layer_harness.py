@@ -55,12 +55,13 @@ def test_every_custom_layer_is_covered():
 
     import keras
 
-    import keras_aliasfree.equivariant as E
+    import keras_aliasfree.equivariant.convs as EC
+    import keras_aliasfree.equivariant.fields as EF
     import keras_aliasfree.layers as L
     import keras_aliasfree.unet as U
     import keras_aliasfree.unet_layers as UL
 
-    found = {name for mod in (L, U, UL, E) for name, obj in vars(mod).items()
+    found = {name for mod in (L, U, UL, EC, EF) for name, obj in vars(mod).items()
              if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer)
              and not issubclass(obj, keras.Model) and obj.__module__ == mod.__name__
              and not name.startswith("_")}
