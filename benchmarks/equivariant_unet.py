@@ -14,7 +14,7 @@
    as many channels (8 fields x 4, 4 fields x 8).
 
 Usage:
-    KERAS_BACKEND=tensorflow python benchmarks/equivariant_unet.py [--no-write]
+    KERAS_BACKEND=tensorflow python benchmarks/equivariant_unet.py [--no-write] [--out FILE]
         (writes docs/benchmarks/equivariant_unet.md; a few minutes on 2 cores)
 """
 
@@ -215,6 +215,7 @@ def timing_rows(rounds=5, batch=16):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--out", default=OUT, help="markdown file to write (default %(default)s)")
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args(argv)
     import keras
@@ -231,7 +232,8 @@ def main(argv=None):
     base = timing[0][2]
     lines = ["# The C_N layers and the orientation-equivariant UNet", "",
              "Command: `KERAS_BACKEND=" + keras.backend.backend()
-             + " python benchmarks/equivariant_unet.py`", "",
+             + " python benchmarks/equivariant_unet.py"
+             + ("" if args.out == OUT else f" --out {os.path.relpath(args.out)}") + "`", "",
              f"Backend {keras.backend.backend()}, {platform.machine()}, {os.cpu_count()} CPU "
              f"cores (shared with other jobs), {time.time() - t0:.0f} s. Untrained networks "
              "(random init): these figures are properties of the architecture.", "",
@@ -268,9 +270,9 @@ def main(argv=None):
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        with open(OUT, "w") as fh:
+        with open(args.out, "w") as fh:
             fh.write(text)
-        print(f"wrote {os.path.normpath(OUT)}")
+        print(f"wrote {os.path.normpath(args.out)}")
     return 0
 
 
