@@ -162,8 +162,8 @@ class FieldGroupNorm(_FieldLayer):
         >>> import numpy as np
         >>> x = np.random.default_rng(0).normal(size=(2, 4, 4, 8)).astype("float32")
         >>> y = keras.ops.convert_to_numpy(FieldGroupNorm(4, groups=2)(x))
-        >>> np.round([y[0, ..., :4].mean(), y[0, ..., :4].std()], 3).tolist()
-        [0.0, 1.0]
+        >>> bool(abs(y[0, ..., :4].mean()) < 1e-5), round(float(y[0, ..., :4].std()), 3)
+        (True, 1.0)
     """
 
     def __init__(self, group_order=4, groups=1, epsilon=1e-5, center=True, scale=True, **kwargs):
