@@ -96,9 +96,9 @@ class LiftingConv2D(_SteerableConv):
     ``N`` orientations (orientation ``k``: the base kernel turned by ``2 * pi * k / N``).
 
     Input channels are scalars (they do not change under a turn); output ``(B, H, W, filters *
-    N)`` orientation-fastest (see :mod:`keras_aliasfree.equivariant`). Turning the input by a quarter turn turns
-    the output and shifts each field's orientations by ``N / 4``. ``padding="same"`` with zeros,
-    stride 1.
+    N)`` orientation-fastest (see :mod:`keras_aliasfree.equivariant`). Turning the input by a
+    quarter turn turns the output and shifts each field's orientations by ``N / 4``.
+    ``padding="same"`` with zeros, stride 1.
 
     Args:
         filters: int. Output fields.
