@@ -248,7 +248,8 @@ def main(argv=None):
               "disc of `radius` cycles/sample, turned by `metrics.exact_rotation`; central disc. "
               "C_4 at 45 degrees has no matching group element (fields compared unshifted): "
               "the level of a network that is not equivariant to that turn.", "",
-              "| group | angle | input band (cycles/sample) | relative error |", "|---|---:|---:|---:|"]
+              "| group | angle | input band (cycles/sample) | relative error |",
+              "|---|---:|---:|---:|"]
     lines += [f"| C_{o} | {a:g} | {r:g} | {e:.3f} |" for o, a, r, e in angles]
     names = ["/".join(f"{a:g}" for a in angs) + " deg" for angs in ANGLE_SETS]
     lines += ["", "## EQ-R exact of the whole denoiser, t = 100 (untrained, mean of 2 seeds)", "",
