@@ -235,8 +235,9 @@ def main(argv=None):
              + " python benchmarks/equivariant_unet.py"
              + ("" if args.out == OUT else f" --out {os.path.relpath(args.out)}") + "`", "",
              f"Backend {keras.backend.backend()}, {platform.machine()}, {os.cpu_count()} CPU "
-             f"cores (shared with other jobs), {time.time() - t0:.0f} s. Untrained networks "
-             "(random init): these figures are properties of the architecture.", "",
+             f"cores (shared with other jobs), {time.time() - t0:.0f} s. Untrained networks: "
+             "each backend draws its own random init for a seed, so the EQ-R figures at angles "
+             "outside the group move with it (compare the TensorFlow and JAX pages).", "",
              "## Quarter turns (exact by construction)", "",
              "Largest |f(turned input) - turned f(input)| / max |f| (float32).", "",
              "| what | relative error |", "|---|---:|"]
