@@ -143,6 +143,8 @@ def test_steerable_layers_reject_even_kernels_and_partial_fields():
         LiftingConv2D(2, 4, kernel_size=4)
     with pytest.raises(ValueError, match="fields x group_order"):
         GroupConv2D(2, 4)(np.zeros((1, 5, 5, 6), "float32"))
+    with pytest.raises(ValueError, match="max_frequency"):
+        GroupConv2D(2, 4, max_frequency=True)
     with pytest.raises(ValueError, match="mode"):
         OrientationPool(4, "median")
     with pytest.raises(ValueError, match="multiple of 4"):

@@ -49,8 +49,8 @@ class _SteerableConv(keras.layers.Layer):
         if self.kernel_size % 2 == 0:
             raise ValueError(f"{owner}: kernel_size must be odd (a centre pixel to turn about), "
                              f"got {kernel_size}")
+        self._basis = steerable_basis(self.kernel_size, self.group_order, max_frequency)
         self.max_frequency = int(max_frequency)
-        self._basis = steerable_basis(self.kernel_size, self.group_order, self.max_frequency)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
