@@ -15,6 +15,7 @@ import keras  # noqa: F401  (the examples use keras.ops)
 import numpy as np
 from keras import ops
 
+
 def _positive_int(value, what, owner):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) < 1:
         raise ValueError(f"{owner}: {what} must be a positive integer, got {value!r}")
