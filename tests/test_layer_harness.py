@@ -5,6 +5,8 @@ import pytest
 
 from conftest import BACKEND
 from keras_aliasfree import AliasFreeDownsample, AliasFreeUpsample, FilteredActivation
+from keras_aliasfree.equivariant import (FieldBroadcast, FieldGroupNorm, GroupConv2D,
+                                         LiftingConv2D, OrientationPool, UpEncoding)
 from keras_aliasfree.unet import (BilinearUpsample, IsotropicConv2D, SinusoidalEmbedding,
                                   SpatialSelfAttention)
 from layer_harness import run_layer_test
@@ -26,6 +28,16 @@ CASES = {
     "BilinearUpsample": (BilinearUpsample, dict(factor=2), _img, (2, 16, 16, 4)),
     "SpatialSelfAttention": (SpatialSelfAttention, dict(num_heads=2), _img, (2, 8, 8, 4)),
     "IsotropicConv2D": (IsotropicConv2D, dict(filters=3), _img, (2, 8, 8, 3)),
+    "LiftingConv2D": (LiftingConv2D, dict(filters=2, group_order=4), _img, (2, 8, 8, 8)),
+    "GroupConv2D": (GroupConv2D, dict(filters=3, group_order=4, kernel_size=3), _img,
+                    (2, 8, 8, 12)),
+    "GroupConv2D-C8": (GroupConv2D, dict(filters=1, group_order=8, use_bias=False),
+                       _rng.normal(size=(2, 7, 7, 16)).astype("float32"), (2, 7, 7, 8)),
+    "OrientationPool": (OrientationPool, dict(group_order=4), _img, (2, 8, 8, 1)),
+    "OrientationPool-max": (OrientationPool, dict(group_order=2, mode="max"), _img, (2, 8, 8, 2)),
+    "FieldGroupNorm": (FieldGroupNorm, dict(group_order=2, groups=2), _img, (2, 8, 8, 4)),
+    "FieldBroadcast": (FieldBroadcast, dict(group_order=4), _img[:, 0, 0, :], (2, 16)),
+    "UpEncoding": (UpEncoding, dict(group_order=4), np.array([0.0, 90.0], "float32"), (2, 4)),
 }
 
 
@@ -43,11 +55,13 @@ def test_every_custom_layer_is_covered():
 
     import keras
 
+    import keras_aliasfree.equivariant.convs as EC
+    import keras_aliasfree.equivariant.fields as EF
     import keras_aliasfree.layers as L
     import keras_aliasfree.unet as U
     import keras_aliasfree.unet_layers as UL
 
-    found = {name for mod in (L, U, UL) for name, obj in vars(mod).items()
+    found = {name for mod in (L, U, UL, EC, EF) for name, obj in vars(mod).items()
              if inspect.isclass(obj) and issubclass(obj, keras.layers.Layer)
              and not issubclass(obj, keras.Model) and obj.__module__ == mod.__name__
              and not name.startswith("_")}

@@ -1,0 +1,282 @@
+"""The C_N layers and the orientation-equivariant UNet: how exact, how big, how fast (one backend).
+
+1. Quarter turns: largest |f(turned input) - turned f(input)| relative to max |f|, for the
+   lifting + group convolution and for the whole UNet (x_t and up turned together), C_4 and C_8.
+2. Turns by other angles: relative L2 error of the fields of ``GroupConv2D(LiftingConv2D(x))``
+   against the fields turned and orientation-shifted, with the exact rotation of band-limited
+   content (``metrics.exact_rotation``), on the central disc; C_8 at 45 degrees, C_16 at 22.5,
+   and C_4 at 45 degrees (no such group element: the contrast).
+3. EQ-R exact (dB, the measure of ``benchmarks/equivariance_factors.py``: MNIST test images noised
+   to t = 100, angles 17/37/53/71 degrees) of untrained networks, "up" turned with x_t where the
+   network has it; config A at the same channel width for comparison.
+4. Parameters and forward time (batch 16, 32x32x1, compiled; median of interleaved rounds) of the
+   default-width networks: config A (base width 32 channels) against the equivariant UNet with
+   as many channels (8 fields x 4, 4 fields x 8).
+
+Usage:
+    KERAS_BACKEND=tensorflow python benchmarks/equivariant_unet.py [--no-write] [--out FILE]
+        (writes docs/benchmarks/equivariant_unet.md; a few minutes on 2 cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "docs", "benchmarks", "equivariant_unet.md")
+
+
+def quarter_turn_rows():
+    import keras
+
+    from keras_aliasfree.equivariant import GroupConv2D, LiftingConv2D, turn_fields
+    from keras_aliasfree.equivariant_unet import build_equivariant_unet
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in (4, 8):
+        for size in (32, 33):
+            keras.utils.set_random_seed(0)
+            lift, conv = LiftingConv2D(4, n), GroupConv2D(4, n)
+            x = rng.normal(size=(4, size, size, 1)).astype("float32")
+            f = lambda v: keras.ops.convert_to_numpy(conv(lift(v)))  # noqa: E731
+            y = f(x)
+            err = np.abs(f(np.rot90(x, 1, (1, 2)).copy()) - turn_fields(y, 1, n)).max()
+            rows.append((f"LiftingConv2D + GroupConv2D, C_{n}, {size}x{size}",
+                         float(err / np.abs(y).max())))
+        keras.utils.set_random_seed(0)
+        m = build_equivariant_unet(32, group_order=n)
+        x = rng.normal(size=(4, 32, 32, 1)).astype("float32")
+        t = np.array([10.0, 100.0, 500.0, 900.0], "float32")
+        up = np.array([0.0, 20.0, -45.0, 90.0], "float32")
+        y = keras.ops.convert_to_numpy(m([x, t, up]))
+        errs = []
+        for k in (1, 2, 3):
+            got = keras.ops.convert_to_numpy(m([np.rot90(x, k, (1, 2)).copy(), t, up + 90 * k]))
+            errs.append(np.abs(got - np.rot90(y, k, (1, 2))).max() / np.abs(y).max())
+        rows.append((f"EquivariantUNet C_{n}, 32x32, x_t and up turned by 90/180/270",
+                     float(max(errs))))
+    return rows
+
+
+def angle_rows():
+    import keras
+
+    from keras_aliasfree.discs import disc_mask
+    from keras_aliasfree.equivariant import GroupConv2D, LiftingConv2D
+    from keras_aliasfree.metrics.equivariance import exact_rotation, radial_window
+
+    n = 32
+    x0 = np.random.default_rng(0).normal(size=(4, n, n, 1)) * radial_window(n)[None, :, :, None]
+    mask = disc_mask(n, n, n / 2 - 1)[None, :, :, None]
+    rows = []
+    for radius in (0.25, 0.5):
+        x = exact_rotation(x0, 0.0, radius=radius).astype("float32")
+        for order, angle in ((8, 45.0), (16, 22.5), (4, 45.0)):
+            keras.utils.set_random_seed(0)
+            lift, conv = LiftingConv2D(4, order), GroupConv2D(4, order)
+            f = lambda v: keras.ops.convert_to_numpy(conv(lift(v)))  # noqa: E731
+            # exact_rotation turns clockwise for a positive angle: -angle is counter-clockwise
+            want = exact_rotation(f(x), -angle)
+            shift = int(round(angle * order / 360.0)) if order * angle % 360 == 0 else 0
+            fields = want.shape[-1] // order
+            want = np.roll(want.reshape(*want.shape[:-1], fields, order), shift, -1).reshape(
+                want.shape)
+            got = exact_rotation(f(exact_rotation(x, -angle).astype("float32")), 0.0)
+            m = np.broadcast_to(mask, got.shape)
+            err = np.sqrt(np.sum((got - want) ** 2 * m) / np.sum(want ** 2 * m))
+            rows.append((order, angle, radius, float(err)))
+    return rows
+
+
+def _eq_r(fn, images, angles):
+    """eq_rotation_exact's measure, with the angle handed to ``fn`` (to turn "up" along)."""
+    from keras_aliasfree import discs as DS
+    from keras_aliasfree.metrics.equivariance import exact_rotation, radial_window
+
+    x = exact_rotation(images * radial_window(images.shape[1])[None, :, :, None], 0.0)
+    y = fn(x, 0.0)
+    mask = DS.disc_mask(x.shape[1], x.shape[2], x.shape[1] / 2.0 - 1.0)[None, :, :, None]
+    refs, outs = [], []
+    for a in angles:
+        refs.append(exact_rotation(y, a))
+        # exact_rotation's +a is clockwise: "up" (counter-clockwise degrees) turns by -a
+        outs.append(exact_rotation(fn(exact_rotation(x, a), -a), 0.0))
+    refs, outs = np.concatenate(refs), np.concatenate(outs)
+    return DS.psnr(refs, outs, np.broadcast_to(mask, refs.shape))
+
+
+ANGLE_SETS = ((17.0, 37.0, 53.0, 71.0), (45.0,), (90.0,))
+
+
+def eq_r_rows(num=8, timestep=100):
+    import keras
+
+    from keras_aliasfree.equivariant_unet import build_equivariant_unet
+    from keras_aliasfree.metrics import equivariance as EQ
+    from keras_aliasfree.metrics.classifier import load_real_images
+    from keras_aliasfree.unet import build_unet
+
+    images, _ = load_real_images("mnist", "test", image_size=32, limit=num)
+    xt = EQ.noisy_inputs(images, timestep, seed=0)
+    t = np.full((num,), float(timestep), "float32")
+    variants = [
+        ("A (base width 8 channels, no attention)",
+         lambda: build_unet("A", 32, base_width=8, attention=False), False),
+        ("A, isotropic convs", lambda: build_unet("A", 32, base_width=8, attention=False,
+                                                  conv="isotropic"), False),
+        ("equivariant C_4 (2 fields x 4), with up", lambda: build_equivariant_unet(
+            32, base_width=2, group_order=4), True),
+        ("equivariant C_4, no up", lambda: build_equivariant_unet(
+            32, base_width=2, group_order=4, use_up=False), False),
+        ("equivariant C_8 (1 field x 8), with up", lambda: build_equivariant_unet(
+            32, base_width=1, group_order=8), True),
+        ("equivariant C_8, no up", lambda: build_equivariant_unet(
+            32, base_width=1, group_order=8, use_up=False), False),
+    ]
+    rows = []
+    for label, build, has_up in variants:
+        scores = {a: [] for a in ANGLE_SETS}
+        for seed in (0, 1):
+            keras.utils.set_random_seed(seed)
+            net = build()
+
+            def fn(v, up_deg, net=net, has_up=has_up):
+                ins = [v.astype("float32"), t]
+                if has_up:
+                    ins.append(np.full((num,), up_deg, "float32"))
+                return keras.ops.convert_to_numpy(net(ins, training=False))
+
+            for a in ANGLE_SETS:
+                scores[a].append(_eq_r(fn, xt, a))
+        rows.append((label, net.count_params(), {a: float(np.mean(v)) for a, v in scores.items()}))
+        print(f"  {label}: " + ", ".join(f"{v:.2f}" for v in rows[-1][2].values()) + " dB",
+              flush=True)
+    floor = {a: float(_eq_r(lambda v, _: v, xt, a)) for a in ANGLE_SETS}
+    return rows, floor
+
+
+def timing_rows(rounds=5, batch=16):
+    import keras
+
+    from keras_aliasfree.equivariant_unet import build_equivariant_unet
+    from keras_aliasfree.unet import build_unet
+
+    backend = keras.backend.backend()
+    nets = {
+        "A (base 32 channels, attention)": build_unet("A", 32),
+        "A (base 32 channels, no attention)": build_unet("A", 32, attention=False),
+        "equivariant C_4 (8 fields x 4 = 32 channels)": build_equivariant_unet(32, group_order=4),
+        "equivariant C_8 (4 fields x 8 = 32 channels)": build_equivariant_unet(32, base_width=4,
+                                                                               group_order=8),
+        "equivariant C_4, 3x3 kernels": build_equivariant_unet(32, group_order=4, kernel_size=3),
+    }
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batch, 32, 32, 1)).astype("float32")
+    t = rng.integers(0, 1000, size=(batch,)).astype("float32")
+    up = np.zeros((batch,), "float32")
+    fns = {}
+    for label, net in nets.items():
+        ins = [x, t, up] if len(net.inputs) == 3 else [x, t]
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            f = tf.function(lambda *a, net=net: net(list(a), training=False), jit_compile=True)
+        elif backend == "jax":
+            import jax
+
+            f = jax.jit(lambda *a, net=net: net(list(a), training=False))
+        else:
+            import torch
+
+            def f(*a, net=net):
+                with torch.no_grad():
+                    return net(list(a), training=False)
+        keras.ops.convert_to_numpy(f(*ins))  # compile / warm up
+        fns[label] = (f, ins)
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for label, (f, ins) in fns.items():
+            t0 = time.perf_counter()
+            keras.ops.convert_to_numpy(f(*ins))
+            times[label].append(time.perf_counter() - t0)
+    return [(label, nets[label].count_params(), float(np.median(v))) for label, v in
+            times.items()]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--no-write", action="store_true")
+    p.add_argument("--out", default=OUT, help="markdown file to write (default %(default)s)")
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args(argv)
+    import keras
+
+    t0 = time.time()
+    print("quarter turns ...", flush=True)
+    exact = quarter_turn_rows()
+    print("other angles ...", flush=True)
+    angles = angle_rows()
+    print("EQ-R exact, untrained, t = 100 ...", flush=True)
+    eqr, floor = eq_r_rows()
+    print("forward timing ...", flush=True)
+    timing = timing_rows(args.rounds)
+    base = timing[0][2]
+    lines = ["# The C_N layers and the orientation-equivariant UNet", "",
+             "Command: `KERAS_BACKEND=" + keras.backend.backend()
+             + " python benchmarks/equivariant_unet.py"
+             + ("" if args.out == OUT else f" --out {os.path.relpath(args.out)}") + "`", "",
+             f"Backend {keras.backend.backend()}, {platform.machine()}, {os.cpu_count()} CPU "
+             f"cores (shared with other jobs), {time.time() - t0:.0f} s. Untrained networks: "
+             "each backend draws its own random init for a seed, so the EQ-R figures at angles "
+             "outside the group move with it (compare the TensorFlow and JAX pages).", "",
+             "## Quarter turns (exact by construction)", "",
+             "Largest |f(turned input) - turned f(input)| / max |f| (float32).", "",
+             "| what | relative error |", "|---|---:|"]
+    lines += [f"| {label} | {err:.1e} |" for label, err in exact]
+    lines += ["", "## Other angles (the grid's limit)", "",
+              "Relative L2 error of the fields of `GroupConv2D(LiftingConv2D(x))` (4 + 4 fields, "
+              "5x5 kernels, max frequency 2) against the fields of x turned and shifted by the "
+              "matching orientations; x: white noise windowed to a disc and band-limited to the "
+              "disc of `radius` cycles/sample, turned by `metrics.exact_rotation`; central disc. "
+              "C_4 at 45 degrees has no matching group element (fields compared unshifted): "
+              "the level of a network that is not equivariant to that turn.", "",
+              "| group | angle | input band (cycles/sample) | relative error |",
+              "|---|---:|---:|---:|"]
+    lines += [f"| C_{o} | {a:g} | {r:g} | {e:.3f} |" for o, a, r, e in angles]
+    names = ["/".join(f"{a:g}" for a in angs) + " deg" for angs in ANGLE_SETS]
+    lines += ["", "## EQ-R exact of the whole denoiser, t = 100 (untrained, mean of 2 seeds)", "",
+              "8 MNIST test images noised to t = 100, windowed to a disc, band-limited to it, "
+              "turned with the exact rotation; \"up\" turned by the same angle where the "
+              "network has it. 17/37/53/71 degrees are the library's EQ-R angles (no element of "
+              "C_4 or C_8); 45 degrees is an element of C_8, 90 of both. Floor (the identity "
+              "measured the same way): " + ", ".join(f"{n} {floor[a]:.1f} dB" for n, a in
+                                                    zip(names, ANGLE_SETS)) + ".", "",
+              "| network | parameters | " + " | ".join(f"EQ-R {n} (dB)" for n in names) + " |",
+              "|---|---:|" + "---:|" * len(names)]
+    lines += [f"| {label} | {n:,} | " + " | ".join(f"{s[a]:.2f}" for a in ANGLE_SETS) + " |"
+              for label, n, s in eqr]
+    lines += ["", "## Size and forward time (batch 16, 32x32x1, compiled)", "",
+              "Median of interleaved rounds; XLA (`jit_compile`) on TensorFlow, `jax.jit` on JAX, "
+              "eager under `no_grad` on PyTorch.", "",
+              "| network | parameters | forward (s) | vs A |", "|---|---:|---:|---:|"]
+    lines += [f"| {label} | {n:,} | {s:.3f} | {s / base:.2f} |" for label, n, s in timing]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if not args.no_write:
+        with open(args.out, "w") as fh:
+            fh.write(text)
+        print(f"wrote {os.path.normpath(args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
