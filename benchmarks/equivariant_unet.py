@@ -13,25 +13,21 @@
    default-width networks: config A (base width 32 channels) against the equivariant UNet with
    as many channels (8 fields x 4, 4 fields x 8).
 
-Usage:
-    KERAS_BACKEND=tensorflow python benchmarks/equivariant_unet.py [--no-write] [--out FILE]
-        (writes docs/benchmarks/equivariant_unet.md; a few minutes on 2 cores)
+Scenarios ``quarter``, ``angles``, ``eqr`` and ``timing`` on the benchmark harness; writes
+docs/benchmarks/equivariant_unet.md, one section per backend (a few minutes each on 2 cores).
+
+    python benchmarks/equivariant_unet.py --backends tensorflow jax
+    python benchmarks/equivariant_unet.py --quick --out -      # a smoke run, printed only
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-OUT = os.path.join(os.path.dirname(__file__), "..", "docs", "benchmarks", "equivariant_unet.md")
+from keras_aliasfree.benchmarking import Benchmark, Scenario, progress, succeeded
 
 
 def quarter_turn_rows():
@@ -158,8 +154,7 @@ def eq_r_rows(num=8, timestep=100):
             for a in ANGLE_SETS:
                 scores[a].append(_eq_r(fn, xt, a))
         rows.append((label, net.count_params(), {a: float(np.mean(v)) for a, v in scores.items()}))
-        print(f"  {label}: " + ", ".join(f"{v:.2f}" for v in rows[-1][2].values()) + " dB",
-              flush=True)
+        progress(f"{label}: " + ", ".join(f"{v:.2f}" for v in rows[-1][2].values()) + " dB")
     floor = {a: float(_eq_r(lambda v, _: v, xt, a)) for a in ANGLE_SETS}
     return rows, floor
 
@@ -212,71 +207,74 @@ def timing_rows(rounds=5, batch=16):
             times.items()]
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--no-write", action="store_true")
-    p.add_argument("--out", default=OUT, help="markdown file to write (default %(default)s)")
-    p.add_argument("--rounds", type=int, default=5)
-    args = p.parse_args(argv)
-    import keras
-
-    t0 = time.time()
-    print("quarter turns ...", flush=True)
-    exact = quarter_turn_rows()
-    print("other angles ...", flush=True)
-    angles = angle_rows()
-    print("EQ-R exact, untrained, t = 100 ...", flush=True)
-    eqr, floor = eq_r_rows()
-    print("forward timing ...", flush=True)
-    timing = timing_rows(args.rounds)
-    base = timing[0][2]
-    lines = ["# The C_N layers and the orientation-equivariant UNet", "",
-             "Command: `KERAS_BACKEND=" + keras.backend.backend()
-             + " python benchmarks/equivariant_unet.py"
-             + ("" if args.out == OUT else f" --out {os.path.relpath(args.out)}") + "`", "",
-             f"Backend {keras.backend.backend()}, {platform.machine()}, {os.cpu_count()} CPU "
-             f"cores (shared with other jobs), {time.time() - t0:.0f} s. Untrained networks: "
-             "each backend draws its own random init for a seed, so the EQ-R figures at angles "
-             "outside the group move with it (compare the TensorFlow and JAX pages).", "",
-             "## Quarter turns (exact by construction)", "",
-             "Largest |f(turned input) - turned f(input)| / max |f| (float32).", "",
-             "| what | relative error |", "|---|---:|"]
-    lines += [f"| {label} | {err:.1e} |" for label, err in exact]
-    lines += ["", "## Other angles (the grid's limit)", "",
-              "Relative L2 error of the fields of `GroupConv2D(LiftingConv2D(x))` (4 + 4 fields, "
-              "5x5 kernels, max frequency 2) against the fields of x turned and shifted by the "
-              "matching orientations; x: white noise windowed to a disc and band-limited to the "
-              "disc of `radius` cycles/sample, turned by `metrics.exact_rotation`; central disc. "
-              "C_4 at 45 degrees has no matching group element (fields compared unshifted): "
-              "the level of a network that is not equivariant to that turn.", "",
-              "| group | angle | input band (cycles/sample) | relative error |",
-              "|---|---:|---:|---:|"]
-    lines += [f"| C_{o} | {a:g} | {r:g} | {e:.3f} |" for o, a, r, e in angles]
+def render(results, args):
     names = ["/".join(f"{a:g}" for a in angs) + " deg" for angs in ANGLE_SETS]
-    lines += ["", "## EQ-R exact of the whole denoiser, t = 100 (untrained, mean of 2 seeds)", "",
-              "8 MNIST test images noised to t = 100, windowed to a disc, band-limited to it, "
-              "turned with the exact rotation; \"up\" turned by the same angle where the "
-              "network has it. 17/37/53/71 degrees are the library's EQ-R angles (no element of "
-              "C_4 or C_8); 45 degrees is an element of C_8, 90 of both. Floor (the identity "
-              "measured the same way): " + ", ".join(f"{n} {floor[a]:.1f} dB" for n, a in
-                                                    zip(names, ANGLE_SETS)) + ".", "",
-              "| network | parameters | " + " | ".join(f"EQ-R {n} (dB)" for n in names) + " |",
-              "|---|---:|" + "---:|" * len(names)]
-    lines += [f"| {label} | {n:,} | " + " | ".join(f"{s[a]:.2f}" for a in ANGLE_SETS) + " |"
-              for label, n, s in eqr]
-    lines += ["", "## Size and forward time (batch 16, 32x32x1, compiled)", "",
-              "Median of interleaved rounds; XLA (`jit_compile`) on TensorFlow, `jax.jit` on JAX, "
-              "eager under `no_grad` on PyTorch.", "",
-              "| network | parameters | forward (s) | vs A |", "|---|---:|---:|---:|"]
-    lines += [f"| {label} | {n:,} | {s:.3f} | {s / base:.2f} |" for label, n, s in timing]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        with open(args.out, "w") as fh:
-            fh.write(text)
-        print(f"wrote {os.path.normpath(args.out)}")
-    return 0
+    parts = ["Untrained networks: each backend draws its own random init for a seed, so the EQ-R "
+             "figures at angles outside the group move with it."]
+    quarter, angles = succeeded(results, "quarter"), succeeded(results, "angles")
+    eqr, timing = succeeded(results, "eqr"), succeeded(results, "timing")
+    for b in results:
+        lines = [f"## {b}"]
+        if b in quarter:
+            lines += ["", "### Quarter turns (exact by construction)", "",
+                      "Largest |f(turned input) - turned f(input)| / max |f| (float32).", "",
+                      "| what | relative error |", "|---|---:|"]
+            lines += [f"| {label} | {err:.1e} |" for label, err in quarter[b]]
+        if b in angles:
+            lines += ["", "### Other angles (the grid's limit)", "",
+                      "Relative L2 error of the fields of `GroupConv2D(LiftingConv2D(x))` (4 + 4 "
+                      "fields, 5x5 kernels, max frequency 2) against the fields of x turned and "
+                      "shifted by the matching orientations; x: white noise windowed to a disc and "
+                      "band-limited to the disc of `radius` cycles/sample, turned by "
+                      "`metrics.exact_rotation`; central disc. C_4 at 45 degrees has no matching "
+                      "group element (fields compared unshifted): the level of a network that is "
+                      "not equivariant to that turn.", "",
+                      "| group | angle | input band (cycles/sample) | relative error |",
+                      "|---|---:|---:|---:|"]
+            lines += [f"| C_{o} | {a:g} | {r:g} | {e:.3f} |" for o, a, r, e in angles[b]]
+        if b in eqr:
+            rows, floor = eqr[b]
+            lines += ["", "### EQ-R exact of the whole denoiser, t = 100 (untrained, mean of 2 "
+                      "seeds)", "",
+                      "8 MNIST test images noised to t = 100, windowed to a disc, band-limited to "
+                      "it, turned with the exact rotation; \"up\" turned by the same angle where "
+                      "the network has it. 17/37/53/71 degrees are the library's EQ-R angles (no "
+                      "element of C_4 or C_8); 45 degrees is an element of C_8, 90 of both. Floor "
+                      "(the identity measured the same way): "
+                      + ", ".join(f"{n} {floor[str(a)]:.1f} dB" for n, a in zip(names, ANGLE_SETS))
+                      + ".", "",
+                      "| network | parameters | " + " | ".join(f"EQ-R {n} (dB)" for n in names)
+                      + " |", "|---|---:|" + "---:|" * len(names)]
+            lines += [f"| {label} | {n:,} | " + " | ".join(f"{sc[str(a)]:.2f}" for a in ANGLE_SETS)
+                      + " |" for label, n, sc in rows]
+        if b in timing:
+            base = timing[b][0][2]
+            lines += ["", "### Size and forward time (batch 16, 32x32x1, compiled)", "",
+                      "Median of interleaved rounds; XLA (`jit_compile`) on TensorFlow, `jax.jit` "
+                      "on JAX, eager under `no_grad` on PyTorch.", "",
+                      "| network | parameters | forward (s) | vs A |", "|---|---:|---:|---:|"]
+            lines += [f"| {label} | {n:,} | {sec:.3f} | {sec / base:.2f} |"
+                      for label, n, sec in timing[b]]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
 
+
+def _eqr(args):
+    rows, floor = eq_r_rows(num=2 if args.quick else 8)
+    # JSON keys are strings: the angle tuples become their str()
+    return ([(label, n, {str(a): v for a, v in sc.items()}) for label, n, sc in rows],
+            {str(a): v for a, v in floor.items()})
+
+
+BENCHMARK = Benchmark(
+    "equivariant_unet", "The C_N layers and the orientation-equivariant UNet",
+    [Scenario("quarter", lambda args: quarter_turn_rows()),
+     Scenario("angles", lambda args: angle_rows()),
+     Scenario("eqr", _eqr),
+     Scenario("timing", lambda args: timing_rows(args.rounds))],
+    render, add_arguments=lambda p: p.add_argument("--rounds", type=int, default=5,
+                                                   help="timing rounds (default %(default)s)"),
+    backends=("tensorflow",), quick={"rounds": 1})
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(BENCHMARK.main())
