@@ -7,7 +7,9 @@ reads back the child's one result line (:func:`result_line` / :func:`parse_resul
 under a header naming the command, the machine and its load average (:func:`machine_header`) to
 ``docs/benchmarks/<name>.md`` (:func:`write_page`; hand-written notes below a ``<!-- notes -->``
 line are kept). A scenario that raises, or a child that dies or times out, is reported in the
-page (with the error or the tail of its stderr) and the other scenarios still run.
+page (with the error or the tail of its stderr) and the other scenarios still run. A scenario
+whose result is a dict with a non-empty ``"failed"`` list (checks it made that did not hold) is
+listed too and is still rendered. Either makes the command exit with status 1.
 
 Every benchmark takes ``--backends``, ``--only`` (scenarios), ``--quick`` (a smoke run: the
 option values of ``Benchmark(quick=...)`` and, where the scenarios read ``args.quick``, tiny
@@ -64,6 +66,9 @@ class Scenario:
         process: scenarios with the same key share one child per backend (default ``"main"``);
             give a scenario its own key when it needs a fresh process (peak memory, devices).
         backends: run only on these backends (empty: every backend asked for).
+
+    A result dict with a non-empty ``"failed"`` list of messages reports checks that did not
+    hold: the page lists them, the figures are rendered, the command exits with status 1.
     """
 
     name: str
@@ -386,6 +391,10 @@ class Benchmark:
                     if isinstance(r, dict) and "error" in r:
                         failures.append(f"{backend}, {n}: failed:\n\n```\n{r['error']}\n```")
                         print(f"{backend} {n} failed: {r['error']}", file=sys.stderr, flush=True)
+                    elif isinstance(r, dict) and r.get("failed"):
+                        checks = "; ".join(map(str, r["failed"]))
+                        failures.append(f"{backend}, {n}: FAILED check: {checks}")
+                        print(f"{backend} {n} FAILED check: {checks}", file=sys.stderr, flush=True)
             loads[backend] = (before, load_average()[0])
             try:
                 body, drawn = self.render(results, args).strip(), True

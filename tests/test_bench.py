@@ -1,5 +1,6 @@
 """The benchmark harness: its result protocol round-trips, children get the backend and the options
 (with what --quick sets), a child that fails is reported with its error while the others still run,
+a check a scenario reports as failed is listed and fails the run too,
 hand-written notes survive a rewrite, the table writer aligns columns, the UNet variants carry the
 requested resampling plan, and the bench verb is wired into the CLI."""
 
@@ -49,6 +50,9 @@ def bad(args):
 def crash(args):
     os._exit(3)
 
+def check(args):
+    return {"x": 1.0, "failed": ["x differs"]}
+
 def render(results, args):
     rows = [[b, r["backend"], r["n"], r["m"]] for b, r in succeeded(results, "good").items()]
     return md_table(["backend", "child saw", "n", "m"], rows)
@@ -58,7 +62,8 @@ def options(p):
     p.add_argument("--m", type=int, default=1)
 
 BENCH = Benchmark("toy", "Toy benchmark",
-                  [Scenario("bad", bad), Scenario("good", good), Scenario("crash", crash, "own")],
+                  [Scenario("bad", bad), Scenario("good", good), Scenario("crash", crash, "own"),
+                   Scenario("check", check)],
                   render, add_arguments=options, quick={"m": 5})
 if __name__ == "__main__":
     sys.exit(BENCH.main())
@@ -82,6 +87,7 @@ def test_children_run_per_backend_and_failures_are_reported(tmp_path):
     assert f"| {backend} | {backend} | 7 | 5 |" in page
     assert f"{backend}, bad: failed" in page and "ValueError: boom in the child" in page
     assert f"{backend}, crash: failed" in page and "exit status 3" in page
+    assert f"{backend}, check: FAILED check: x differs" in page  # a failed check fails the run too
     assert "old page" not in page and page.endswith("<!-- notes -->\nA hand-written reading.\n")
 
 
