@@ -100,25 +100,50 @@ def test_multistep_solver_at_10_nfe_beats_ddim_at_50_and_its_first_order():
                   verbose=0), dm.sample(NUM, sampler=DDIM(5), seed=0, verbose=0), atol=1e-4)
 
 
-@pytest.mark.parametrize("sampler", [DDPM(), DDIM(6, eta=1.0), DPMSolverMultistep(6), Euler(6),
-                                     Heun(4)], ids=repr)
-def test_rotated_sampling_turns_the_plain_sample_with_every_sampler(sampler):
-    # as tests/test_diffusion.py: an exactly equivariant denoiser (a 1x1 convolution); x_t, the
-    # fresh noise and the carried images (the previous x0_hat, Heun's start and slope) are turned
-    from keras_aliasfree import discs
-
+def _scaling_model(prediction, gain):
+    # a 1x1 convolution: exactly rotation-equivariant, and every sampler step is then linear
     x_in, t_in = keras.Input((16, 16, 1)), keras.Input(())
     y = keras.layers.Conv2D(1, 1, use_bias=False,
-                            kernel_initializer=keras.initializers.Constant(0.9))(x_in)
-    dm = DiffusionModel(keras.Model([x_in, t_in], y), NoiseSchedule(20), seed=0)
-    plain = dm.sample(8, sampler=sampler, seed=3, verbose=0)
-    turned = dm.sample(8, sampler=sampler, rotation=90.0, seed=3, verbose=0)
+                            kernel_initializer=keras.initializers.Constant(gain))(x_in)
+    return DiffusionModel(keras.Model([x_in, t_in], y), NoiseSchedule(20), seed=0,
+                          prediction=prediction)
+
+
+@pytest.mark.parametrize("sampler", [DDIM(6), DPMSolverMultistep(6), Euler(6), Heun(4)], ids=repr)
+def test_rotated_deterministic_sampling_is_the_plain_sample_turned_step_by_step(sampler):
+    # x0_hat = 0.05 x_t: every image the loop holds is a multiple of the initial noise, so a
+    # sampler that turns x_t and everything it carries (the previous x0_hat; Heun's start point
+    # and slope) by phi / NFE before each evaluation ends at the plain sample turned NFE times by
+    # phi / NFE with the same rotation, to float rounding. Carrying an unturned image mixes two
+    # orientations and fails this by far. (No clip: it does not commute with a rotation.)
+    from keras_aliasfree.transforms import rotate
+
+    dm = _scaling_model("x0", 0.05)
+    kw = dict(sampler=sampler, seed=3, verbose=0, clip_denoised=False)
+    plain, turned = dm.sample(4, **kw), dm.sample(4, rotation=90.0, **kw)
+    assert np.abs(plain).max() < 0.9  # the final clip to [-1, 1] is not reached
+    n = sampler.nfe(dm.schedule)
+    want = plain
+    for _ in range(n):
+        want = np.asarray(keras.ops.convert_to_numpy(rotate(want, 90.0 / n, method="fft")))
+    np.testing.assert_allclose(turned, want, atol=2e-5 * np.abs(plain).max() + 1e-6)
+
+
+@pytest.mark.parametrize("sampler", [DDPM(), DDIM(6, eta=1.0)], ids=repr)
+def test_rotated_stochastic_sampling_turns_the_plain_sample(sampler):
+    # as tests/test_diffusion.py (the fresh noise is turned by the angle turned so far, in one
+    # FFT rotation, so this compares low-passed images on the central disc)
+    from keras_aliasfree import discs
+
+    dm = _scaling_model("epsilon", 0.9)
+    kw = dict(sampler=sampler, seed=3, verbose=0)
+    plain, turned = dm.sample(8, **kw), dm.sample(8, rotation=90.0, **kw)
     f = np.fft.fftfreq(16)
     low = np.hypot(*np.meshgrid(f, f, indexing="ij")) < 0.2
     disc = np.squeeze(np.asarray(discs.disc_mask(16, 16, 6.0))) > 0
 
     def smooth(a):
-        return np.real(np.fft.ifft2(np.fft.fft2(a[..., 0]) * low))[:, disc]
+        return np.real(np.fft.ifft2(np.fft.fft2(a[..., 0] * disc) * low))[:, disc]
 
     a, b = smooth(np.rot90(plain, 1, (1, 2))), smooth(turned)
     corr = [np.corrcoef(u, v)[0, 1] for u, v in zip(a, b)]

@@ -113,6 +113,24 @@ def x0_prediction(eps, x_t, sigma, sqrt_alpha_bar, clip=True):
     return ops.clip(x0, -1.0, 1.0) if clip else x0
 
 
+def sampler_iteration(sampler, x, state, row, denoise, noise=None, turn=None, turn_noise=None):
+    """One iteration of every reverse loop (library and SavedModel): turn, then step.
+
+    ``turn`` (``None`` = no rotation) turns ``x`` and every image the sampler carries by this
+    iteration's angle, ``turn_noise`` the fresh ``noise`` (``None`` for a deterministic sampler)
+    by the angle turned so far (:func:`rotate_noise`); then ``sampler.step``. Returns ``(x,
+    state)``.
+
+    Example:
+        >>> # x, state = sampler_iteration(DDIM(20), x, (), row, denoise)
+    """
+    if turn is not None:
+        x, state = turn(x), tuple(turn(s) for s in state)
+        if noise is not None and turn_noise is not None:
+            noise = turn_noise(noise)
+    return sampler.step(x, tuple(state), row, denoise, noise)
+
+
 def build_sample_loop(denoiser, band_limit, sampler, schedule, num, rotate=False,
                       rotation_method="fft", clip=True, prediction="epsilon"):
     """``(init, run, n_steps)``: the compiled reverse loop of :meth:`DiffusionModel.sample`.
@@ -156,16 +174,14 @@ def build_sample_loop(denoiser, band_limit, sampler, schedule, num, rotate=False
 
         def body(i, carry):
             x, seed_state, state = carry[0], carry[1], tuple(carry[2:])
-            if rotate:
-                x = rotate_fn(x, angle, method=rotation_method)
-                state = tuple(rotate_fn(s, angle, method=rotation_method) for s in state)
             row = {k: ops.take(v, i) for k, v in tabs.items()}
             z = None
             if stochastic:
                 z, seed_state = draw(seed_state)
-                if rotate:
-                    z = rotate_noise(z, angle * ops.cast(i + 1, "float32"))
-            x, state = sampler.step(x, state, row, denoise, z)
+            x, state = sampler_iteration(
+                sampler, x, state, row, denoise, z,
+                (lambda a: rotate_fn(a, angle, method=rotation_method)) if rotate else None,
+                lambda z: rotate_noise(z, angle * ops.cast(i + 1, "float32")))
             return (x, seed_state) + tuple(state)
 
         return ops.fori_loop(start, stop, body, tuple(carry))
@@ -240,4 +256,4 @@ def run_sample_loop(init, run, n_steps, weights, nt_weights, rotation, seed=None
     return out
 
 __all__ = ["run_sample_loop", "noise_prediction", "reverse_step", "table_row", "rotate_noise",
-           "build_sample_loop", "x0_prediction"]
+           "build_sample_loop", "x0_prediction", "sampler_iteration"]

@@ -71,6 +71,29 @@ def ddim_timesteps(steps, timesteps):
     return np.unique(np.round(np.linspace(0, timesteps - 1, steps)).astype(int))[::-1]
 
 
+def ddim_timesteps_tf(steps, timesteps):
+    """In-graph DDIM timesteps: ``round(linspace(0, T-1, steps))`` reversed, int32 (TF ops).
+
+    Computed in float64 as numpy's ``linspace`` does (``i * ((T-1)/(steps-1))``, the last value set
+    to ``T-1``), then rounded half-to-even like ``np.round``, so it equals
+    ``NoiseSchedule(T).sampling_timesteps("ddim", steps)`` for every ``1 <= steps <= T``.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> ddim_timesteps_tf(tf.constant(5), 1000).numpy().tolist()
+        [999, 749, 500, 250, 0]
+    """
+    import tensorflow as tf
+
+    n = tf.cast(steps, tf.int32)
+    last = float(timesteps - 1)
+    i = tf.cast(tf.range(n), tf.float64)
+    step = tf.constant(last, tf.float64) / tf.cast(tf.maximum(n - 1, 1), tf.float64)
+    vals = i * step
+    vals = tf.where((tf.range(n) == n - 1) & (n > 1), tf.constant(last, tf.float64), vals)
+    return tf.reverse(tf.cast(tf.round(vals), tf.int32), axis=[0])
+
+
 class NoiseSchedule:
     """Forward-process variances ``beta_1..beta_T`` and derived tables (numpy float64).
 
@@ -208,5 +231,6 @@ class NoiseSchedule:
         return SamplerTables(t, *ddim_coefficients(ab, ab_prev, eta))
 
 
-__all__ = ["NoiseSchedule", "SamplerTables", "ddim_coefficients", "ddim_timesteps", "SAMPLERS",
+__all__ = ["NoiseSchedule", "SamplerTables", "ddim_coefficients", "ddim_timesteps",
+           "ddim_timesteps_tf", "SAMPLERS",
            "DEFAULT_DDIM_STEPS"]
