@@ -9,6 +9,8 @@ deviation within the tolerances of ``CASES`` at the NFE stated there (16,384 pix
 standard error is s / 128, the standard deviation's about 0.6 %).
 """
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -184,7 +186,51 @@ def test_tables_and_nfe():
     np.testing.assert_allclose(sig[[0, -2]], np.sqrt((1 - ab[[-1, 0]]) / ab[[-1, 0]]))
     assert sig[-1] == 0.0 and np.all(np.diff(sig) < 0)
     tab = Euler(10).tables(schedule)
-    assert tab["t"][0] == pytest.approx(999, abs=1e-3) and tab["t"][-1] == pytest.approx(0, abs=1e-3)
+    assert tab["t"][0] == pytest.approx(999, abs=1e-3)
+    assert tab["t"][-1] == pytest.approx(0, abs=1e-3)
     assert DDPM().nfe(schedule) == 1000 and DDIM(20).nfe(schedule) == 20
     assert Heun(10).nfe(schedule) == 19 and Euler(1).nfe(schedule) == 1
     np.testing.assert_allclose(karras_sigmas(1, 0.1, 10.0), [10.0, 0.0])
+
+
+def test_the_command_line_options_name_a_sampler_once():
+    from keras_aliasfree.diffusion.samplers import sampler_from_options
+    from keras_aliasfree.metrics.evaluation import EvaluationOptions
+
+    # --steps has a value whether or not it applies: DDPM ignores it, only DDIM reads --eta
+    assert sampler_from_options("ddpm", 50, 0.0) == DDPM()
+    assert sampler_from_options("ddim", 20, 1.0) == DDIM(20, 1.0)
+    assert sampler_from_options("dpm++2m", 10, 0.0) == DPMSolverMultistep(10)
+    with pytest.raises(ValueError, match="eta"):
+        sampler_from_options("euler", 10, 1.0)
+    o = EvaluationOptions(sampler="ddpm", steps=50, eta=0.0)
+    assert (o.sampler, o.steps, o.eta, o.sampler_object) == ("ddpm", None, 0.0, DDPM())
+    o = EvaluationOptions(sampler=Heun(5))
+    assert (o.sampler, o.steps, o.sampler_object) == ("heun", 5, Heun(5))
+    with pytest.raises(ValueError, match="eta"):
+        EvaluationOptions(sampler="heun", eta=0.5)
+
+
+def test_sample_command_takes_every_sampler(tmp_path, capsys):
+    from keras_aliasfree.cli import main
+
+    out = str(tmp_path / "g.png")
+    assert main(["sample", "--checkpoint", "mnist-a", "--num", "2", "--sampler", "dpm++2m",
+                 "--steps", "3", "--out", out]) == 0
+    assert os.path.isfile(out) and "3 NFE" in capsys.readouterr().out
+    assert main(["sample", "--checkpoint", "mnist-a", "--sampler", "heun", "--steps", "3",
+                 "--eta", "1", "--out", out]) == 2
+    assert "eta" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["sample", "--checkpoint", "mnist-a", "--sampler", "unipc", "--out", out])
+
+
+@pytest.mark.tf_only
+def test_demo_samples_with_a_library_sampler(tmp_path, capsys):
+    from keras_aliasfree.cli import main
+
+    rc = main(["demo", "--model", "mnist-d", "--baseline", "none", "--out", str(tmp_path),
+               "--sampler", "euler", "--steps", "2", "--frames", "2", "--num", "2",
+               "--sweep-num", "1"])
+    assert rc == 0 and os.path.isfile(tmp_path / "samples.png")
+    assert "Euler(steps=2" in capsys.readouterr().out

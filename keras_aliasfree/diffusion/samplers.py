@@ -16,8 +16,8 @@ step for :meth:`DiffusionModel.sample`; rotation-aware sampling turns ``x`` and 
 ``state`` by the same angle before each iteration (all of them are linear in images, so an
 equivariant denoiser gives the plain sample turned).
 
-Samplers: :class:`DDPM` (Ho et al. 2020), :class:`DDIM` (Song et al. 2021), :class:`DPMSolverMultistep`
-(DPM-Solver++ 2M in data prediction, Lu et al. 2022), :class:`Euler` and :class:`Heun` on Karras
+Samplers: :class:`DDPM` (Ho et al. 2020), :class:`DDIM` (Song et al. 2021),
+:class:`DPMSolverMultistep` (DPM-Solver++ 2M in data prediction, Lu et al. 2022), :class:`Euler` and :class:`Heun` on Karras
 sigmas (Karras et al. 2022). :func:`get_sampler` builds one from a name, a dict or an object.
 
 Example:
@@ -403,8 +403,8 @@ assert tuple(SAMPLER_CLASSES) == SAMPLER_NAMES
 def get_sampler(spec="ddpm", steps=None, eta=None):
     """A :class:`Sampler` from an object, a config dict or a name (with ``steps`` / ``eta``).
 
-    ``spec`` is a :class:`Sampler` (returned as is; ``steps`` must then be ``None``, ``eta`` ``None`` or 0),
-    a dict from :meth:`Sampler.get_config`, or one of :data:`SAMPLER_NAMES`: ``"ddpm"`` (all T
+    ``spec`` is a :class:`Sampler` (returned as is; ``steps`` must then be ``None``, ``eta``
+    ``None`` or 0), a dict from :meth:`Sampler.get_config`, or one of :data:`SAMPLER_NAMES`: ``"ddpm"`` (all T
     steps: ``steps`` ``None`` or T; ``eta`` ``None`` or 0), ``"ddim"`` (``steps``, ``eta``),
     ``"dpm++2m"``, ``"euler"``, ``"heun"`` (``steps``; no ``eta``). ``steps=None`` takes the
     sampler's default (:data:`DEFAULT_DDIM_STEPS`).
@@ -439,5 +439,22 @@ def get_sampler(spec="ddpm", steps=None, eta=None):
     return SAMPLER_CLASSES[spec](**kwargs)
 
 
-__all__ = ["Sampler", "DDPM", "DDIM", "DPMSolverMultistep", "Euler", "Heun", "get_sampler",
+def sampler_from_options(name, steps=None, eta=0.0):
+    """The sampler that a command line's ``--sampler``, ``--steps`` and ``--eta`` name.
+
+    The one place of the rule for options that always have values: ``"ddpm"`` ignores ``steps``
+    (it runs all T), only ``"ddim"`` reads ``eta``; another sampler with ``eta != 0`` is a
+    ``ValueError`` (its update adds no noise).
+
+    Example:
+        >>> sampler_from_options("ddpm", 50, 0.0), sampler_from_options("heun", 10, 0.0)
+        (DDPM(), Heun(steps=10, rho=7.0))
+    """
+    if name == "ddpm":
+        return get_sampler(name, None, eta)
+    return get_sampler(name, steps, eta if name == "ddim" else (eta or None))
+
+
+__all__ = ["Sampler", "sampler_from_options", "DDPM", "DDIM", "DPMSolverMultistep", "Euler",
+           "Heun", "get_sampler",
            "karras_sigmas", "SAMPLER_CLASSES", "SAMPLER_NAMES"]
