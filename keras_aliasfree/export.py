@@ -185,7 +185,7 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
 
             def denoise(x, t, sqrt_ab, sigma):
                 eps = run_denoiser(x, tf.fill(tf.reshape(num_images, [1]), t), sigma, sqrt_ab)
-                return x0_prediction(eps, x, sigma, sqrt_ab, clip=True)  # clip_denoised
+                return x0_prediction(eps, x, sigma, sqrt_ab, clip=step_sampler.clip_x0)
 
             z = None
             if step_sampler.stochastic:

@@ -328,7 +328,8 @@ class DiffusionModel(keras.Model):
             use_ema: sample with the EMA weights (default) or the raw trained weights.
             verbose: progress bar; ``"auto"`` shows it for runs of >= 100 steps.
             clip_denoised: clip the predicted clean image ``x0_hat`` to [-1, 1] at every step
-                (default, as Ho et al.'s released code); ``False`` gives the textbook update.
+                (default, as Ho et al.'s released code; Euler and Heun never clip);
+                ``False`` gives the textbook update.
             eta: with ``sampler="ddim"``: 0 (default) = deterministic; 1 = as much fresh noise
                 per step as DDPM's posterior (Song et al. 2021).
 

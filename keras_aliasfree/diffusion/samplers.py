@@ -49,14 +49,16 @@ def _int_steps(steps, name):
 class Sampler:
     """Base class: tables cached per schedule, ``get_config``/``from_config``, ``nfe``.
 
-    Subclasses set ``name``, ``state_size`` (images carried besides x) and ``stochastic`` (draws
-    fresh noise each iteration), and implement ``_tables(schedule)`` (dict of numpy arrays, one
+    Subclasses set ``name``, ``state_size`` (images carried besides x), ``stochastic`` (draws
+    fresh noise each iteration) and ``clip_x0`` (honours ``clip_denoised``), and implement ``_tables(schedule)`` (dict of numpy arrays, one
     entry per loop iteration) and ``step``.
     """
 
     name = None
     state_size = 0
     stochastic = False
+    #: whether ``denoise`` clips x0_hat to [-1, 1] when the caller asks for it (``clip_denoised``)
+    clip_x0 = True
 
     def __init__(self):
         self._cache = {}
@@ -315,10 +317,15 @@ class _KarrasSampler(Sampler):
     A predictor (Euler) stage has ``c = (0, 1, h, 0)``, a corrector (Heun) stage
     ``(1, 0, h/2, h/2)`` with ``h = sigma_next - sigma``; the state is the stage's start
     ``x_start`` (VE) and slope ``d_prev``.
+
+    x0_hat is never clipped here (``clip_x0 = False``, whatever ``clip_denoised`` says): the slope
+    divides x0_hat's error by sigma, and a clipped x0_hat near the data's bounds at small sigma
+    gives slopes of order ``1 / sigma`` that throw the sample off (docs/SAMPLING.md).
     """
 
     state_size = 2
     second_order = False
+    clip_x0 = False
 
     def __init__(self, steps=DEFAULT_DDIM_STEPS, rho=7.0):
         super().__init__()

@@ -151,6 +151,7 @@ def build_sample_loop(denoiser, band_limit, sampler, schedule, num, rotate=False
         from keras_aliasfree.transforms import rotate as rotate_fn
     tables = sampler.tables(schedule)
     n_steps = int(len(tables["t"]))
+    clip = bool(clip) and sampler.clip_x0
     stochastic = bool(sampler.stochastic)
     sg = keras.random.SeedGenerator(0, name="sample_seed_generator")
     tv_refs = list(denoiser.trainable_variables)
