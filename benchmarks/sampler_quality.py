@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLERS = ("ddim", "ddim-eta1", "dpm++2m", "euler", "heun")

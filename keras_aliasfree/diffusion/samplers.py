@@ -10,15 +10,16 @@ tables (numpy float32, computed once per schedule) and provides one loop iterati
 ``x_T ~ N(0, I)`` and ends at the clean image), ``state`` a tuple of images the sampler carries
 from one iteration to the next (the multistep solver's previous ``x0_hat``, Heun's start point and
 slope), ``row`` one row of the tables (a dict of scalars) and ``denoise(x, t, sqrt_ab, sigma)``
-the model's clipped ``x0_hat``. Every loop iteration calls ``denoise`` once, so the number of
-iterations is the NFE. :func:`~keras_aliasfree.diffusion.sampling.build_sample_loop` drives the
+the model's ``x0_hat`` (clipped to [-1, 1] under ``clip_denoised`` where ``clip_x0``). Every loop
+iteration calls ``denoise`` once, so the number of iterations is the NFE. :func:`~keras_aliasfree.diffusion.sampling.build_sample_loop` drives the
 step for :meth:`DiffusionModel.sample`; rotation-aware sampling turns ``x`` and every image of
 ``state`` by the same angle before each iteration (all of them are linear in images, so an
 equivariant denoiser gives the plain sample turned).
 
 Samplers: :class:`DDPM` (Ho et al. 2020), :class:`DDIM` (Song et al. 2021),
-:class:`DPMSolverMultistep` (DPM-Solver++ 2M in data prediction, Lu et al. 2022), :class:`Euler` and :class:`Heun` on Karras
-sigmas (Karras et al. 2022). :func:`get_sampler` builds one from a name, a dict or an object.
+:class:`DPMSolverMultistep` (DPM-Solver++ 2M in data prediction, Lu et al. 2022), :class:`Euler`
+and :class:`Heun` on Karras sigmas (Karras et al. 2022). :func:`get_sampler` builds one from a
+name, a dict or an object.
 
 Example:
     >>> from keras_aliasfree.diffusion import NoiseSchedule
@@ -35,7 +36,8 @@ import numpy as np
 from keras import ops
 
 from keras_aliasfree.constants import DEFAULT_DDIM_STEPS, SAMPLER_NAMES
-from keras_aliasfree.diffusion.schedule import ddim_timesteps
+from keras_aliasfree.diffusion.schedule import (ddim_timesteps, karras_sigmas,
+                                                timestep_of_sigma, ve_sigmas)
 
 
 def _int_steps(steps, name):
@@ -50,8 +52,8 @@ class Sampler:
     """Base class: tables cached per schedule, ``get_config``/``from_config``, ``nfe``.
 
     Subclasses set ``name``, ``state_size`` (images carried besides x), ``stochastic`` (draws
-    fresh noise each iteration) and ``clip_x0`` (honours ``clip_denoised``), and implement ``_tables(schedule)`` (dict of numpy arrays, one
-    entry per loop iteration) and ``step``.
+    fresh noise each iteration) and ``clip_x0`` (honours ``clip_denoised``), and implement
+    ``_tables(schedule)`` (dict of numpy arrays, one entry per loop iteration) and ``step``.
     """
 
     name = None
@@ -193,17 +195,6 @@ def _vp(schedule, t):
     return np.sqrt(ab), np.sqrt(1.0 - ab)
 
 
-def _ve_sigmas(schedule):
-    """``sigma = sqrt((1 - ab) / ab)`` per integer timestep (increasing)."""
-    return np.sqrt((1.0 - schedule.alpha_bars) / schedule.alpha_bars)
-
-
-def _timestep_of_sigma(schedule, sigma):
-    """The fractional timestep of VE noise levels: ``log sigma`` interpolated between steps."""
-    return np.interp(np.log(sigma), np.log(_ve_sigmas(schedule)),
-                     np.arange(schedule.timesteps, dtype=np.float64))
-
-
 #: timestep spacings of :class:`DPMSolverMultistep`: uniform in log-SNR (fractional timesteps)
 #: or the DDIM timesteps
 DPM_SPACINGS = ("logsnr", "linear")
@@ -262,10 +253,10 @@ class DPMSolverMultistep(Sampler):
             t = ddim_timesteps(self.steps, T).astype(np.float64)
             alpha, sigma = _vp(schedule, t.astype(int))
         else:
-            ve = _ve_sigmas(schedule)
+            ve = ve_sigmas(schedule)
             lam = np.linspace(-np.log(ve[-1]), -np.log(ve[0]), self.steps)
             s = np.exp(-lam)
-            t = _timestep_of_sigma(schedule, s)
+            t = timestep_of_sigma(schedule, s)
             alpha, sigma = 1.0 / np.sqrt(1.0 + s * s), s / np.sqrt(1.0 + s * s)
         lam = np.log(alpha / sigma)
         n = len(t)
@@ -287,20 +278,6 @@ class DPMSolverMultistep(Sampler):
         x0 = denoise(x, row["t"], row["sqrt_ab"], row["sigma"])
         d = row["w_cur"] * x0 + row["w_prev"] * prev
         return row["a"] * x + row["b"] * d, (x0,)
-
-
-def karras_sigmas(steps, sigma_min, sigma_max, rho=7.0):
-    """Karras et al. 2022 eq. 5: ``steps`` sigmas from ``sigma_max`` to ``sigma_min``, then 0.
-
-    Example:
-        >>> [round(float(s), 3) for s in karras_sigmas(3, 0.1, 10.0)]
-        [10.0, 1.451, 0.1, 0.0]
-    """
-    if steps == 1:
-        return np.array([sigma_max, 0.0])
-    ramp = np.linspace(0.0, 1.0, steps)
-    lo, hi = sigma_min ** (1.0 / rho), sigma_max ** (1.0 / rho)
-    return np.append((hi + ramp * (lo - hi)) ** rho, 0.0)
 
 
 class _KarrasSampler(Sampler):
@@ -339,7 +316,7 @@ class _KarrasSampler(Sampler):
 
     def sigmas(self, schedule):
         """The Karras sigmas (VE) from the schedule's ``sigma(T-1)`` to ``sigma(0)``, then 0."""
-        ve = _ve_sigmas(schedule)
+        ve = ve_sigmas(schedule)
         return karras_sigmas(self.steps, ve[0], ve[-1], self.rho)
 
     def _tables(self, schedule):
@@ -352,7 +329,7 @@ class _KarrasSampler(Sampler):
             if self.second_order and s_next > 0:
                 rows.append((s_next, s_next, 1.0, 0.0, h / 2, h / 2))  # corrector (Heun)
         s, s_next, c_start, c_x, c_d, c_dp = (np.array(c) for c in zip(*rows))
-        t = _timestep_of_sigma(schedule, s)
+        t = timestep_of_sigma(schedule, s)
         scale = np.sqrt(1.0 + s * s)
         return {"t": t, "sqrt_ab": 1.0 / scale, "sigma": s / scale, "s": s, "scale_in": scale,
                 "scale_out": 1.0 / np.sqrt(1.0 + s_next * s_next), "c_start": c_start,
@@ -411,9 +388,9 @@ def get_sampler(spec="ddpm", steps=None, eta=None):
     """A :class:`Sampler` from an object, a config dict or a name (with ``steps`` / ``eta``).
 
     ``spec`` is a :class:`Sampler` (returned as is; ``steps`` must then be ``None``, ``eta``
-    ``None`` or 0), a dict from :meth:`Sampler.get_config`, or one of :data:`SAMPLER_NAMES`: ``"ddpm"`` (all T
-    steps: ``steps`` ``None`` or T; ``eta`` ``None`` or 0), ``"ddim"`` (``steps``, ``eta``),
-    ``"dpm++2m"``, ``"euler"``, ``"heun"`` (``steps``; no ``eta``). ``steps=None`` takes the
+    ``None`` or 0), a dict from :meth:`Sampler.get_config`, or one of :data:`SAMPLER_NAMES`:
+    ``"ddpm"`` (all T steps: ``steps`` ``None`` or T; ``eta`` ``None`` or 0), ``"ddim"``
+    (``steps``, ``eta``), ``"dpm++2m"``, ``"euler"``, ``"heun"`` (``steps``; no ``eta``). ``steps=None`` takes the
     sampler's default (:data:`DEFAULT_DDIM_STEPS`).
 
     Example:
