@@ -94,8 +94,7 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
     alpha_bars = np.asarray(schedule.alpha_bars, np.float64)
     ddpm_tables = schedule.sampler_tables("ddpm").astype(np.float32)
     # run-time steps: the DDIM/DDPM step on in-graph tables (noise always drawn); else fixed
-    fixed = sampler
-    fixed_tables = None if fixed is None else fixed.tables(schedule)
+    fixed, fixed_tables = sampler, None if sampler is None else sampler.tables(schedule)
     step_sampler = DDIM(1, 1.0) if fixed is None else fixed
 
     module = tf.Module(name="keras_aliasfree_diffusion")
@@ -176,9 +175,9 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
         image = tf.TensorShape([None, h, w, c])
 
         def turn(a):
-            return tf.ensure_shape(tf.cond(do_rotate, lambda: rotate(a, angle,
-                                                                     method=rotation_method),
-                                           lambda: tf.identity(a)), image)
+            turned = tf.cond(do_rotate, lambda: rotate(a, angle, method=rotation_method),
+                             lambda: tf.identity(a))
+            return tf.ensure_shape(turned, image)
 
         def body(i, x, *state):
             row = {k: v[i] for k, v in tabs.items()}
@@ -187,10 +186,8 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
                 eps = run_denoiser(x, tf.fill(tf.reshape(num_images, [1]), t), sigma, sqrt_ab)
                 return x0_prediction(eps, x, sigma, sqrt_ab, clip=step_sampler.clip_x0)
 
-            z = None
-            if step_sampler.stochastic:
-                z = tf.random.stateless_normal(shape, seed=seed_pair(seed, i + 1),
-                                               dtype=tf.float32)
+            z = tf.random.stateless_normal(shape, seed=seed_pair(seed, i + 1), dtype=tf.float32) \
+                if step_sampler.stochastic else None
 
             def turn_noise(z):
                 # the noise turned by the angle x_t has turned so far, as DiffusionModel.sample
