@@ -10,6 +10,9 @@ Example:
 
 #: the reverse samplers: DDPM (Ho et al. 2020, Algorithm 2, all T steps) and DDIM (Song et al. 2021)
 SAMPLERS = ("ddpm", "ddim")
+#: every sampler object by name (:mod:`keras_aliasfree.diffusion.samplers`): the two above,
+#: DPM-Solver++ 2M (Lu et al. 2022), Euler and Heun on Karras sigmas (Karras et al. 2022)
+SAMPLER_NAMES = ("ddpm", "ddim", "dpm++2m", "euler", "heun")
 #: DDIM steps when none are given (library, command options, training-time sample grids)
 DEFAULT_DDIM_STEPS = 50
 #: rotations of :func:`keras_aliasfree.transforms.rotate`: band-limited FFT three-shear, bilinear
@@ -29,5 +32,6 @@ DEFAULT_MAX_IMAGES = 1024
 #: ``band_limit`` values of :class:`keras_aliasfree.DiffusionModel` (``None`` = no band limit)
 BAND_LIMITS = ("auto", "disc", None)
 
-__all__ = ["SAMPLERS", "DEFAULT_DDIM_STEPS", "ROTATION_METHODS", "DEFAULT_ROTATION_METHOD",
+__all__ = ["SAMPLERS", "SAMPLER_NAMES", "DEFAULT_DDIM_STEPS", "ROTATION_METHODS",
+           "DEFAULT_ROTATION_METHOD",
            "BAND_LIMITS", "PREDICTION_TYPES", "LOSS_WEIGHTINGS", "DEFAULT_MAX_IMAGES"]

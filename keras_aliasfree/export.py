@@ -6,38 +6,31 @@ at load time. Signatures (``saved_model_cli show --all --dir DIR`` lists them; T
 reads the same):
 
 * ``sample(seed: int64 [], num_images: int32 [], rotation_degrees: float32 [], steps: int32 [])``
-  -> ``{"images": uint8 (N, H, W, C)}``. ``num_images`` is capped at ``max_images`` (fixed at
-  export, default :data:`DEFAULT_MAX_IMAGES`; ``export --max-images``): a larger request fails
-  at once with ``InvalidArgumentError`` instead of exhausting the server's memory. The whole reverse process runs in one graph call
-  (``tf.while_loop``) with the EMA weights. ``steps <= 0`` or ``steps == T`` runs DDPM (all T
-  steps, Ho et al. Algorithm 2); ``1 <= steps < T`` runs DDIM (eta = 0) over ``steps`` timesteps
-  evenly spaced in ``0..T-1`` (computed in-graph exactly as
-  :meth:`NoiseSchedule.sampler_tables`); ``steps > T`` is an error. Every step clips the
-  predicted clean image to [-1, 1] (``DiffusionModel.sample``'s default ``clip_denoised=True``);
-  the update is the library's own ``reverse_step``. With
-  ``rotation_degrees = phi != 0`` x_t is rotated by ``phi / n_steps`` degrees before every reverse
-  step (the library's default rotation, the band-limited FFT three-shear, traced into the graph),
-  and each step's fresh noise by the angle turned so far, so that a sample is the same seed's
-  plain sample, turned, up to the model's equivariance (``sampling.rotate_noise``).
-* ``denoise(noisy_images: float32 (None, H, W, C), timesteps: int32 (None,) or [])`` -- a scalar
-  timestep applies to every image
-  -> ``{"noise": float32 (None, H, W, C)}``: the model's noise prediction (EMA weights): one call
-  of the UNet, plus the closed-form noise outside the disc for a band-limited model
-  (``DiffusionModel.predict_noise``).
+  -> ``{"images": uint8 (N, H, W, C)}``: the whole reverse process in one graph call
+  (``tf.while_loop``, EMA weights, x0_hat clipped as ``DiffusionModel.sample``'s default), its
+  body the library's own (``sampling.sampler_iteration``). ``num_images <= max_images`` (fixed at
+  export, default :data:`DEFAULT_MAX_IMAGES`), else ``InvalidArgumentError``. Exported without
+  ``sampler=``: ``steps <= 0`` or ``T`` runs DDPM, ``1 <= steps < T`` DDIM (the export's
+  ``eta``), tables computed in-graph as :meth:`NoiseSchedule.sampler_tables`; ``steps > T`` is
+  an error. Exported with ``sampler=`` (e.g. ``DPMSolverMultistep(10)``): that sampler, its
+  tables constants of the graph; ``steps`` must be ``<= 0`` or its own steps (``docs/SAMPLING.md``).
+  ``rotation_degrees = phi != 0`` turns x_t (and the sampler's carried images) by
+  ``phi / NFE`` before every model evaluation (the FFT three-shear by default) and each fresh
+  noise by the angle turned so far (``sampling.rotate_noise``).
+* ``denoise(noisy_images: float32 (None, H, W, C), timesteps: int32 (None,) or [])`` (a scalar
+  timestep applies to every image) -> ``{"noise": float32 (None, H, W, C)}``: the model's noise
+  prediction with the EMA weights (``DiffusionModel.predict_noise``, band limit included).
 * ``serving_default`` = ``sample``.
 
-Randomness: the initial noise and the per-step noise are ``tf.random.stateless_normal`` draws with
-seeds ``[seed, 0]``, ``[seed, 1]``, ... (reduced modulo ``2**31 - 2`` to int32) -- exactly the
-stream :meth:`DiffusionModel.sample` draws under the TensorFlow backend from
-``keras.random.SeedGenerator(seed)``. The loop arithmetic is the same too, so for the same seed the
-SavedModel reproduces the library's TensorFlow-backend samples (to float rounding; the tests check
-it). The same seed always gives the same images.
+Randomness: the initial and per-step noise are ``tf.random.stateless_normal`` draws with seeds
+``[seed, 0]``, ``[seed, 1]``, ... (modulo ``2**31 - 2``) -- the stream
+:meth:`DiffusionModel.sample` draws under the TensorFlow backend from
+``keras.random.SeedGenerator(seed)``; with the same loop arithmetic, the SavedModel reproduces the
+library's TensorFlow samples for the same seed (to float rounding; the tests check it).
 
-Backends: the SavedModel is always traced with the TensorFlow backend. The checkpoint's weight
-files (``ema.weights.h5``) are backend-independent, so when the current backend is JAX or PyTorch,
-:func:`export_saved_model` runs the export in a subprocess with ``KERAS_BACKEND=tensorflow`` and
-the same arguments. (jax2tf cannot express this sampler: ``num_images`` and ``steps`` are runtime
-values that set the noise shape and the loop length.)
+Backends: the SavedModel is always traced with TensorFlow; under JAX or PyTorch
+:func:`export_saved_model` runs the export in a ``KERAS_BACKEND=tensorflow`` subprocess (weight
+files are backend-independent; jax2tf cannot express run-time ``num_images`` and ``steps``).
 
 Example:
     >>> # from keras_aliasfree.export import export_saved_model
@@ -63,6 +56,8 @@ from keras_aliasfree._io import make_temp_dir, remove_stale_temps, replace_direc
 from keras_aliasfree.constants import DEFAULT_MAX_IMAGES
 from keras_aliasfree.diffusion.exported import (EXPORT_FORMAT, EXPORT_VERSION, INFO_FILE,
                                                 read_export_info)
+from keras_aliasfree.diffusion.samplers import DDIM, get_sampler
+from keras_aliasfree.diffusion.schedule import ddim_timesteps_tf
 
 SIGNATURES = ("serving_default", "sample", "denoise")
 
@@ -78,43 +73,19 @@ def _require_tensorflow_backend(what):
                            "export_saved_model() switches backends for you via a subprocess.")
 
 
-def ddim_timesteps_tf(steps, timesteps):
-    """In-graph DDIM timesteps: ``round(linspace(0, T-1, steps))`` reversed, int32 (TF ops).
-
-    Computed in float64 as numpy's ``linspace`` does (``i * ((T-1)/(steps-1))``, the last value set
-    to ``T-1``), then rounded half-to-even like ``np.round``, so it equals
-    ``NoiseSchedule(T).sampling_timesteps("ddim", steps)`` for every ``1 <= steps <= T``.
-
-    Example:
-        >>> import tensorflow as tf
-        >>> ddim_timesteps_tf(tf.constant(5), 1000).numpy().tolist()
-        [999, 749, 500, 250, 0]
-    """
-    import tensorflow as tf
-
-    n = tf.cast(steps, tf.int32)
-    last = float(timesteps - 1)
-    i = tf.cast(tf.range(n), tf.float64)
-    step = tf.constant(last, tf.float64) / tf.cast(tf.maximum(n - 1, 1), tf.float64)
-    vals = i * step
-    vals = tf.where((tf.range(n) == n - 1) & (n > 1), tf.constant(last, tf.float64), vals)
-    return tf.reverse(tf.cast(tf.round(vals), tf.int32), axis=[0])
-
-
 def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
-                 prediction="epsilon", max_images=DEFAULT_MAX_IMAGES):
+                 prediction="epsilon", max_images=DEFAULT_MAX_IMAGES, sampler=None):
     """The tf.Module holding the denoiser (EMA weights) and the two signature tf.functions.
 
-    The reverse update is :func:`~keras_aliasfree.diffusion.sampling.reverse_step` and the noise
-    prediction :func:`~keras_aliasfree.diffusion.sampling.noise_prediction`, the same functions
-    :meth:`DiffusionModel.sample` runs; only the loop (a ``tf.while_loop`` over a run-time number
-    of steps) and the DDIM tables (computed in-graph by the same
-    :func:`~keras_aliasfree.diffusion.schedule.ddim_coefficients`) are built here.
-    """
+    The loop body is :func:`~keras_aliasfree.diffusion.sampling.sampler_iteration` with the
+    noise prediction of :func:`~keras_aliasfree.diffusion.sampling.noise_prediction`, as
+    :meth:`DiffusionModel.sample` runs them; only the ``tf.while_loop`` and, with run-time steps,
+    the DDIM tables (the same :func:`~keras_aliasfree.diffusion.schedule.ddim_coefficients`)
+    are built here."""
     import tensorflow as tf
 
-    from keras_aliasfree.diffusion.sampling import (noise_prediction, reverse_step, rotate_noise,
-                                                     table_row)
+    from keras_aliasfree.diffusion.sampling import (noise_prediction, rotate_noise,
+                                                     sampler_iteration, x0_prediction)
     from keras_aliasfree.diffusion.schedule import SamplerTables, ddim_coefficients
     from keras_aliasfree.transforms import rotate
 
@@ -122,6 +93,9 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
     T = int(schedule.timesteps)
     alpha_bars = np.asarray(schedule.alpha_bars, np.float64)
     ddpm_tables = schedule.sampler_tables("ddpm").astype(np.float32)
+    # run-time steps: the DDIM/DDPM step on in-graph tables (noise always drawn); else fixed
+    fixed, fixed_tables = sampler, None if sampler is None else sampler.tables(schedule)
+    step_sampler = DDIM(1, 1.0) if fixed is None else fixed
 
     module = tf.Module(name="keras_aliasfree_diffusion")
     # Track the underlying tf.Variables, not the Keras model: then session-based loaders (TF1
@@ -161,6 +135,16 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
         tf.TensorSpec([], tf.int32, name="steps"),
     ], autograph=False)
     def sample(seed, num_images, rotation_degrees, steps):
+        if fixed is None:
+            steps_check = tf.debugging.assert_less_equal(
+                steps, T, message=f"sample: steps must be <= T={T} (<= 0 or T = DDPM, "
+                                  f"1..{T - 1} = DDIM)")
+        else:  # the sampler is fixed: steps may only name it (or be <= 0)
+            fixed_steps = getattr(fixed, "steps", None) or T
+            steps_check = tf.debugging.Assert(
+                tf.logical_or(steps <= 0, tf.equal(steps, fixed_steps)),
+                [f"sample: this export's sampler is {fixed!r}; steps must be <= 0 or "
+                 f"{fixed_steps}"])
         checks = [
             tf.debugging.assert_greater_equal(
                 num_images, 1, message="sample: num_images must be >= 1"),
@@ -168,44 +152,60 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
                 num_images, max_images,
                 message=f"sample: num_images must be <= {max_images} (this export's max_images; "
                         "draw more in several calls, or re-export with a larger --max-images)"),
-            tf.debugging.assert_less_equal(
-                steps, T, message=f"sample: steps must be <= T={T} (<= 0 or T = DDPM, "
-                                  f"1..{T - 1} = DDIM)"),
+            steps_check,
             tf.debugging.assert_all_finite(
                 rotation_degrees, message="sample: rotation_degrees must be finite"),
         ]
         with tf.control_dependencies(checks):
-            use_ddpm = tf.logical_or(steps <= 0, tf.equal(steps, T))
-            tables = SamplerTables(*tf.cond(use_ddpm, ddpm, lambda: ddim(steps)))
-        n_steps = tf.shape(tables.timesteps)[0]
+            if fixed is None:  # run-time steps: DDPM or DDIM(steps, eta), tables in-graph
+                use_ddpm = tf.logical_or(steps <= 0, tf.equal(steps, T))
+                tables = SamplerTables(*tf.cond(use_ddpm, ddpm, lambda: ddim(steps)))
+                tabs = {"t": tables.timesteps, "sqrt_ab": tables.sqrt_alpha_bar,
+                        "sigma": tables.sigma, "coef_x0": tables.coef_x0,
+                        "coef_xt": tables.coef_xt, "noise_std": tables.noise_std}
+            else:  # the sampler fixed at export time: its tables are constants of the graph
+                tabs = {k: tf.constant(v) for k, v in fixed_tables.items()}
+        n_steps = tf.shape(tabs["t"])[0]
         angle = tf.cast(tf.cast(rotation_degrees, tf.float64) / tf.cast(n_steps, tf.float64),
                         tf.float32)
         do_rotate = tf.not_equal(rotation_degrees, 0.0)
         shape = tf.stack([num_images, h, w, c])
         x0 = tf.random.stateless_normal(shape, seed=seed_pair(seed, 0), dtype=tf.float32)
         x0 = tf.ensure_shape(x0, [None, h, w, c])
+        image = tf.TensorShape([None, h, w, c])
 
-        def body(i, x):
-            x = tf.cond(do_rotate, lambda: rotate(x, angle, method=rotation_method),
-                        lambda: tf.identity(x))
-            x = tf.ensure_shape(x, [None, h, w, c])
-            row = table_row(tables, i)
-            eps = run_denoiser(x, tf.fill(tf.reshape(num_images, [1]), row.timesteps), row.sigma,
-                               row.sqrt_alpha_bar)
-            z = tf.random.stateless_normal(shape, seed=seed_pair(seed, i + 1),
-                                           dtype=tf.float32)
-            # the noise turned by the angle x_t has turned so far, as DiffusionModel.sample does
-            # (skipped where the step adds none: DDIM with eta 0, the last step)
-            turn = tf.logical_and(do_rotate, tf.not_equal(row.noise_std, 0.0))
-            z = tf.cond(turn, lambda: rotate_noise(z, angle * tf.cast(i + 1, tf.float32)),
-                        lambda: tf.identity(z))
-            z = tf.ensure_shape(z, [None, h, w, c])
-            x = reverse_step(x, eps, row, z, clip=True)  # clip_denoised, as DiffusionModel.sample
-            return i + 1, tf.ensure_shape(x, [None, h, w, c])
+        def turn(a):
+            turned = tf.cond(do_rotate, lambda: rotate(a, angle, method=rotation_method),
+                             lambda: tf.identity(a))
+            return tf.ensure_shape(turned, image)
 
-        _, x = tf.while_loop(lambda i, x: i < n_steps, body, (tf.constant(0), x0),
-                             shape_invariants=(tf.TensorShape([]),
-                                               tf.TensorShape([None, h, w, c])))
+        def body(i, x, *state):
+            row = {k: v[i] for k, v in tabs.items()}
+
+            def denoise(x, t, sqrt_ab, sigma):
+                eps = run_denoiser(x, tf.fill(tf.reshape(num_images, [1]), t), sigma, sqrt_ab)
+                return x0_prediction(eps, x, sigma, sqrt_ab, clip=step_sampler.clip_x0)
+
+            z = tf.random.stateless_normal(shape, seed=seed_pair(seed, i + 1), dtype=tf.float32) \
+                if step_sampler.stochastic else None
+
+            def turn_noise(z):
+                # the noise turned by the angle x_t has turned so far, as DiffusionModel.sample
+                # does (skipped where the step adds none: DDIM with eta 0, the last step)
+                go = tf.logical_and(do_rotate, tf.not_equal(row.get("noise_std", 1.0), 0.0))
+                return tf.ensure_shape(tf.cond(
+                    go, lambda: rotate_noise(z, angle * tf.cast(i + 1, tf.float32)),
+                    lambda: tf.identity(z)), image)
+
+            x, state = sampler_iteration(step_sampler, x, state, row, denoise, z, turn,
+                                         turn_noise)
+            return (i + 1, tf.ensure_shape(x, image)) + tuple(
+                tf.ensure_shape(v, image) for v in state)
+
+        init = (tf.constant(0), x0) + tuple(tf.zeros_like(x0) for _ in
+                                            range(step_sampler.state_size))
+        x = tf.while_loop(lambda i, *_: i < n_steps, body, init,
+                          shape_invariants=(tf.TensorShape([]),) + (image,) * (len(init) - 1))[1]
         x = tf.clip_by_value(x, -1.0, 1.0)
         images = tf.cast(tf.clip_by_value(tf.round((x + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
         return {"images": images}
@@ -248,7 +248,7 @@ def _make_module(denoiser, schedule, rotation_method, band_limit=None, eta=0.0,
 
 
 def build_serving_module(checkpoint, rotation_method=None, eta=0.0,
-                         max_images=DEFAULT_MAX_IMAGES):
+                         max_images=DEFAULT_MAX_IMAGES, sampler=None):
     """The ``tf.Module`` that :func:`export_saved_model` saves (TensorFlow backend only).
 
     Loads the checkpoint's UNet with its EMA weights; ``module.sample`` and ``module.denoise`` are
@@ -277,7 +277,15 @@ def build_serving_module(checkpoint, rotation_method=None, eta=0.0,
     max_images = int(max_images)
     if max_images < 1:
         raise ValueError(f"max_images must be >= 1, got {max_images}")
-    module = _make_module(denoiser, schedule, method, band_limit, eta, prediction, max_images)
+    fixed = None
+    if sampler is not None:
+        if eta != 0.0:
+            raise ValueError("eta applies to the run-time DDIM sampler; with a fixed sampler "
+                             "put it in the sampler (DDIM(steps, eta))")
+        fixed = get_sampler(sampler)
+        fixed.tables(schedule)  # validates it against the schedule
+    module = _make_module(denoiser, schedule, method, band_limit, eta, prediction, max_images,
+                          fixed)
     module.checkpoint_dir = ckpt  # for messages on this machine; not written into the export
     module.export_info = {
         "format": EXPORT_FORMAT, "format_version": EXPORT_VERSION,
@@ -287,6 +295,7 @@ def build_serving_module(checkpoint, rotation_method=None, eta=0.0,
         "image_shape": [int(d) for d in denoiser.inputs[0].shape[1:]],
         "rotation_method": method, "weights": "ema", "band_limit": band_limit, "ddim_eta": eta,
         "prediction": prediction, "max_images": max_images,
+        "sampler": None if fixed is None else fixed.get_config(),
         "signatures": list(SIGNATURES),
     }
     return module
@@ -320,7 +329,7 @@ def _export_in_subprocess(**kwargs):
 
 
 def export_saved_model(checkpoint, out, rotation_method=None, overwrite=False, verify=True,
-                       verbose=True, eta=0.0, max_images=DEFAULT_MAX_IMAGES):
+                       verbose=True, eta=0.0, max_images=DEFAULT_MAX_IMAGES, sampler=None):
     """Export a checkpoint as a TensorFlow SavedModel with ``sample``/``denoise`` signatures.
 
     Args:
@@ -336,6 +345,10 @@ def export_saved_model(checkpoint, out, rotation_method=None, overwrite=False, v
             DDPM-like fresh noise; see ``DiffusionModel.sample``), fixed at export time.
         max_images: the most images one ``sample`` call may ask for (a larger ``num_images`` is
             an ``InvalidArgumentError``), fixed at export time.
+        sampler: ``None`` (default): ``sample`` takes its ``steps`` at run time (DDPM or DDIM
+            with ``eta``). A :class:`~keras_aliasfree.diffusion.samplers.Sampler`, its config
+            dict or a name: the sampler is fixed at export time (its tables are constants of the
+            graph) and ``steps`` must be ``<= 0`` or the sampler's own steps.
 
     Under a non-TensorFlow backend the export runs in a ``KERAS_BACKEND=tensorflow`` subprocess.
     Returns the absolute path of ``out``.
@@ -353,12 +366,14 @@ def export_saved_model(checkpoint, out, rotation_method=None, overwrite=False, v
         return _export_in_subprocess(checkpoint=os.fspath(checkpoint), out=out,
                                      rotation_method=rotation_method, overwrite=overwrite,
                                      verify=verify, verbose=verbose, eta=float(eta),
-                                     max_images=int(max_images))
+                                     max_images=int(max_images),
+                                     sampler=None if sampler is None else
+                                     get_sampler(sampler).get_config())
 
     import tensorflow as tf
 
     t0 = time.perf_counter()
-    module = build_serving_module(checkpoint, rotation_method, eta, max_images)
+    module = build_serving_module(checkpoint, rotation_method, eta, max_images, sampler)
     parent = os.path.dirname(out)
     tmp = make_temp_dir(parent, os.path.basename(out))
     try:
@@ -430,6 +445,5 @@ def load_saved_model(name_or_path):
 
 
 __all__ = ["export_saved_model", "build_serving_module", "ddim_timesteps_tf", "read_export_info",
-           "load_saved_model",
-           "SIGNATURES"]
+           "load_saved_model", "SIGNATURES"]
 

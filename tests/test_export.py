@@ -515,3 +515,32 @@ def test_export_of_other_prediction_types_matches_library(prediction, tmp_path):
         want = _to_uint8(dm.sample(2, sampler="ddim" if steps else "ddpm",
                                    steps=steps or None, rotation=20.0, seed=3, verbose=0))
         _assert_images_match(got, want, f"{prediction}, steps {steps}")
+
+
+@pytest.mark.tf_only
+@pytest.mark.parametrize("spec", [{"name": "dpm++2m", "steps": 4}, {"name": "heun", "steps": 3},
+                                  {"name": "euler", "steps": 4},
+                                  {"name": "ddim", "steps": 5, "eta": 1.0}], ids=str)
+def test_export_with_a_fixed_sampler_matches_library(tiny_export, spec):
+    # the sampler fixed at export time: its tables are graph constants, the loop body is the
+    # library's sampler_iteration, so the images equal DiffusionModel.sample's for the same seed
+    import tensorflow as tf
+
+    from keras_aliasfree.diffusion import get_sampler, load_checkpoint
+    from keras_aliasfree.export import build_serving_module
+
+    e = tiny_export
+    dm = load_checkpoint(e["ckpt"])
+    sampler = get_sampler(spec)
+    module = build_serving_module(e["ckpt"], sampler=spec)
+    assert module.export_info["sampler"] == sampler.get_config()
+    for seed, rot, steps in ((5, 0.0, 0), (6, 30.0, sampler.steps)):
+        got = module.sample(tf.constant(seed, tf.int64), tf.constant(2), tf.constant(rot),
+                            tf.constant(steps))["images"].numpy()
+        want = _to_uint8(dm.sample(2, sampler=sampler, rotation=rot, seed=seed, verbose=0))
+        _assert_images_match(got, want, f"{sampler} seed {seed} rotation {rot}")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="steps"):
+        module.sample(tf.constant(1, tf.int64), tf.constant(1), tf.constant(0.0),
+                      tf.constant(sampler.steps + 1))
+    with pytest.raises(ValueError, match="eta"):
+        build_serving_module(e["ckpt"], eta=0.5, sampler=spec)

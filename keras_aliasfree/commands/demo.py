@@ -8,7 +8,9 @@ Example:
 Loads the SavedModel with plain ``tf.saved_model.load`` (no Keras model is rebuilt, no network) and
 writes:
 
-* ``OUT/samples.png`` -- a grid of ``--num`` samples (DDIM, ``--steps`` steps, seed ``--seed``);
+* ``OUT/samples.png`` -- a grid of ``--num`` samples (DDIM, ``--steps`` steps, seed ``--seed``;
+  ``--sampler dpm++2m|euler|heun`` samples with the library instead, the SavedModel's weights
+  rebuilt as a Keras model);
 * ``OUT/rotation_sweep.gif`` -- ``--frames`` frames, rotation-aware sampling from -90 to +90
   degrees, the same seed (the same initial noise) in every frame;
 * ``OUT/rotation_strip.png`` -- the sweep's frames side by side (one still picture of it);
@@ -28,6 +30,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+
+from keras_aliasfree.constants import SAMPLER_NAMES
 
 DEFAULT_MODEL = "mnist-d"
 DEFAULT_BASELINE = "mnist-a"
@@ -55,6 +59,9 @@ def register(subparsers):
                    help="rotation-sweep frames from -90 to 90 degrees (default 13, >= 2)")
     p.add_argument("--steps", type=int, default=20,
                    help="DDIM steps per sample call (default 20; 0 = all T steps, DDPM)")
+    p.add_argument("--sampler", default="ddim", choices=SAMPLER_NAMES,
+                   help="ddim (default) and ddpm run the SavedModel's own sampler; dpm++2m, "
+                        "euler and heun rebuild the model with the library (docs/SAMPLING.md)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--scale", type=int, default=3, help="pixel upscaling of the pictures")
     p.set_defaults(func=run)
@@ -118,6 +125,39 @@ def _labelled(grid, text):
     return out
 
 
+def _drawer(path, args):
+    """``(draw(num, rotation) -> uint8 images, description)`` for the model at ``path``: its
+    SavedModel's ``sample`` signature (DDIM with ``--steps``, or DDPM), or, for the other
+    samplers, the library's :meth:`DiffusionModel.sample` on the export's weights."""
+    import tensorflow as tf
+
+    from keras_aliasfree.diffusion.samplers import sampler_from_options
+
+    sampler = sampler_from_options(args.sampler, args.steps)  # raises on bad --steps
+    if args.sampler in ("ddim", "ddpm"):
+        sample = tf.saved_model.load(path).signatures["sample"]
+        steps = args.steps if args.sampler == "ddim" else 0
+
+        def draw(num, rotation):
+            return sample(seed=tf.constant(args.seed, tf.int64),
+                          num_images=tf.constant(num, tf.int32),
+                          rotation_degrees=tf.constant(rotation, tf.float32),
+                          steps=tf.constant(steps, tf.int32))["images"].numpy()
+
+        return draw, ("DDPM" if steps == 0 else f"{steps} DDIM steps")
+    from keras_aliasfree.diffusion import DiffusionModel
+    from keras_aliasfree.images import to_uint8
+
+    model = DiffusionModel.from_preset(path)
+    sampler.tables(model.schedule)
+
+    def draw(num, rotation):
+        return to_uint8(model.sample(num, sampler=sampler, rotation=rotation, seed=args.seed,
+                                     verbose=0))
+
+    return draw, f"{sampler!r}, {sampler.nfe(model.schedule)} NFE"
+
+
 def run(args):
     if args.frames < 2:
         print(f"error: --frames must be >= 2 (got {args.frames})", file=sys.stderr)
@@ -138,27 +178,24 @@ def run(args):
     t_start = time.perf_counter()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
-    import tensorflow as tf
 
     from keras_aliasfree.images import tile, to_pil
 
     os.makedirs(args.out, exist_ok=True)
-    model = tf.saved_model.load(model_path)
-    sample = model.signatures["sample"]
+    try:
+        draw, how = _drawer(model_path, args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     t_loaded = time.perf_counter()
     print(f"model: {model_path} (loaded in {t_loaded - t_start:.1f} s)")
-
-    def draw(num, rotation):
-        return sample(seed=tf.constant(args.seed, tf.int64), num_images=tf.constant(num, tf.int32),
-                      rotation_degrees=tf.constant(rotation, tf.float32),
-                      steps=tf.constant(args.steps, tf.int32))["images"].numpy()
 
     written = []
     t0 = time.perf_counter()
     images = draw(args.num, 0.0)
     png = os.path.join(args.out, "samples.png")
     to_pil(tile(images, scale=args.scale)).save(png)
-    written.append((png, f"{args.num} samples, {args.steps} DDIM steps, seed {args.seed}",
+    written.append((png, f"{args.num} samples, {how}, seed {args.seed}",
                     time.perf_counter() - t0))
 
     t0 = time.perf_counter()
@@ -181,12 +218,8 @@ def run(args):
 
     if baseline:
         t0 = time.perf_counter()
-        base_sample = tf.saved_model.load(baseline).signatures["sample"]
-        base_firsts = [base_sample(seed=tf.constant(args.seed, tf.int64),
-                                   num_images=tf.constant(args.sweep_num, tf.int32),
-                                   rotation_degrees=tf.constant(float(angle), tf.float32),
-                                   steps=tf.constant(args.steps, tf.int32))["images"].numpy()[:1]
-                       for angle in angles]
+        base_draw = _drawer(baseline, args)[0]
+        base_firsts = [base_draw(args.sweep_num, float(angle))[:1] for angle in angles]
         rows = np.concatenate(base_firsts + firsts)
         compare = os.path.join(args.out, "compare_rotation.png")
         _labelled(tile(rows, nrow=len(firsts), scale=args.scale),

@@ -10,7 +10,7 @@ Example:
 from __future__ import annotations
 
 from keras_aliasfree.constants import (DEFAULT_DDIM_STEPS, DEFAULT_ROTATION_METHOD,
-                                       ROTATION_METHODS, SAMPLERS)
+                                       ROTATION_METHODS, SAMPLER_NAMES)
 
 
 def _floats(text):
@@ -48,9 +48,11 @@ def register(subparsers):
                    "mnist-classifier) | PATH (classifier folder/.keras or Inception .h5 weights)")
     p.add_argument("--allow-download", action="store_true",
                    help="with --extractor inception: let Keras download the ImageNet weights")
-    p.add_argument("--sampler", default="ddim", choices=SAMPLERS)
+    p.add_argument("--sampler", default="ddim", choices=SAMPLER_NAMES,
+                   help="ddim (default; --steps, --eta), dpm++2m, euler, heun (--steps) or ddpm "
+                        "(all T steps); docs/SAMPLING.md")
     p.add_argument("--steps", type=int, default=DEFAULT_DDIM_STEPS,
-                   help="DDIM steps (default %(default)s; DDPM uses all T)")
+                   help="sampler steps (default %(default)s; DDPM uses all T)")
     p.add_argument("--eta", type=float, default=0.0,
                    help="DDIM noise level: 0 = deterministic (default), 1 = DDPM-like")
     p.add_argument("--batch-size", type=int, default=250)
@@ -113,8 +115,7 @@ def run(args) -> int:
     try:
         options = evaluation.EvaluationOptions(
             data=args.data, num=args.num, split=args.split, extractor=ext,
-            sampler=args.sampler, steps=None if args.sampler == "ddpm" else args.steps,
-            eta=args.eta if args.sampler == "ddim" else 0.0, batch_size=args.batch_size,
+            sampler=args.sampler, steps=args.steps, eta=args.eta, batch_size=args.batch_size,
             seed=args.seed, angles=args.angles, rotation_num=args.rotation_num,
             rotated_fd_angle=args.rotated_fd_angle, rotated_num=args.rotated_num,
             eq_num=args.eq_num, eq_timestep=args.eq_timestep, eq_timesteps=args.eq_timesteps,

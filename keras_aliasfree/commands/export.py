@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import sys
 
-from keras_aliasfree.constants import (DEFAULT_MAX_IMAGES, DEFAULT_ROTATION_METHOD,
+from keras_aliasfree.constants import (DEFAULT_DDIM_STEPS, DEFAULT_MAX_IMAGES,
+                                       DEFAULT_ROTATION_METHOD, SAMPLER_NAMES,
                                        ROTATION_METHODS)
 
 
@@ -32,6 +33,12 @@ def register(subparsers):
     p.add_argument("--eta", type=float, default=0.0,
                    help="DDIM noise level of sample when steps < T, fixed in the export "
                         "(0 = deterministic DDIM, the default; 1 = DDPM-like fresh noise)")
+    p.add_argument("--sampler", default=None, choices=SAMPLER_NAMES,
+                   help="fix this sampler (with --steps) in the export: its tables become graph "
+                        "constants and sample's steps input must be <= 0 or --steps (default: "
+                        "none fixed; sample runs DDPM or DDIM with --eta for any run-time steps)")
+    p.add_argument("--steps", type=int, default=DEFAULT_DDIM_STEPS,
+                   help="the fixed sampler's steps (default %(default)s; with --sampler)")
     p.add_argument("--max-images", type=int, default=DEFAULT_MAX_IMAGES,
                    help="the most images one sample call may ask for (default %(default)s; a "
                         "larger num_images fails with InvalidArgumentError)")
@@ -45,13 +52,18 @@ def register(subparsers):
 
 def run(args):
     from keras_aliasfree.commands import find_checkpoint_announced
+    from keras_aliasfree.diffusion.samplers import sampler_from_options
     from keras_aliasfree.export import export_saved_model
 
     try:
+        sampler, eta = None, args.eta
+        if args.sampler is not None:
+            sampler, eta = sampler_from_options(args.sampler, args.steps, args.eta), 0.0
         checkpoint = find_checkpoint_announced(args.checkpoint)
         export_saved_model(checkpoint, args.out, rotation_method=args.rotation_method,
                            overwrite=args.overwrite, verify=not args.no_verify,
-                           verbose=not args.quiet, eta=args.eta, max_images=args.max_images)
+                           verbose=not args.quiet, eta=eta, max_images=args.max_images,
+                           sampler=sampler)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

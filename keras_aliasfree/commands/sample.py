@@ -3,6 +3,7 @@
 Example:
     $ keras-aliasfree sample --checkpoint runs/mnist_d1n --num 64 --rotation 45 --out grid.png
     $ keras-aliasfree sample --checkpoint mnist-d --num 16 --steps 20 --eta 1 --out grid.png
+    $ keras-aliasfree sample --checkpoint mnist-d --num 16 --sampler dpm++2m --steps 10
     $ keras-aliasfree sample --checkpoint runs/mnist_d1n --num 16 --rotation 90 --frames 9 \\
           --out sweep.gif
     $ keras-aliasfree sample --checkpoint runs/mnist_d1n --num 4 --rotation 90 --frames 7 \\
@@ -16,7 +17,7 @@ import os
 import sys
 
 from keras_aliasfree.constants import (DEFAULT_DDIM_STEPS, DEFAULT_ROTATION_METHOD,
-                                       ROTATION_METHODS, SAMPLERS)
+                                       ROTATION_METHODS, SAMPLER_NAMES)
 
 
 def register(subparsers):
@@ -34,10 +35,12 @@ def register(subparsers):
     p.add_argument("--rotation-method", default=DEFAULT_ROTATION_METHOD, choices=ROTATION_METHODS,
                    help="rotation of x_t at each step (default %(default)s; fft is the "
                         "band-limited three-shear)")
-    p.add_argument("--sampler", default="ddim", choices=SAMPLERS,
-                   help="ddim (default, --steps, --eta) or ddpm (all T steps)")
+    p.add_argument("--sampler", default="ddim", choices=SAMPLER_NAMES,
+                   help="ddim (default; --steps, --eta), dpm++2m, euler, heun (--steps) or ddpm "
+                        "(all T steps); docs/SAMPLING.md")
     p.add_argument("--steps", type=int, default=DEFAULT_DDIM_STEPS,
-                   help="DDIM steps (default %(default)s)")
+                   help="sampler steps (default %(default)s; heun evaluates the model 2 steps - "
+                        "1 times; ddpm runs all T)")
     p.add_argument("--eta", type=float, default=0.0,
                    help="DDIM noise level: 0 = deterministic (default), 1 = DDPM-like")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -78,6 +81,7 @@ def run(args):
 
     from keras_aliasfree.commands import resolve_model_announced
     from keras_aliasfree.diffusion import DiffusionModel
+    from keras_aliasfree.diffusion.samplers import sampler_from_options
     from keras_aliasfree.presets import PresetError
     from keras_aliasfree.images import make_grid, save_grid, to_pil
 
@@ -89,20 +93,17 @@ def run(args):
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    steps = args.steps if args.sampler == "ddim" else None
     try:
+        sampler = sampler_from_options(args.sampler, args.steps, args.eta)
         ckpt = resolve_model_announced(args.checkpoint)
         model = DiffusionModel.from_preset(ckpt)
-        # checks --steps and --eta against the schedule before any sampling work
-        model.schedule.sampler_tables(args.sampler, steps,
-                                      args.eta if args.sampler == "ddim" else 0.0)
+        sampler.tables(model.schedule)  # checks --steps against the schedule before sampling
     except (FileNotFoundError, ValueError, PresetError) as e:  # CheckpointError: a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 2
-    kw = dict(steps=steps, sampler=args.sampler, seed=args.seed,
-              rotation_method=args.rotation_method, use_ema=not args.raw_weights,
-              eta=args.eta if args.sampler == "ddim" else 0.0)
-    print(f"checkpoint: {ckpt}")
+    kw = dict(sampler=sampler, seed=args.seed, rotation_method=args.rotation_method,
+              use_ema=not args.raw_weights)
+    print(f"checkpoint: {ckpt}; sampler {sampler!r}, {sampler.nfe(model.schedule)} NFE")
     if args.frames and args.frames > 0:
         angles = np.linspace(-args.rotation, args.rotation, args.frames) if args.frames > 1 \
             else np.array([args.rotation])

@@ -4,6 +4,9 @@ Modules, in dependency order (each imports only those above it):
 
 * :mod:`~keras_aliasfree.diffusion.schedule` -- :class:`NoiseSchedule` (linear or cosine betas)
   and the per-step coefficients of the DDPM and DDIM samplers (:class:`SamplerTables`).
+* :mod:`~keras_aliasfree.diffusion.samplers` -- the sampler objects (:class:`DDPM`,
+  :class:`DDIM`, :class:`DPMSolverMultistep`, :class:`Euler`, :class:`Heun`, :func:`get_sampler`):
+  each owns its tables, validation, NFE, state and one loop iteration.
 * :mod:`~keras_aliasfree.diffusion.band_limit` -- the disc band limit of C/D models.
 * :mod:`~keras_aliasfree.diffusion.sampling` -- :func:`reverse_step`, the one reverse update used
   by :meth:`DiffusionModel.sample` and by the SavedModel export, and the compiled sampling loop.
@@ -32,13 +35,16 @@ from keras_aliasfree.diffusion.exported import denoiser_from_export, is_export, 
 from keras_aliasfree.diffusion.loading import load_checkpoint, load_preset
 from keras_aliasfree.diffusion.model import DiffusionModel
 from keras_aliasfree.diffusion.preemption import StopSignals, fit_from_step, step_batches
+from keras_aliasfree.diffusion.samplers import (DDIM, DDPM, DPMSolverMultistep, Euler, Heun,
+                                                Sampler, get_sampler)
 from keras_aliasfree.diffusion.sampling import noise_prediction, reverse_step
 from keras_aliasfree.diffusion.saving import write_latest
 from keras_aliasfree.diffusion.schedule import (DEFAULT_DDIM_STEPS, SAMPLERS, NoiseSchedule,
                                                 SamplerTables, ddim_coefficients)
 from keras_aliasfree.transforms import DEFAULT_ROTATION_METHOD, ROTATION_METHODS
 
-__all__ = ["DiffusionModel", "NoiseSchedule", "SamplerTables", "TrainingCheckpoint",
+__all__ = ["DiffusionModel", "NoiseSchedule", "SamplerTables", "TrainingCheckpoint", "Sampler",
+           "DDPM", "DDIM", "DPMSolverMultistep", "Euler", "Heun", "get_sampler",
            "StopSignals", "fit_from_step", "step_batches",
            "load_checkpoint", "load_preset", "denoiser_from_export", "is_export",
            "read_export_info", "find_checkpoint", "read_checkpoint_config", "read_training_state",

@@ -162,9 +162,12 @@ class TrainingCheckpoint(keras.callbacks.Callback):
     def _sample(self, epoch):
         from keras_aliasfree.images import make_grid, save_grid
 
-        imgs = self.model.sample(self.sample_num, sampler=self.sample_sampler,
-                                 steps=self.sample_steps if self.sample_sampler == "ddim" else None,
-                                 seed=self.sample_seed, verbose=0)
+        from keras_aliasfree.diffusion.samplers import Sampler, sampler_from_options
+
+        sampler = self.sample_sampler if isinstance(self.sample_sampler, Sampler) else \
+            sampler_from_options(self.sample_sampler, self.sample_steps)
+        imgs = self.model.sample(self.sample_num, sampler=sampler, seed=self.sample_seed,
+                                 verbose=0)
         path = os.path.join(self.run_dir, "samples", f"epoch_{epoch:04d}.png")
         save_grid(imgs, path)
         try:  # TensorBoard image summary: TensorFlow only

@@ -28,6 +28,7 @@ from keras_aliasfree.diffusion.saving import (load_model_weights, load_optimizer
 from keras_aliasfree.diffusion.exported import is_export, model_arguments_from_export
 from keras_aliasfree.diffusion.sampling import (build_sample_loop, noise_prediction,
                                                run_sample_loop)
+from keras_aliasfree.diffusion.samplers import get_sampler
 from keras_aliasfree.diffusion.schedule import NoiseSchedule
 from keras_aliasfree.distribute import (per_replica_logs, replica_context, replica_rows,
                                         scale_loss_for_replicas)
@@ -307,11 +308,15 @@ class DiffusionModel(keras.Model):
 
         Args:
             num_images: number of images N.
-            steps: DDPM: ``None`` or T (all steps); DDIM: number of steps (default
-                :data:`~keras_aliasfree.diffusion.DEFAULT_DDIM_STEPS`).
-            sampler: ``"ddpm"`` or ``"ddim"``.
-            rotation: degrees (counter-clockwise); x_t is rotated by ``rotation/steps`` before each
-                reverse step, and a stochastic sampler's fresh noise by the angle turned so far
+            steps: with a sampler name: DDPM ``None`` or T (all steps); the others their number
+                of steps (default :data:`~keras_aliasfree.diffusion.DEFAULT_DDIM_STEPS`).
+            sampler: a :class:`~keras_aliasfree.diffusion.samplers.Sampler` (``DDIM(20, 1.0)``,
+                ``DPMSolverMultistep(10)``, ``Euler``, ``Heun``, ``DDPM()``) or a name for
+                :func:`~keras_aliasfree.diffusion.samplers.get_sampler` (``"ddpm"``, ``"ddim"``,
+                ``"dpm++2m"``, ``"euler"``, ``"heun"``) with ``steps`` and ``eta``.
+            rotation: degrees (counter-clockwise); x_t and the sampler's carried images are
+                rotated by ``rotation / NFE`` before each model evaluation, and a stochastic
+                sampler's fresh noise by the angle turned so far
                 (:func:`~keras_aliasfree.diffusion.sampling.rotate_noise`): the sample is the
                 same seed's plain sample, turned, as far as the denoiser is equivariant.
                 0 = plain sampling (bit-identical for the same seed).
@@ -323,16 +328,17 @@ class DiffusionModel(keras.Model):
             use_ema: sample with the EMA weights (default) or the raw trained weights.
             verbose: progress bar; ``"auto"`` shows it for runs of >= 100 steps.
             clip_denoised: clip the predicted clean image ``x0_hat`` to [-1, 1] at every step
-                (default, as Ho et al.'s released code); ``False`` gives the textbook update.
-            eta: DDIM only: 0 (default) = deterministic DDIM; 1 = as much fresh noise per step as
-                DDPM's posterior (Song et al. 2021), which forgives a less accurate denoiser.
+                (default, as Ho et al.'s released code; Euler and Heun never clip);
+                ``False`` gives the textbook update.
+            eta: with ``sampler="ddim"``: 0 (default) = deterministic; 1 = as much fresh noise
+                per step as DDPM's posterior (Song et al. 2021).
 
         Returns:
             float32 numpy array in [-1, 1], shape (N, H, W, C) (and the trajectory if asked).
 
         Example:
             >>> # dm = DiffusionModel(build_unet("D-1N"), ...); dm.fit(...)
-            >>> # grid = dm.sample(16, sampler="ddim", steps=100, rotation=45, seed=0)
+            >>> # grid = dm.sample(16, sampler=DPMSolverMultistep(10), rotation=45, seed=0)
         """
         num = int(num_images)
         if num < 1:
@@ -345,14 +351,13 @@ class DiffusionModel(keras.Model):
             raise ValueError(f"rotation must be a finite number of degrees, got {rotation}")
         rotate = rotation != 0.0
         clip = bool(clip_denoised)
-        eta = float(eta)
-        key = (num, sampler, None if steps is None else int(steps), rotate,
-               method if rotate else None, clip, eta)
+        sampler = get_sampler(sampler, steps, eta)
+        sampler.tables(self.schedule)  # validates the sampler against the schedule
+        key = (num, repr(sampler), rotate, method if rotate else None, clip)
         if key not in self._sample_fns:
-            tables = self.schedule.sampler_tables(sampler, steps, eta)
             self._sample_fns[key] = build_sample_loop(
-                self.denoiser, self.band_limit, tables, num, rotate, method, clip,
-                self.prediction) + (len(tables.timesteps),)
+                self.denoiser, self.band_limit, sampler, self.schedule, num, rotate, method,
+                clip, self.prediction)
         init, run, n_steps = self._sample_fns[key]
 
         weights = [e.value for e in self.ema_variables] if use_ema else \

@@ -74,9 +74,7 @@ def reverse_step(x_t, eps, coeffs, noise, clip=True):
     """
     x_t, eps, noise = (ops.convert_to_tensor(v, "float32") for v in (x_t, eps, noise))
     c = SamplerTables(*(ops.cast(v, "float32") for v in coeffs))  # no-op for float32 tables
-    x0 = (x_t - c.sigma * eps) / c.sqrt_alpha_bar
-    if clip:
-        x0 = ops.clip(x0, -1.0, 1.0)
+    x0 = x0_prediction(eps, x_t, c.sigma, c.sqrt_alpha_bar, clip)
     return c.coef_x0 * x0 + c.coef_xt * x_t + c.noise_std * noise
 
 
@@ -102,27 +100,63 @@ def rotate_noise(noise, degrees):
     return rotate(noise, degrees, method="fft", data_format="channels_last")
 
 
-def build_sample_loop(denoiser, band_limit, tables, num, rotate=False, rotation_method="fft",
-                      clip=True, prediction="epsilon"):
-    """``(init, run)``: the compiled reverse loop of :meth:`DiffusionModel.sample`.
+def x0_prediction(eps, x_t, sigma, sqrt_alpha_bar, clip=True):
+    """``x0_hat = (x_t - sigma eps) / sqrt_alpha_bar``, clipped to [-1, 1] when ``clip``.
 
-    ``init(seed_state) -> (x_T, seed_state)`` draws the initial noise; ``run(x, seed_state,
-    weights, nt_weights, angle, start, stop)`` runs steps ``start..stop-1`` of ``tables`` with the
-    given denoiser weights (stateless: EMA or raw weights are passed in). ``jax.jit`` /
-    ``tf.function`` compile them once; PyTorch runs them eagerly under ``no_grad``.
+    Example:
+        >>> import numpy as np
+        >>> x = np.full((1, 2, 2, 1), 3.0, "float32")
+        >>> float(x0_prediction(np.zeros_like(x), x, 0.5, 1.0)[0, 0, 0, 0])
+        1.0
+    """
+    x0 = (x_t - sigma * eps) / sqrt_alpha_bar
+    return ops.clip(x0, -1.0, 1.0) if clip else x0
+
+
+def sampler_iteration(sampler, x, state, row, denoise, noise=None, turn=None, turn_noise=None):
+    """One iteration of every reverse loop (library and SavedModel): turn, then step.
+
+    ``turn`` (``None`` = no rotation) turns ``x`` and every image the sampler carries by this
+    iteration's angle, ``turn_noise`` the fresh ``noise`` (``None`` for a deterministic sampler)
+    by the angle turned so far (:func:`rotate_noise`); then ``sampler.step``. Returns ``(x,
+    state)``.
+
+    Example:
+        >>> # x, state = sampler_iteration(DDIM(20), x, (), row, denoise)
+    """
+    if turn is not None:
+        x, state = turn(x), tuple(turn(s) for s in state)
+        if noise is not None and turn_noise is not None:
+            noise = turn_noise(noise)
+    return sampler.step(x, tuple(state), row, denoise, noise)
+
+
+def build_sample_loop(denoiser, band_limit, sampler, schedule, num, rotate=False,
+                      rotation_method="fft", clip=True, prediction="epsilon"):
+    """``(init, run, n_steps)``: the compiled reverse loop of :meth:`DiffusionModel.sample`.
+
+    ``sampler`` is a :class:`~keras_aliasfree.diffusion.samplers.Sampler`; its tables for
+    ``schedule`` become constants of the loop and its ``step`` is the loop body (one model
+    evaluation per iteration, ``n_steps`` = its NFE). ``init(seed_state) -> (x_T, seed_state)``
+    draws the initial noise; ``run(carry, weights, nt_weights, angle, start, stop)`` runs
+    iterations ``start..stop-1`` on ``carry = (x, seed_state, *sampler_state)`` with the given
+    denoiser weights (stateless: EMA or raw weights are passed in). With ``rotate``, ``x`` and
+    every image of the sampler's state are turned by ``angle`` before each iteration, and a
+    stochastic sampler's fresh noise by the angle turned so far (:func:`rotate_noise`).
+    ``jax.jit`` / ``tf.function`` compile them once; PyTorch runs them eagerly under ``no_grad``.
     """
     shape = (int(num),) + tuple(int(d) for d in denoiser.inputs[0].shape[1:])
     rotate_fn = None
     if rotate:
         from keras_aliasfree.transforms import rotate as rotate_fn
-    # a stochastic sampler's fresh noise is turned by the angle x_t has turned so far, so that the
-    # rotated run adds the same noise as the plain run with the same seed, turned: then an
-    # equivariant denoiser gives the plain sample, turned (rotate_noise() says why fft)
-    noisy = rotate and bool(np.any(np.asarray(tables.noise_std) != 0.0))
+    tables = sampler.tables(schedule)
+    n_steps = int(len(tables["t"]))
+    clip = bool(clip) and sampler.clip_x0
+    stochastic = bool(sampler.stochastic)
     sg = keras.random.SeedGenerator(0, name="sample_seed_generator")
     tv_refs = list(denoiser.trainable_variables)
     ntv_refs = list(denoiser.non_trainable_variables)
-    tabs = SamplerTables(*(ops.convert_to_tensor(v) for v in tables.astype("float32")))
+    tabs = {k: ops.convert_to_tensor(v) for k, v in tables.items()}
 
     def draw(seed_state):
         with keras.StatelessScope(state_mapping=[(sg.state, seed_state)]) as scope:
@@ -130,24 +164,33 @@ def build_sample_loop(denoiser, band_limit, tables, num, rotate=False, rotation_
             new_state = scope.get_current_value(sg.state)
         return z, new_state
 
-    def run(x, seed_state, weights, nt_weights, angle, start, stop):
-        def body(i, carry):
-            x, seed_state = carry
-            if rotate:
-                x = rotate_fn(x, angle, method=rotation_method)
-            row = table_row(tabs, i)
-            mapping = list(zip(tv_refs, weights)) + list(zip(ntv_refs, nt_weights))
+    def run(carry, weights, nt_weights, angle, start, stop):
+        mapping = list(zip(tv_refs, weights)) + list(zip(ntv_refs, nt_weights))
+
+        def denoise(x, t, sqrt_ab, sigma):
             with keras.StatelessScope(state_mapping=mapping):
-                out = denoiser([x, ops.broadcast_to(row.timesteps, (shape[0],))], training=False)
-            eps = noise_prediction(out, x, row.sigma, band_limit, prediction, row.sqrt_alpha_bar)
-            z, seed_state = draw(seed_state)
-            if noisy:
-                z = rotate_noise(z, angle * ops.cast(i + 1, "float32"))
-            return reverse_step(x, eps, row, z, clip), seed_state
+                out = denoiser([x, ops.broadcast_to(t, (shape[0],))], training=False)
+            eps = noise_prediction(out, x, sigma, band_limit, prediction, sqrt_ab)
+            return x0_prediction(eps, x, sigma, sqrt_ab, clip)
 
-        return ops.fori_loop(start, stop, body, (x, seed_state))
+        def body(i, carry):
+            x, seed_state, state = carry[0], carry[1], tuple(carry[2:])
+            row = {k: ops.take(v, i) for k, v in tabs.items()}
+            z = None
+            if stochastic:
+                z, seed_state = draw(seed_state)
+            x, state = sampler_iteration(
+                sampler, x, state, row, denoise, z,
+                (lambda a: rotate_fn(a, angle, method=rotation_method)) if rotate else None,
+                lambda z: rotate_noise(z, angle * ops.cast(i + 1, "float32")))
+            return (x, seed_state) + tuple(state)
 
-    init = draw
+        return ops.fori_loop(start, stop, body, tuple(carry))
+
+    def init(seed_state):
+        x, seed_state = draw(seed_state)
+        return (x, seed_state) + tuple(sampler.init_state(x))
+
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
@@ -162,7 +205,7 @@ def build_sample_loop(denoiser, band_limit, tables, num, rotate=False, rotation_
         import torch
 
         init, run = torch.no_grad()(init), torch.no_grad()(run)
-    return init, run
+    return init, run, n_steps
 
 
 def fresh_seed():
@@ -182,8 +225,8 @@ def run_sample_loop(init, run, n_steps, weights, nt_weights, rotation, seed=None
         float32 numpy images in [-1, 1] (and the trajectory, ``(K, N, H, W, C)``, if asked).
 
     Example:
-        >>> # init, run = build_sample_loop(net, None, tables, 4, False, "fft", True, "v")
-        >>> # x = run_sample_loop(init, run, len(tables.timesteps), weights, [], 0.0, seed=0)
+        >>> # init, run, n = build_sample_loop(net, None, DDIM(20), schedule, 4, prediction="v")
+        >>> # x = run_sample_loop(init, run, n, weights, [], 0.0, seed=0)
     """
     if seed is None:
         seed = fresh_seed()
@@ -194,8 +237,8 @@ def run_sample_loop(init, run, n_steps, weights, nt_weights, rotation, seed=None
     chunks = 10 if (return_trajectory or verbose) else 1
     bounds = np.unique(np.round(np.linspace(0, n_steps, chunks + 1)).astype(int))
     bar = keras.utils.Progbar(n_steps, unit_name="step") if verbose else None
-    x, seed_state = init(seed_state)
-    trajectory = [ops.convert_to_numpy(x)] if return_trajectory else None
+    carry = init(seed_state)
+    trajectory = [ops.convert_to_numpy(carry[0])] if return_trajectory else None
     eager_bounds = keras.backend.backend() == "torch"
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         if eager_bounds:
@@ -203,15 +246,15 @@ def run_sample_loop(init, run, n_steps, weights, nt_weights, rotation, seed=None
         else:
             start = ops.convert_to_tensor(int(lo), "int32")
             stop = ops.convert_to_tensor(int(hi), "int32")
-        x, seed_state = run(x, seed_state, weights, nt_weights, angle, start, stop)
+        carry = run(carry, weights, nt_weights, angle, start, stop)
         if return_trajectory:
-            trajectory.append(ops.convert_to_numpy(x))
+            trajectory.append(ops.convert_to_numpy(carry[0]))
         if bar is not None:
             bar.update(int(hi))
-    out = np.clip(ops.convert_to_numpy(x).astype("float32"), -1.0, 1.0)
+    out = np.clip(ops.convert_to_numpy(carry[0]).astype("float32"), -1.0, 1.0)
     if return_trajectory:
         return out, np.stack(trajectory).astype("float32")
     return out
 
 __all__ = ["run_sample_loop", "noise_prediction", "reverse_step", "table_row", "rotate_noise",
-           "build_sample_loop"]
+           "build_sample_loop", "x0_prediction", "sampler_iteration"]

@@ -71,6 +71,29 @@ def ddim_timesteps(steps, timesteps):
     return np.unique(np.round(np.linspace(0, timesteps - 1, steps)).astype(int))[::-1]
 
 
+def ddim_timesteps_tf(steps, timesteps):
+    """In-graph DDIM timesteps: ``round(linspace(0, T-1, steps))`` reversed, int32 (TF ops).
+
+    Computed in float64 as numpy's ``linspace`` does (``i * ((T-1)/(steps-1))``, the last value set
+    to ``T-1``), then rounded half-to-even like ``np.round``, so it equals
+    ``NoiseSchedule(T).sampling_timesteps("ddim", steps)`` for every ``1 <= steps <= T``.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> ddim_timesteps_tf(tf.constant(5), 1000).numpy().tolist()
+        [999, 749, 500, 250, 0]
+    """
+    import tensorflow as tf
+
+    n = tf.cast(steps, tf.int32)
+    last = float(timesteps - 1)
+    i = tf.cast(tf.range(n), tf.float64)
+    step = tf.constant(last, tf.float64) / tf.cast(tf.maximum(n - 1, 1), tf.float64)
+    vals = i * step
+    vals = tf.where((tf.range(n) == n - 1) & (n > 1), tf.constant(last, tf.float64), vals)
+    return tf.reverse(tf.cast(tf.round(vals), tf.int32), axis=[0])
+
+
 class NoiseSchedule:
     """Forward-process variances ``beta_1..beta_T`` and derived tables (numpy float64).
 
@@ -208,5 +231,42 @@ class NoiseSchedule:
         return SamplerTables(t, *ddim_coefficients(ab, ab_prev, eta))
 
 
-__all__ = ["NoiseSchedule", "SamplerTables", "ddim_coefficients", "ddim_timesteps", "SAMPLERS",
+def ve_sigmas(schedule):
+    """The VE noise levels ``sigma = sqrt((1 - ab) / ab)`` of a schedule, per integer timestep.
+
+    Example:
+        >>> [round(float(s), 4) for s in ve_sigmas(NoiseSchedule(1000))[[0, -1]]]
+        [0.01, 157.4073]
+    """
+    return np.sqrt((1.0 - schedule.alpha_bars) / schedule.alpha_bars)
+
+
+def timestep_of_sigma(schedule, sigma):
+    """The fractional timestep of VE noise levels: ``log sigma`` interpolated between steps.
+
+    Example:
+        >>> s = NoiseSchedule(1000)
+        >>> timestep_of_sigma(s, ve_sigmas(s)[[0, 500]]).tolist()
+        [0.0, 500.0]
+    """
+    return np.interp(np.log(sigma), np.log(ve_sigmas(schedule)),
+                     np.arange(schedule.timesteps, dtype=np.float64))
+
+
+def karras_sigmas(steps, sigma_min, sigma_max, rho=7.0):
+    """Karras et al. 2022 eq. 5: ``steps`` sigmas from ``sigma_max`` to ``sigma_min``, then 0.
+
+    Example:
+        >>> [round(float(s), 3) for s in karras_sigmas(3, 0.1, 10.0)]
+        [10.0, 1.451, 0.1, 0.0]
+    """
+    if steps == 1:
+        return np.array([sigma_max, 0.0])
+    ramp = np.linspace(0.0, 1.0, steps)
+    lo, hi = sigma_min ** (1.0 / rho), sigma_max ** (1.0 / rho)
+    return np.append((hi + ramp * (lo - hi)) ** rho, 0.0)
+
+
+__all__ = ["ve_sigmas", "timestep_of_sigma", "karras_sigmas", "NoiseSchedule", "SamplerTables", "ddim_coefficients", "ddim_timesteps",
+           "ddim_timesteps_tf", "SAMPLERS",
            "DEFAULT_DDIM_STEPS"]

@@ -27,7 +27,8 @@ EVALUATION_VERSION = 2
 def sample_images(model, num, batch_size=250, sampler="ddim", steps=50, seed=0, rotation=0.0,
                   rotation_method="fft", verbose=True, eta=0.0):
     """Draw ``num`` images from a :class:`~keras_aliasfree.diffusion.DiffusionModel` in batches
-    (batch ``i`` uses seed ``seed + i``); returns float32 numpy in [-1, 1].
+    (batch ``i`` uses seed ``seed + i``); returns float32 numpy in [-1, 1]. ``sampler``,
+    ``steps``, ``eta`` as :meth:`DiffusionModel.sample` takes them (a name or a sampler).
 
     Example:
         >>> # x = sample_images(dm, 500, batch_size=250, sampler="ddim", steps=50, seed=0)
@@ -153,8 +154,11 @@ class EvaluationOptions:
         num: generated and real images for FD/KID/IS.
         split: the reference split.
         extractor: ``"auto"``, ``"inception"``, ``"classifier"``, a path, or a FeatureExtractor.
-        sampler, steps, eta: sampling settings (DDIM 50 steps by default; DDPM runs all T;
-            ``eta`` is DDIM's noise level).
+        sampler, steps, eta: sampling settings, a sampler name with its steps and DDIM's
+            ``eta`` (DDIM 50 steps by default; DDPM runs all T and its ``steps`` reads ``None``;
+            :func:`~keras_aliasfree.diffusion.samplers.sampler_from_options`), or a
+            :class:`~keras_aliasfree.diffusion.samplers.Sampler` (its name, steps and eta are
+            recorded). :attr:`sampler_object` is the sampler that draws.
         batch_size: images sampled per call (batch ``i`` uses seed ``seed + i``).
         seed: seed of the samples and of the equivariance inputs.
         angles: rotation sweep for the rotation consistency (``rotation_num`` images per angle);
@@ -213,6 +217,14 @@ class EvaluationOptions:
                 raise ValueError(f"rotation method must be one of {ROTATION_METHODS}, got {m!r}")
         if self.save_samples is not None and not str(self.save_samples).endswith(".npz"):
             raise ValueError(f"save_samples must be an .npz path, got {self.save_samples!r}")
+        from keras_aliasfree.diffusion.samplers import Sampler, sampler_from_options
+
+        sampler = self.sampler if isinstance(self.sampler, Sampler) else \
+            sampler_from_options(self.sampler, self.steps, self.eta)
+        object.__setattr__(self, "sampler_object", sampler)
+        object.__setattr__(self, "sampler", sampler.name)
+        object.__setattr__(self, "steps", getattr(sampler, "steps", None))
+        object.__setattr__(self, "eta", getattr(sampler, "eta", 0.0))
         object.__setattr__(self, "angles", tuple(float(a) for a in (self.angles or ())))
         object.__setattr__(self, "eq_timesteps", tuple(int(t) for t in self.eq_timesteps))
         object.__setattr__(self, "consistency_methods", tuple(self.consistency_methods or ()))
@@ -254,8 +266,8 @@ def evaluate(model, options=None, checkpoint=None) -> EvaluationReport:
     ref_kw = dict(split=o.split, image_size=h, channels=c, data_dir=o.data_dir, cache=o.cache,
                   verbose=o.verbose, rotation_method=o.rotation_method)
     ref = E.reference_features(o.data, ext, count=o.num, **ref_kw)
-    fake = sample_images(model, o.num, o.batch_size, o.sampler, o.steps, o.seed, 0.0,
-                         o.rotation_method, o.verbose, o.eta)
+    fake = sample_images(model, o.num, o.batch_size, o.sampler_object, None, o.seed, 0.0,
+                         o.rotation_method, o.verbose)
     if o.save_samples is not None:
         save_samples_npz(fake, o.save_samples)
     ff, fp = ext(fake, verbose=o.verbose)
@@ -268,8 +280,8 @@ def evaluate(model, options=None, checkpoint=None) -> EvaluationReport:
         rn = int(o.rotated_num or o.num)
         rref = E.reference_features(o.data, ext, count=rn, rotation=float(o.rotated_fd_angle),
                                     **ref_kw)
-        rfake = sample_images(model, rn, o.batch_size, o.sampler, o.steps, o.seed + 10_000,
-                              float(o.rotated_fd_angle), o.rotation_method, o.verbose, o.eta)
+        rfake = sample_images(model, rn, o.batch_size, o.sampler_object, None, o.seed + 10_000,
+                              float(o.rotated_fd_angle), o.rotation_method, o.verbose)
         rs = generative_scores(*ext(rfake, verbose=o.verbose), rref, o.kid_subsets,
                                o.kid_subset_size)
         scores.update(fd_rotated=rs["fd"], kid_rotated_x100=100 * rs["kid"])
@@ -283,9 +295,9 @@ def evaluate(model, options=None, checkpoint=None) -> EvaluationReport:
     consistency = {}
     for method in o.methods if o.angles else ():
         def sample_fn(rotation, s, method=method):
-            return model.sample(int(o.rotation_num), steps=o.steps, sampler=o.sampler,
+            return model.sample(int(o.rotation_num), sampler=o.sampler_object,
                                 rotation=rotation, seed=s, rotation_method=method,
-                                verbose=False, eta=o.eta)
+                                verbose=False)
 
         mean, per = EQ.rotation_consistency(sample_fn, angles=o.angles, seed=o.seed,
                                             method=method, return_per_angle=True)

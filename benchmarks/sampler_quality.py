@@ -1,0 +1,114 @@
+"""Sample quality against network evaluations (NFE) for every sampler, on a shipped preset.
+
+For each sampler and NFE budget: FD, KID x100 and IS on the offline classifier's features
+(preset ``mnist-classifier``, :mod:`keras_aliasfree.metrics.evaluation`) against the first
+``--num`` real images, seconds per image (after a compile-only warm-up), and a grid of the first
+16 samples. DDPM with all T steps is the reference row. Writes a markdown table (and the grids
+beside it) and prints it.
+
+Usage:
+    python benchmarks/sampler_quality.py                      # the full table, docs/benchmarks/
+    python benchmarks/sampler_quality.py --quick              # 64 images, 5 and 10 NFE, /tmp
+
+Heun evaluates the model ``2 steps - 1`` times: its budget ``n`` becomes ``(n + 1) // 2`` steps
+and the table gives the NFE it really used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLERS = ("ddim", "ddim-eta1", "dpm++2m", "euler", "heun")
+
+
+def make_sampler(name, nfe):
+    from keras_aliasfree.diffusion import DDIM, DPMSolverMultistep, Euler, Heun
+
+    return {"ddim": lambda: DDIM(nfe), "ddim-eta1": lambda: DDIM(nfe, eta=1.0),
+            "dpm++2m": lambda: DPMSolverMultistep(nfe), "euler": lambda: Euler(nfe),
+            "heun": lambda: Heun((nfe + 1) // 2)}[name]()
+
+
+def measure(model, sampler, num, batch_size, seed, ext, ref):
+    from keras_aliasfree.metrics.evaluation import generative_scores, sample_images
+
+    sample_images(model, min(batch_size, num), batch_size, sampler, None, seed, verbose=False)
+    t0 = time.perf_counter()  # the loop is compiled now: what is left is sampling
+    fake = sample_images(model, num, batch_size, sampler, None, seed, verbose=False)
+    secs = (time.perf_counter() - t0) / num
+    feats, probs = ext(fake, verbose=False)
+    gs = generative_scores(feats, probs, ref, kid_subsets=50, kid_subset_size=min(500, num // 2))
+    return fake, {"fd": gs["fd"], "kid_x100": 100 * gs["kid"], "is": gs["is"], "s_per_image": secs}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", default="mnist-d", help="diffusion preset (default mnist-d)")
+    p.add_argument("--num", type=int, default=1000, help="samples per row (default 1000)")
+    p.add_argument("--nfe", default="5,10,20,50", help="NFE budgets, comma separated")
+    p.add_argument("--samplers", default=",".join(SAMPLERS), help="comma separated")
+    p.add_argument("--no-ddpm", action="store_true", help="skip the DDPM-T reference row")
+    p.add_argument("--batch-size", type=int, default=250)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="markdown file (default "
+                   "docs/benchmarks/sampler_quality.md; with --quick a temp folder)")
+    p.add_argument("--quick", action="store_true",
+                   help="64 images, 5 and 10 NFE, no DDPM row: checks the script runs")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.num, args.nfe, args.no_ddpm = 64, "5,10", True
+    out = args.out or (os.path.join(tempfile.mkdtemp(prefix="sampler_quality_"), "table.md")
+                       if args.quick else
+                       os.path.join(REPO, "docs", "benchmarks", "sampler_quality.md"))
+    grids = os.path.splitext(out)[0]
+    os.makedirs(grids, exist_ok=True)
+
+    import keras
+
+    from keras_aliasfree.diffusion import DDPM, DiffusionModel
+    from keras_aliasfree.images import save_grid
+    from keras_aliasfree.metrics.extractors import get_extractor, reference_features
+
+    model = DiffusionModel.from_preset(args.preset)
+    ext = get_extractor("mnist-classifier", verbose=False)
+    h, _, c = model.image_shape
+    ref = reference_features("mnist", ext, "train", count=args.num, image_size=h, channels=c,
+                             verbose=False)
+    runs = [(name, make_sampler(name, int(n))) for n in args.nfe.split(",")
+            for name in args.samplers.split(",")]
+    if not args.no_ddpm:
+        runs.append(("ddpm", DDPM()))
+    rows = []
+    for name, sampler in runs:
+        nfe = sampler.nfe(model.schedule)
+        fake, m = measure(model, sampler, args.num, args.batch_size, args.seed, ext, ref)
+        grid = os.path.join(grids, f"{name}_nfe{nfe}.png")
+        save_grid(fake[:16], grid, 4)
+        rows.append((name, repr(sampler), nfe, m, os.path.relpath(grid, os.path.dirname(out))))
+        print(f"{repr(sampler):60s} NFE {nfe:4d}  FD {m['fd']:7.2f}  KIDx100 {m['kid_x100']:6.2f}"
+              f"  IS {m['is']:5.2f}  {m['s_per_image'] * 1e3:7.1f} ms/image", flush=True)
+    lines = [f"# Sample quality against NFE: preset `{args.preset}`", "",
+             f"`python benchmarks/sampler_quality.py{' --quick' if args.quick else ''}`; "
+             f"{args.num} samples per row (seed {args.seed}), features of the offline classifier "
+             f"`mnist-classifier` against the first {args.num} MNIST training images; backend "
+             f"{keras.backend.backend()}, {os.cpu_count()} CPUs. Seconds per image exclude "
+             "compiling.", "",
+             "| sampler | NFE | FD | KID x100 | IS | ms / image | grid |", "|---|---|---|---|---|---|---|"]
+    for name, desc, nfe, m, grid in rows:
+        lines.append(f"| `{desc}` | {nfe} | {m['fd']:.2f} | {m['kid_x100']:.2f} | {m['is']:.2f} "
+                     f"| {m['s_per_image'] * 1e3:.1f} | [{name}]({grid}) |")
+    with open(out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
