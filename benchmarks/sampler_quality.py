@@ -4,11 +4,11 @@ For each sampler and NFE budget: FD, KID x100 and IS on the offline classifier's
 (preset ``mnist-classifier``, :mod:`keras_aliasfree.metrics.evaluation`) against the first
 ``--num`` real images, seconds per image (after a compile-only warm-up), and a grid of the first
 16 samples. DDPM with all T steps is the reference row. Writes a markdown table (and the grids
-beside it) and prints it.
+beside it) and prints it. One scenario, ``quality``, on the benchmark harness.
 
 Usage:
     python benchmarks/sampler_quality.py                      # the full table, docs/benchmarks/
-    python benchmarks/sampler_quality.py --quick              # 64 images, 5 and 10 NFE, /tmp
+    python benchmarks/sampler_quality.py --quick --out -      # 64 images, 5 and 10 NFE, printed
 
 Heun evaluates the model ``2 steps - 1`` times: its budget ``n`` becomes ``(n + 1) // 2`` steps
 and the table gives the NFE it really used.
@@ -16,14 +16,15 @@ and the table gives the NFE it really used.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
 import time
 
+from keras_aliasfree.benchmarking import Benchmark, Scenario, md_table, progress, succeeded
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GRIDS = os.path.join(REPO, "docs", "benchmarks", "sampler_quality")
 SAMPLERS = ("ddim", "ddim-eta1", "dpm++2m", "euler", "heun")
 
 
@@ -47,8 +48,7 @@ def measure(model, sampler, num, batch_size, seed, ext, ref):
     return fake, {"fd": gs["fd"], "kid_x100": 100 * gs["kid"], "is": gs["is"], "s_per_image": secs}
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def _add_arguments(p):
     p.add_argument("--preset", default="mnist-d", help="diffusion preset (default mnist-d)")
     p.add_argument("--num", type=int, default=1000, help="samples per row (default 1000)")
     p.add_argument("--nfe", default="5,10,20,50", help="NFE budgets, comma separated")
@@ -56,25 +56,17 @@ def main(argv=None):
     p.add_argument("--no-ddpm", action="store_true", help="skip the DDPM-T reference row")
     p.add_argument("--batch-size", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="markdown file (default "
-                   "docs/benchmarks/sampler_quality.md; with --quick a temp folder)")
-    p.add_argument("--quick", action="store_true",
-                   help="64 images, 5 and 10 NFE, no DDPM row: checks the script runs")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.num, args.nfe, args.no_ddpm = 64, "5,10", True
-    out = args.out or (os.path.join(tempfile.mkdtemp(prefix="sampler_quality_"), "table.md")
-                       if args.quick else
-                       os.path.join(REPO, "docs", "benchmarks", "sampler_quality.md"))
-    grids = os.path.splitext(out)[0]
-    os.makedirs(grids, exist_ok=True)
+    p.add_argument("--grids", default=GRIDS,
+                   help="folder for the sample grids (default %(default)s; '' = a temp folder)")
 
-    import keras
 
+def quality(args):
     from keras_aliasfree.diffusion import DDPM, DiffusionModel
     from keras_aliasfree.images import save_grid
     from keras_aliasfree.metrics.extractors import get_extractor, reference_features
 
+    grids = args.grids or tempfile.mkdtemp(prefix="sampler_quality_")
+    os.makedirs(grids, exist_ok=True)
     model = DiffusionModel.from_preset(args.preset)
     ext = get_extractor("mnist-classifier", verbose=False)
     h, _, c = model.image_shape
@@ -90,25 +82,29 @@ def main(argv=None):
         fake, m = measure(model, sampler, args.num, args.batch_size, args.seed, ext, ref)
         grid = os.path.join(grids, f"{name}_nfe{nfe}.png")
         save_grid(fake[:16], grid, 4)
-        rows.append((name, repr(sampler), nfe, m, os.path.relpath(grid, os.path.dirname(out))))
-        print(f"{repr(sampler):60s} NFE {nfe:4d}  FD {m['fd']:7.2f}  KIDx100 {m['kid_x100']:6.2f}"
-              f"  IS {m['is']:5.2f}  {m['s_per_image'] * 1e3:7.1f} ms/image", flush=True)
-    lines = [f"# Sample quality against NFE: preset `{args.preset}`", "",
-             f"`python benchmarks/sampler_quality.py{' --quick' if args.quick else ''}`; "
-             f"{args.num} samples per row (seed {args.seed}), features of the offline classifier "
-             f"`mnist-classifier` against the first {args.num} MNIST training images; backend "
-             f"{keras.backend.backend()}, {os.cpu_count()} CPUs. Seconds per image exclude "
-             "compiling.", "",
-             "| sampler | NFE | FD | KID x100 | IS | ms / image | grid |", "|---|---|---|---|---|---|---|"]
-    for name, desc, nfe, m, grid in rows:
-        lines.append(f"| `{desc}` | {nfe} | {m['fd']:.2f} | {m['kid_x100']:.2f} | {m['is']:.2f} "
-                     f"| {m['s_per_image'] * 1e3:.1f} | [{name}]({grid}) |")
-    with open(out, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"wrote {out}")
-    return 0
+        rows.append((name, repr(sampler), nfe, m, grid))
+        progress(f"{repr(sampler)} NFE {nfe}: FD {m['fd']:.2f}, IS {m['is']:.2f}")
+    return rows
 
+
+def render(results, args):
+    parts = [f"Preset `{args.preset}`; {args.num} samples per row (seed {args.seed}), features of "
+             f"the offline classifier `mnist-classifier` against the first {args.num} MNIST "
+             "training images. Seconds per image exclude compiling."]
+    for b, rows in succeeded(results, "quality").items():
+        table = [[f"`{desc}`", nfe, f"{m['fd']:.2f}", f"{m['kid_x100']:.2f}", f"{m['is']:.2f}",
+                  f"{m['s_per_image'] * 1e3:.1f}",
+                  f"[{name}]({os.path.relpath(grid, os.path.join(REPO, 'docs', 'benchmarks'))})"]
+                 for name, desc, nfe, m, grid in rows]
+        parts += [f"## {b}", md_table(["sampler", "NFE", "FD", "KID x100", "IS", "ms / image",
+                                       "grid"], table)]
+    return "\n\n".join(parts)
+
+
+BENCHMARK = Benchmark("sampler_quality", "Sample quality against NFE, every sampler",
+                      [Scenario("quality", quality)], render, add_arguments=_add_arguments,
+                      backends=("tensorflow",),
+                      quick={"num": 64, "nfe": "5,10", "no_ddpm": True, "grids": ""})
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(BENCHMARK.main())
