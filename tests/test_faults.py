@@ -234,8 +234,8 @@ def test_resume_refuses_a_damaged_newest_checkpoint_and_notes_ignored_flags(run_
 @pytest.mark.parametrize("extra, match", [
     (["--out", "x.jpgg"], "unknown image extension"),
     (["--frames", "3", "--out", "x.jpg"], "must end in .gif"),
-    (["--steps", "0"], "DDIM steps must be in 1..10"),
-    (["--steps", "-4"], "DDIM steps must be in 1..10"),
+    (["--steps", "0"], "DDIM steps must be >= 1, got 0"),
+    (["--steps", "-4"], "DDIM steps must be >= 1, got -4"),
     (["--steps", "2000"], "DDIM steps must be in 1..10"),
     (["--rotation", "nan"], "--rotation must be a finite"),
     (["--rotation", "inf"], "--rotation must be a finite"),
