@@ -30,7 +30,7 @@ from keras_aliasfree.equivariant import (FieldBroadcast, FieldGroupNorm, GroupCo
                                          LiftingConv2D, OrientationPool, UpEncoding)
 from keras_aliasfree.filter_spec import FilterSpec
 from keras_aliasfree.layers import AliasFreeDownsample, AliasFreeUpsample, FilteredActivation
-from keras_aliasfree.unet import _check_size
+from keras_aliasfree.unet import BuildArgsModel, _check_size
 from keras_aliasfree.unet_layers import SinusoidalEmbedding
 
 _PACKAGE = "keras_aliasfree"
@@ -185,7 +185,7 @@ def _graph(image_size, channels, base_width, group_order, kernel_size, max_frequ
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class EquivariantUNet(keras.Model):
+class EquivariantUNet(BuildArgsModel):
     """The orientation-equivariant UNet as a functional ``keras.Model``; see
     :func:`build_equivariant_unet`, whose arguments are its constructor's and its config.
 
@@ -205,14 +205,6 @@ class EquivariantUNet(keras.Model):
         super().__init__(inputs, output, name=name or f"equivariant_unet_c{config['group_order']}",
                          **kwargs)
         self._unet_config_json = json.dumps(config)
-
-    @property
-    def unet_config(self) -> dict:
-        """The canonical build arguments (a fresh dict)."""
-        return json.loads(self._unet_config_json)
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, **self.unet_config}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

@@ -281,8 +281,24 @@ def _unet_graph(config, image_size, channels, base_width, channel_mults, bottlen
 
 
 
+class BuildArgsModel(keras.Model):
+    """A functional model whose config is its build arguments (``unet_config``), not its layers.
+
+    Subclasses set ``self._unet_config_json`` (JSON text: Keras would wrap a dict attribute in
+    its own tracked containers) after building the graph.
+    """
+
+    @property
+    def unet_config(self) -> dict:
+        """The canonical build arguments (a fresh dict; checkpoints store it as ``unet``)."""
+        return json.loads(self._unet_config_json)
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, **self.unet_config}
+
+
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class UNet(keras.Model):
+class UNet(BuildArgsModel):
     """The paper's noise-prediction UNet as a functional ``keras.Model``; see :func:`build_unet`.
 
     The constructor takes :func:`build_unet`'s arguments and ``get_config`` returns them (as the
@@ -305,16 +321,7 @@ class UNet(keras.Model):
             filters, conv)
         name = name or f"unet_{unet_config['config'].replace('-', '_')}"
         super().__init__(inputs, output, name=name, **kwargs)
-        # kept as JSON text: Keras would wrap a dict attribute in its own tracked containers
         self._unet_config_json = json.dumps(unet_config)
-
-    @property
-    def unet_config(self) -> dict:
-        """The canonical build arguments (a fresh dict; checkpoints store it as ``unet``)."""
-        return json.loads(self._unet_config_json)
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, **self.unet_config}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

@@ -100,22 +100,27 @@ def test_sampler_tables_are_the_textbook_updates_without_clipping():
         assert tb.coef_x0[-1] == pytest.approx(1.0) and tb.coef_xt[-1] == pytest.approx(0.0)
 
 
-def test_reverse_step_is_the_table_update():
-    from keras_aliasfree.diffusion.sampling import reverse_step, table_row
+def test_a_table_sampler_step_is_the_table_update():
+    from keras_aliasfree.diffusion.samplers import DDPM
+    from keras_aliasfree.diffusion.sampling import x0_prediction
 
-    tab = NoiseSchedule(50).sampler_tables("ddpm")
+    schedule = NoiseSchedule(50)
+    tab = schedule.sampler_tables("ddpm")
     rng = np.random.default_rng(0)
     x, e, z = (rng.normal(size=(2, 4, 4, 1)).astype("float32") for _ in range(3))
     i = 10
-    got = np.asarray(keras.ops.convert_to_numpy(
-        reverse_step(x, e, table_row(tab.astype("float32"), i), z, clip=False)))
+    row = {k: v[i] for k, v in DDPM().tables(schedule).items()}
     x0 = (x - tab.sigma[i] * e) / tab.sqrt_alpha_bar[i]
-    want = tab.coef_x0[i] * x0 + tab.coef_xt[i] * x + tab.noise_std[i] * z
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-    clipped = np.asarray(keras.ops.convert_to_numpy(
-        reverse_step(x, e, table_row(tab.astype("float32"), i), z, clip=True)))
-    want = tab.coef_x0[i] * np.clip(x0, -1, 1) + tab.coef_xt[i] * x + tab.noise_std[i] * z
-    np.testing.assert_allclose(clipped, want, rtol=1e-4, atol=1e-5)
+    for clip in (False, True):
+        def denoise(xt, t, sqrt_ab, sigma, clip=clip):
+            return x0_prediction(e, xt, sigma, sqrt_ab, clip)
+
+        got, state = DDPM().step(keras.ops.convert_to_tensor(x), (), row, denoise,
+                                 keras.ops.convert_to_tensor(z))
+        want = tab.coef_x0[i] * (np.clip(x0, -1, 1) if clip else x0) + tab.coef_xt[i] * x \
+            + tab.noise_std[i] * z
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(got), want, rtol=1e-4, atol=1e-5)
+        assert state == ()
 
 
 def test_clip_denoised(trained):

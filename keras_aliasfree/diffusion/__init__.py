@@ -8,7 +8,7 @@ Modules, in dependency order (each imports only those above it):
   :class:`DDIM`, :class:`DPMSolverMultistep`, :class:`Euler`, :class:`Heun`, :func:`get_sampler`):
   each owns its tables, validation, NFE, state and one loop iteration.
 * :mod:`~keras_aliasfree.diffusion.band_limit` -- the disc band limit of C/D models.
-* :mod:`~keras_aliasfree.diffusion.sampling` -- :func:`reverse_step`, the one reverse update used
+* :mod:`~keras_aliasfree.diffusion.sampling` -- :func:`sampler_iteration`, the one loop body used
   by :meth:`DiffusionModel.sample` and by the SavedModel export, and the compiled sampling loop.
 * :mod:`~keras_aliasfree.diffusion.checkpoint` -- checkpoint directories: write, find, read.
 * :mod:`~keras_aliasfree.diffusion.exported` -- a SavedModel export read back as a Keras
@@ -37,7 +37,7 @@ from keras_aliasfree.diffusion.model import DiffusionModel
 from keras_aliasfree.diffusion.preemption import StopSignals, fit_from_step, step_batches
 from keras_aliasfree.diffusion.samplers import (DDIM, DDPM, DPMSolverMultistep, Euler, Heun,
                                                 Sampler, get_sampler)
-from keras_aliasfree.diffusion.sampling import noise_prediction, reverse_step
+from keras_aliasfree.diffusion.sampling import noise_prediction, sampler_iteration
 from keras_aliasfree.diffusion.saving import write_latest
 from keras_aliasfree.diffusion.schedule import (DEFAULT_DDIM_STEPS, SAMPLERS, NoiseSchedule,
                                                 SamplerTables, ddim_coefficients)
@@ -49,6 +49,6 @@ __all__ = ["DiffusionModel", "NoiseSchedule", "SamplerTables", "TrainingCheckpoi
            "load_checkpoint", "load_preset", "denoiser_from_export", "is_export",
            "read_export_info", "find_checkpoint", "read_checkpoint_config", "read_training_state",
            "is_checkpoint", "write_latest", "denoiser_from_checkpoint", "apply_band_limit",
-           "resolve_band_limit", "noise_prediction", "reverse_step", "ddim_coefficients",
+           "resolve_band_limit", "noise_prediction", "sampler_iteration", "ddim_coefficients",
            "SAMPLERS", "ROTATION_METHODS", "DEFAULT_ROTATION_METHOD", "DEFAULT_DDIM_STEPS",
            "BAND_LIMITS", "DATA_TAPER"]

@@ -124,7 +124,6 @@ class _TableSampler(Sampler):
 
     def step(self, x, state, row, denoise, noise):
         x0 = denoise(x, row["t"], row["sqrt_ab"], row["sigma"])
-        # the order of reverse_step's arithmetic, so the SavedModel's loop gives the same floats
         x_prev = row["coef_x0"] * x0 + row["coef_xt"] * x
         return (x_prev if noise is None else x_prev + row["noise_std"] * noise), state
 

@@ -1,7 +1,7 @@
-"""One reverse step, and the compiled reverse loop of :meth:`DiffusionModel.sample`.
+"""The loop body every sampler runs, and the compiled reverse loop of :meth:`DiffusionModel.sample`.
 
-:func:`reverse_step` is the whole update of a sampler step -- the predicted clean image, its clip,
-the DDPM posterior or DDIM update, the fresh noise -- written once in ``keras.ops``.
+:func:`sampler_iteration` turns x_t and what the sampler carries (rotation-aware sampling), then
+calls the sampler's ``step`` (:mod:`keras_aliasfree.diffusion.samplers`).
 :meth:`~keras_aliasfree.DiffusionModel.sample` runs it in a ``keras.ops.fori_loop`` and the
 SavedModel's ``sample`` signature (:mod:`keras_aliasfree.export`) in a ``tf.while_loop``; both get
 ``eps_hat`` from :func:`noise_prediction`, so the band limit is applied the same way too.
@@ -14,7 +14,6 @@ import numpy as np
 from keras import ops
 
 from keras_aliasfree.diffusion.band_limit import apply_band_limit
-from keras_aliasfree.diffusion.schedule import SamplerTables
 
 
 def _per_image(v):
@@ -50,32 +49,6 @@ def noise_prediction(denoiser_output, noisy_images, sigma, band_limit=None, pred
     if band_limit is None:
         return eps
     return apply_band_limit(eps, noisy_images, sigma)
-
-
-def table_row(tables, i):
-    """Row ``i`` of :class:`SamplerTables` whose fields are tensors (``i`` may be a tensor)."""
-    return SamplerTables(*(ops.take(v, i) for v in tables))
-
-
-def reverse_step(x_t, eps, coeffs, noise, clip=True):
-    """One reverse step ``x_t -> x_prev`` given ``eps_hat`` and one row of :class:`SamplerTables`.
-
-    ``x0_hat = (x_t - sigma eps) / sqrt_alpha_bar`` (clipped to [-1, 1] when ``clip``), then
-    ``x_prev = coef_x0 x0_hat + coef_xt x_t + noise_std noise``.
-
-    Example:
-        >>> import numpy as np
-        >>> from keras_aliasfree.diffusion import NoiseSchedule
-        >>> row = table_row(NoiseSchedule(10).sampler_tables("ddim", 5), 4)  # the last step
-        >>> x = np.full((1, 2, 2, 1), 0.5, "float32")
-        >>> y = reverse_step(x, np.zeros_like(x), row, np.zeros_like(x))  # returns x0_hat
-        >>> round(float(y[0, 0, 0, 0]), 4)
-        0.5
-    """
-    x_t, eps, noise = (ops.convert_to_tensor(v, "float32") for v in (x_t, eps, noise))
-    c = SamplerTables(*(ops.cast(v, "float32") for v in coeffs))  # no-op for float32 tables
-    x0 = x0_prediction(eps, x_t, c.sigma, c.sqrt_alpha_bar, clip)
-    return c.coef_x0 * x0 + c.coef_xt * x_t + c.noise_std * noise
 
 
 def rotate_noise(noise, degrees):
@@ -256,5 +229,5 @@ def run_sample_loop(init, run, n_steps, weights, nt_weights, rotation, seed=None
         return out, np.stack(trajectory).astype("float32")
     return out
 
-__all__ = ["run_sample_loop", "noise_prediction", "reverse_step", "table_row", "rotate_noise",
-           "build_sample_loop", "x0_prediction", "sampler_iteration"]
+__all__ = ["run_sample_loop", "noise_prediction", "rotate_noise", "build_sample_loop",
+           "x0_prediction", "sampler_iteration"]

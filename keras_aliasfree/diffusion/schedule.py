@@ -25,7 +25,7 @@ class SamplerTables(NamedTuple):
         x_prev = coef_x0 * x0_hat + coef_xt * x_t + noise_std * z
 
     Each field is an array with one entry per reverse step, in sampling order (``timesteps`` runs
-    from high to low). :func:`keras_aliasfree.diffusion.sampling.reverse_step` applies one row.
+    from high to low). :class:`~keras_aliasfree.diffusion.samplers.DDPM` and ``DDIM`` apply one row per step.
     """
 
     timesteps: np.ndarray
