@@ -94,20 +94,9 @@ def angle_rows():
 
 
 def _eq_r(fn, images, angles):
-    """eq_rotation_exact's measure, with the angle handed to ``fn`` (to turn "up" along)."""
-    from keras_aliasfree import discs as DS
-    from keras_aliasfree.metrics.equivariance import exact_rotation, radial_window
+    from keras_aliasfree.metrics.equivariance import eq_rotation_exact
 
-    x = exact_rotation(images * radial_window(images.shape[1])[None, :, :, None], 0.0)
-    y = fn(x, 0.0)
-    mask = DS.disc_mask(x.shape[1], x.shape[2], x.shape[1] / 2.0 - 1.0)[None, :, :, None]
-    refs, outs = [], []
-    for a in angles:
-        refs.append(exact_rotation(y, a))
-        # exact_rotation's +a is clockwise: "up" (counter-clockwise degrees) turns by -a
-        outs.append(exact_rotation(fn(exact_rotation(x, a), -a), 0.0))
-    refs, outs = np.concatenate(refs), np.concatenate(outs)
-    return DS.psnr(refs, outs, np.broadcast_to(mask, refs.shape))
+    return eq_rotation_exact(fn, images, angles, with_up=True)
 
 
 ANGLE_SETS = ((17.0, 37.0, 53.0, 71.0), (45.0,), (90.0,))

@@ -20,6 +20,11 @@ DEFAULT_DDIM_STEPS = 50
 ROTATION_METHODS = ("fft", "bilinear", "cubic")
 #: the rotation the samplers and the SavedModel use unless told otherwise (keeps noise variance)
 DEFAULT_ROTATION_METHOD = "fft"
+#: how rotation-aware sampling turns the image: ``progressive`` (the paper's: x_t turned by
+#: ``angle / NFE`` before every step) or ``once`` (the noise turned once, x_t never resampled)
+ROTATION_MODES = ("progressive", "once")
+#: the angles of the rotation agreement ``evaluate`` measures (degrees)
+AGREEMENT_ANGLES = (15.0, 45.0, 90.0, 180.0)
 #: what the network predicts: the noise (the paper, Ho et al.), ``v = sqrt(ab) eps - sqrt(1-ab) x0``
 #: (Salimans & Ho 2022) or the clean image ``x0``
 PREDICTION_TYPES = ("epsilon", "v", "x0")
@@ -33,5 +38,5 @@ DEFAULT_MAX_IMAGES = 1024
 BAND_LIMITS = ("auto", "disc", None)
 
 __all__ = ["SAMPLERS", "SAMPLER_NAMES", "DEFAULT_DDIM_STEPS", "ROTATION_METHODS",
-           "DEFAULT_ROTATION_METHOD",
+           "DEFAULT_ROTATION_METHOD", "ROTATION_MODES", "AGREEMENT_ANGLES",
            "BAND_LIMITS", "PREDICTION_TYPES", "LOSS_WEIGHTINGS", "DEFAULT_MAX_IMAGES"]

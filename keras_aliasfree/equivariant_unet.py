@@ -23,6 +23,7 @@ sample ``2 i``, a grid that a turn about the image centre does not map onto itse
 from __future__ import annotations
 
 import json
+import re
 
 import keras
 
@@ -30,11 +31,28 @@ from keras_aliasfree.equivariant import (FieldBroadcast, FieldGroupNorm, GroupCo
                                          LiftingConv2D, OrientationPool, UpEncoding)
 from keras_aliasfree.filter_spec import FilterSpec
 from keras_aliasfree.layers import AliasFreeDownsample, AliasFreeUpsample, FilteredActivation
-from keras_aliasfree.unet import BuildArgsModel, _check_size
-from keras_aliasfree.unet_layers import SinusoidalEmbedding
+from keras_aliasfree.unet_layers import BuildArgsModel, SinusoidalEmbedding, _check_size
 
 _PACKAGE = "keras_aliasfree"
 ACTIVATIONS = ("gelu", "filtered_gelu")
+_NAME_RE = re.compile(r"^E(\d+)?$")
+
+
+def equivariant_group_order(name):
+    """The group order ``N`` a config name gives (``"E"`` = C_4, ``"E8"`` = C_8), or ``None``
+    for a name that is not an equivariant config (``"A"``, ``"D-1N"``).
+
+    Example:
+        >>> equivariant_group_order("E"), equivariant_group_order("e8"), equivariant_group_order("A")
+        (4, 8, None)
+    """
+    m = _NAME_RE.match(str(name).strip().upper()) if name is not None else None
+    if not m:
+        return None
+    n = int(m.group(1) or 4)
+    if n < 1:
+        raise ValueError(f"config {name!r}: the group order must be >= 1")
+    return n
 
 
 def build_equivariant_unet(image_size=32, channels=1, base_width=None, group_order=4,
@@ -176,7 +194,8 @@ def _graph(image_size, channels, base_width, group_order, kernel_size, max_frequ
         x = add_time(x, t_act, out)
     x = OrientationPool(n, pool, name="orientation_pool")(x)
     out = keras.layers.Conv2D(channels, 1, name="output_conv", dtype="float32")(x)
-    config = dict(image_size=[h, w], channels=channels, base_width=base, group_order=n,
+    config = dict(architecture="equivariant", config=f"E{n}", image_size=[h, w],
+                  channels=channels, base_width=base, group_order=n,
                   kernel_size=int(kernel_size), max_frequency=int(max_frequency),
                   channel_mults=list(channel_mults), bottleneck_mult=bottleneck_mult,
                   time_dim=time_dim, use_up=bool(use_up), activation=activation, pool=pool,
@@ -198,7 +217,13 @@ class EquivariantUNet(BuildArgsModel):
 
     def __init__(self, image_size=32, channels=1, base_width=None, group_order=4, kernel_size=5,
                  max_frequency=2, channel_mults=(1, 2, 4, 4), bottleneck_mult=8, time_dim=256,
-                 use_up=True, activation="gelu", pool="mean", filters=None, name=None, **kwargs):
+                 use_up=True, activation="gelu", pool="mean", filters=None, name=None,
+                 architecture="equivariant", config=None, **kwargs):
+        if architecture != "equivariant":
+            raise ValueError(f"an EquivariantUNet config has architecture 'equivariant', got "
+                             f"{architecture!r}")
+        if config is not None and equivariant_group_order(config) != int(group_order):
+            raise ValueError(f"config name {config!r} does not match group_order={group_order}")
         inputs, output, config = _graph(
             image_size, channels, base_width, group_order, kernel_size, max_frequency,
             tuple(channel_mults), bottleneck_mult, time_dim, use_up, activation, pool, filters)
@@ -211,4 +236,4 @@ class EquivariantUNet(BuildArgsModel):
         return cls(**config)
 
 
-__all__ = ["ACTIVATIONS", "EquivariantUNet", "build_equivariant_unet"]
+__all__ = ["ACTIVATIONS", "EquivariantUNet", "build_equivariant_unet", "equivariant_group_order"]

@@ -26,16 +26,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import re
 
 import keras
-import numpy as np
 
 from keras_aliasfree.filter_spec import FilterSpec
 from keras_aliasfree.layers import AliasFreeDownsample, AliasFreeUpsample, FilteredActivation
-from keras_aliasfree.unet_layers import (BilinearUpsample, IsotropicConv2D, SinusoidalEmbedding,
-                                         SpatialSelfAttention)
+from keras_aliasfree.unet_layers import (BilinearUpsample, BuildArgsModel, IsotropicConv2D,
+                                         SinusoidalEmbedding, SpatialSelfAttention, _check_size)
 
 _PACKAGE = "keras_aliasfree"
 _CONFIG_RE = re.compile(r"^([A-D])(?:-(\d+(?:\.\d+)?)(N?))?$")
@@ -104,24 +102,6 @@ def parse_config(name) -> UNetConfig:
 
 
 # ----------------------------------------------------------------------------- builder
-
-def _check_size(image_size, levels):
-    if isinstance(image_size, (int, np.integer)):
-        h = w = int(image_size)
-    else:
-        try:
-            h, w = (int(v) for v in image_size)
-        except (TypeError, ValueError):
-            raise ValueError(f"image_size must be an int or (height, width), got {image_size!r}")
-    if h < 1 or w < 1:
-        raise ValueError(f"image_size must be positive, got {image_size!r}")
-    div = 2 ** levels
-    if h % div or w % div:
-        raise ValueError(f"image_size {h}x{w} is not divisible by 2**{levels} = {div} (the UNet "
-                         f"halves the size {levels} times); use a multiple of {div}, e.g. "
-                         f"{max(div, (h // div) * div)}")
-    return h, w
-
 
 def _attention_flags(attention, n):
     if isinstance(attention, bool):
@@ -281,22 +261,6 @@ def _unet_graph(config, image_size, channels, base_width, channel_mults, bottlen
 
 
 
-class BuildArgsModel(keras.Model):
-    """A functional model whose config is its build arguments (``unet_config``), not its layers.
-
-    Subclasses set ``self._unet_config_json`` (JSON text: Keras would wrap a dict attribute in
-    its own tracked containers) after building the graph.
-    """
-
-    @property
-    def unet_config(self) -> dict:
-        """The canonical build arguments (a fresh dict; checkpoints store it as ``unet``)."""
-        return json.loads(self._unet_config_json)
-
-    def get_config(self):
-        return {"name": self.name, "trainable": self.trainable, **self.unet_config}
-
-
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class UNet(BuildArgsModel):
     """The paper's noise-prediction UNet as a functional ``keras.Model``; see :func:`build_unet`.
@@ -336,6 +300,10 @@ def unet_from_config(unet_config: dict) -> keras.Model:
         >>> unet_from_config(m.unet_config).count_params() == m.count_params()
         True
     """
+    if unet_config.get("architecture") == "equivariant":
+        from keras_aliasfree.equivariant_unet import EquivariantUNet
+
+        return EquivariantUNet(**unet_config)
     kw = migrate_unet_config(unet_config)
     kw["image_size"] = tuple(kw["image_size"])
     return UNet(**kw)
@@ -357,6 +325,8 @@ def migrate_unet_config(unet_config: dict) -> dict:
         'paper'
     """
     kw = dict(unet_config)
+    if kw.get("architecture") == "equivariant":  # newer than the separate filter keys
+        return kw
     legacy = {new: kw.pop(old) for old, new in _LEGACY_FILTER_KEYS.items() if old in kw}
     if legacy:
         if "filters" in kw:

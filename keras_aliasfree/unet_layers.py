@@ -7,6 +7,8 @@ name); :mod:`keras_aliasfree.unet` re-exports them.
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 from keras import ops
@@ -229,4 +231,39 @@ class IsotropicConv2D(keras.layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
 
 
-__all__ = ["SinusoidalEmbedding", "BilinearUpsample", "SpatialSelfAttention", "IsotropicConv2D"]
+def _check_size(image_size, levels):
+    if isinstance(image_size, (int, np.integer)):
+        h = w = int(image_size)
+    else:
+        try:
+            h, w = (int(v) for v in image_size)
+        except (TypeError, ValueError):
+            raise ValueError(f"image_size must be an int or (height, width), got {image_size!r}")
+    if h < 1 or w < 1:
+        raise ValueError(f"image_size must be positive, got {image_size!r}")
+    div = 2 ** levels
+    if h % div or w % div:
+        raise ValueError(f"image_size {h}x{w} is not divisible by 2**{levels} = {div} (the UNet "
+                         f"halves the size {levels} times); use a multiple of {div}, e.g. "
+                         f"{max(div, (h // div) * div)}")
+    return h, w
+
+
+class BuildArgsModel(keras.Model):
+    """A functional model whose config is its build arguments (``unet_config``), not its layers.
+
+    Subclasses set ``self._unet_config_json`` (JSON text: Keras would wrap a dict attribute in
+    its own tracked containers) after building the graph.
+    """
+
+    @property
+    def unet_config(self) -> dict:
+        """The canonical build arguments (a fresh dict; checkpoints store it as ``unet``)."""
+        return json.loads(self._unet_config_json)
+
+    def get_config(self):
+        return {"name": self.name, "trainable": self.trainable, **self.unet_config}
+
+
+__all__ = ["SinusoidalEmbedding", "BilinearUpsample", "SpatialSelfAttention", "IsotropicConv2D",
+           "BuildArgsModel"]

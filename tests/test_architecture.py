@@ -69,7 +69,8 @@ def test_import_graph_has_no_cycle():
 
 def test_graph_sees_the_known_edges():
     graph = _graph()
-    assert f"{PKG}.diffusion.sampling" in graph[f"{PKG}.export"]
+    assert f"{PKG}.serving" in graph[f"{PKG}.export"]
+    assert f"{PKG}.diffusion.sampling" in graph[f"{PKG}.serving"]
     assert f"{PKG}.diffusion.schedule" in graph[f"{PKG}.diffusion.model"]
 
 

@@ -16,8 +16,9 @@ writes:
 * ``OUT/rotation_strip.png`` -- the sweep's frames side by side (one still picture of it);
 * ``OUT/compare_rotation.png`` -- with a baseline model (default: the shipped ``mnist-a``, config A
   trained with the same recipe and budget): the strip of the baseline (top row) above the
-  alias-free model's (bottom row), the same seed and initial noise: what alias-free buys, in one
-  picture.
+  alias-free model's, the same seed and initial noise, and, with an orientation-equivariant
+  model (``--equivariant``, default: the shipped ``mnist-e``, an E config that is told where "up"
+  is), its strip as the bottom row: the one whose digit turns without changing.
 
 The default model is the shipped preset ``mnist-d`` (package data of the installed package; in a
 source checkout, ``saved_models/mnist-d``), and its baseline the preset ``mnist-a``; ``--model``
@@ -35,6 +36,7 @@ from keras_aliasfree.constants import SAMPLER_NAMES
 
 DEFAULT_MODEL = "mnist-d"
 DEFAULT_BASELINE = "mnist-a"
+DEFAULT_EQUIVARIANT = "mnist-e"
 MODEL_ENV = "KERAS_ALIASFREE_DEMO_MODEL"
 
 
@@ -52,6 +54,9 @@ def register(subparsers):
                    help="preset name or SavedModel of a baseline to compare the rotation strip "
                         "with (default: the preset mnist-a with the default model, else a "
                         "mnist-a folder beside --model if there; 'none' skips)")
+    p.add_argument("--equivariant", default=DEFAULT_EQUIVARIANT,
+                   help="preset name or SavedModel of an orientation-equivariant model for the "
+                        "comparison's bottom row (default mnist-e; 'none' skips)")
     p.add_argument("--num", type=int, default=16, help="images in the sample grid (default 16)")
     p.add_argument("--sweep-num", type=int, default=4,
                    help="images per rotation-sweep frame (default 4)")
@@ -171,6 +176,8 @@ def run(args):
     try:
         model_path = _saved_model(requested, "--model" if args.model else "the default model")
         baseline = _baseline_path(args, model_path, default_model=requested == DEFAULT_MODEL)
+        equivariant = None if baseline is None or args.equivariant.lower() == "none" else \
+            _saved_model(args.equivariant, "--equivariant")
     except PresetError as e:
         print(f"error: {e}. Pass --model NAME_OR_DIR (`keras-aliasfree presets` lists the "
               f"names), or set ${MODEL_ENV}.", file=sys.stderr)
@@ -219,14 +226,17 @@ def run(args):
     if baseline:
         t0 = time.perf_counter()
         base_draw = _drawer(baseline, args)[0]
-        base_firsts = [base_draw(args.sweep_num, float(angle))[:1] for angle in angles]
-        rows = np.concatenate(base_firsts + firsts)
+        rows = [base_draw(args.sweep_num, float(angle))[:1] for angle in angles] + firsts
+        names = [os.path.basename(baseline), os.path.basename(model_path)]
+        if equivariant:
+            eq_draw = _drawer(equivariant, args)[0]
+            rows += [eq_draw(1, float(angle)) for angle in angles]
+            names.append(os.path.basename(equivariant))
         compare = os.path.join(args.out, "compare_rotation.png")
-        _labelled(tile(rows, nrow=len(firsts), scale=args.scale),
-                  f"top: {os.path.basename(baseline)}   bottom: "
-                  f"{os.path.basename(model_path)}   (same seed, -90..90 deg)").save(compare)
-        written.append((compare, f"baseline {baseline} (top) vs {model_path} (bottom), the same "
-                                 "seed and rotations", time.perf_counter() - t0))
+        _labelled(tile(np.concatenate(rows), nrow=len(firsts), scale=args.scale),
+                  f"rows: {', '.join(names)}   (same seed, -90..90 deg)").save(compare)
+        written.append((compare, f"one row per model ({', '.join(names)}), the same seed and "
+                                 "rotations", time.perf_counter() - t0))
     for path, what, secs in written:
         timing = f" ({secs:.1f} s)" if secs else ""
         print(f"wrote {path}: {what}{timing}")

@@ -9,8 +9,9 @@ Example:
 
 from __future__ import annotations
 
-from keras_aliasfree.constants import (DEFAULT_DDIM_STEPS, DEFAULT_ROTATION_METHOD,
-                                       ROTATION_METHODS, SAMPLER_NAMES)
+from keras_aliasfree.constants import (AGREEMENT_ANGLES, DEFAULT_DDIM_STEPS,
+                                       DEFAULT_ROTATION_METHOD, ROTATION_METHODS, ROTATION_MODES,
+                                       SAMPLER_NAMES)
 
 
 def _floats(text):
@@ -71,6 +72,14 @@ def register(subparsers):
                         "(default 100,500,900; '' skips)")
     p.add_argument("--rotation-method", default=DEFAULT_ROTATION_METHOD,
                    choices=ROTATION_METHODS)
+    p.add_argument("--rotation-mode", default="progressive", choices=ROTATION_MODES,
+                   help="how rotation-aware sampling turns: 'progressive' (the paper's: x_t "
+                        "turned a little before every step) or 'once' (the noise turned once)")
+    p.add_argument("--agreement-angles", type=_floats, default=AGREEMENT_ANGLES,
+                   help="angles of the rotation agreement (kept class, turned-back PSNR); "
+                        "'' skips it (default 15,45,90,180)")
+    p.add_argument("--agreement-num", type=int, default=200,
+                   help="seeds per agreement angle (default 200)")
     p.add_argument("--consistency-methods", type=_methods, default=(),
                    help="rotation methods of the rotation-consistency sweep, comma separated "
                    "(e.g. fft,bilinear; default: --rotation-method only); each other than "
@@ -119,7 +128,8 @@ def run(args) -> int:
             seed=args.seed, angles=args.angles, rotation_num=args.rotation_num,
             rotated_fd_angle=args.rotated_fd_angle, rotated_num=args.rotated_num,
             eq_num=args.eq_num, eq_timestep=args.eq_timestep, eq_timesteps=args.eq_timesteps,
-            rotation_method=args.rotation_method,
+            rotation_method=args.rotation_method, rotation_mode=args.rotation_mode,
+            agreement_angles=args.agreement_angles, agreement_num=args.agreement_num,
             consistency_methods=args.consistency_methods or (), kid_subsets=args.kid_subsets,
             kid_subset_size=args.kid_subset_size, data_dir=args.data_dir, cache=args.cache_dir,
             save_samples=args.save_samples, verbose=not args.quiet)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import sys
 
 from keras_aliasfree.constants import (DEFAULT_DDIM_STEPS, DEFAULT_MAX_IMAGES,
-                                       DEFAULT_ROTATION_METHOD, SAMPLER_NAMES,
-                                       ROTATION_METHODS)
+                                       DEFAULT_ROTATION_METHOD, ROTATION_METHODS, ROTATION_MODES,
+                                       SAMPLER_NAMES)
 
 
 def register(subparsers):
@@ -42,6 +42,10 @@ def register(subparsers):
     p.add_argument("--max-images", type=int, default=DEFAULT_MAX_IMAGES,
                    help="the most images one sample call may ask for (default %(default)s; a "
                         "larger num_images fails with InvalidArgumentError)")
+    p.add_argument("--rotation-mode", default="progressive", choices=ROTATION_MODES,
+                   help="how `sample` turns the image, fixed in the export: 'progressive' (the "
+                        "paper's: x_t turned a little before every step) or 'once' (the noise "
+                        "turned once; exact for quarter turns of an E config)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--no-verify", action="store_true",
                    help="skip reloading the SavedModel to check denoise against the Keras UNet")
@@ -63,7 +67,7 @@ def run(args):
         export_saved_model(checkpoint, args.out, rotation_method=args.rotation_method,
                            overwrite=args.overwrite, verify=not args.no_verify,
                            verbose=not args.quiet, eta=eta, max_images=args.max_images,
-                           sampler=sampler)
+                           sampler=sampler, rotation_mode=args.rotation_mode)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ import os
 import sys
 
 from keras_aliasfree.constants import (DEFAULT_DDIM_STEPS, DEFAULT_ROTATION_METHOD,
-                                       ROTATION_METHODS, SAMPLER_NAMES)
+                                       ROTATION_METHODS, ROTATION_MODES, SAMPLER_NAMES)
 
 
 def register(subparsers):
@@ -35,6 +35,9 @@ def register(subparsers):
     p.add_argument("--rotation-method", default=DEFAULT_ROTATION_METHOD, choices=ROTATION_METHODS,
                    help="rotation of x_t at each step (default %(default)s; fft is the "
                         "band-limited three-shear)")
+    p.add_argument("--rotation-mode", default="progressive", choices=ROTATION_MODES,
+                   help="'progressive' (the paper's: x_t turned a little before every step) or "
+                        "'once' (the noise turned once)")
     p.add_argument("--sampler", default="ddim", choices=SAMPLER_NAMES,
                    help="ddim (default; --steps, --eta), dpm++2m, euler, heun (--steps) or ddpm "
                         "(all T steps); docs/SAMPLING.md")
@@ -102,7 +105,7 @@ def run(args):
         print(f"error: {e}", file=sys.stderr)
         return 2
     kw = dict(sampler=sampler, seed=args.seed, rotation_method=args.rotation_method,
-              use_ema=not args.raw_weights)
+              use_ema=not args.raw_weights, rotation_mode=args.rotation_mode)
     print(f"checkpoint: {ckpt}; sampler {sampler!r}, {sampler.nfe(model.schedule)} NFE")
     if args.frames and args.frames > 0:
         angles = np.linspace(-args.rotation, args.rotation, args.frames) if args.frames > 1 \

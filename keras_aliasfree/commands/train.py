@@ -40,8 +40,8 @@ DEFAULT_CONFIG = "A"
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "train", help="train a diffusion UNet (configs A-D) with model.fit",
-        description="Train a UNet config (A, B-<beta>[N], C-..., D-...) as a DDPM noise predictor "
+        "train", help="train a diffusion UNet (configs A-D, E) with model.fit",
+        description="Train a UNet config (A, B-<beta>[N], C-..., D-..., E) as a DDPM noise predictor "
                     "with model.fit on the current Keras backend; atomic per-epoch checkpoints, "
                     "--resume, TensorBoard logs.")
     p.add_argument("--config", default=None,
@@ -50,8 +50,9 @@ def register(subparsers):
                         "docs/TRAINING.md, 'Which config'); for B/C/D the kernel is this "
                         "library's 8x8 radial jinc (cutoff pi/2) with that Kaiser beta unless "
                         "--kernel-size/--cutoff say otherwise, so D-1N is NOT the paper's 3x3: "
-                        "add --filter-preset paper for the paper's filters. With --resume the "
-                        "checkpoint's config is used")
+                        "add --filter-preset paper for the paper's filters; E (or E8): the "
+                        "orientation-equivariant UNet over C_4 (C_8) with an 'up' input "
+                        "(docs/EQUIVARIANT.md). With --resume the checkpoint's config is used")
     p.add_argument("--data", default=None,
                    help="mnist | cifar10 | mnist_m | tfds:NAME | a path (.npz with an image "
                         "array 'x'/'images'/first array, image folder, .csv)")
@@ -83,8 +84,12 @@ def register(subparsers):
     p.add_argument("--schedule", default="linear", choices=("linear", "cosine"))
     p.add_argument("--ema-decay", type=float, default=0.999)
     p.add_argument("--base-width", type=int, default=None,
-                   help="UNet base width (default = image size, as the paper)")
+                   help="UNet base width (default = image size, as the paper); for E configs "
+                        "in fields of N channels (default image size / N)")
     p.add_argument("--no-attention", action="store_true", help="drop all self-attention blocks")
+    p.add_argument("--no-up", action="store_true",
+                   help="E configs: no 'up' input (the network is then equivariant in the image "
+                        "alone and samples a rotation-invariant mix)")
     p.add_argument("--filter-preset", default="default", choices=("default", "paper"))
     p.add_argument("--filter-rank", type=int, default=None,
                    help="separable terms kept of every filter (default: the preset's rule); e.g. "
@@ -175,8 +180,6 @@ def _train(args, dist):
     from keras_aliasfree.commands import find_checkpoint_announced
     from keras_aliasfree.diffusion.checkpoint import CheckpointError
     from keras_aliasfree.distribute import set_mixed_precision
-    from keras_aliasfree.unet import parse_config
-
     config_given = args.config is not None
     if not config_given:
         args.config = DEFAULT_CONFIG
@@ -204,7 +207,7 @@ def _train(args, dist):
         return 2
 
     try:
-        parse_config(args.config)
+        _config_name(args.config)
         x, _ = load_training_data(args)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -244,6 +247,7 @@ def _build(args, dist, x, resume_from, out, config_given=True):
     from keras_aliasfree.diffusion import DiffusionModel, NoiseSchedule
     from keras_aliasfree.diffusion.training import learning_rate, resumable_model, total_steps
     from keras_aliasfree.filter_spec import FilterSpec
+    from keras_aliasfree.equivariant_unet import build_equivariant_unet, equivariant_group_order
     from keras_aliasfree.unet import build_unet
 
     if resume_from:
@@ -253,11 +257,18 @@ def _build(args, dist, x, resume_from, out, config_given=True):
                                                              weight_decay=args.weight_decay))
         _note_stored_settings(args, cfg, out, config_given)
     else:
-        net = build_unet(args.config, image_size=args.image_size, channels=int(x.shape[-1]),
-                         base_width=args.base_width, attention=not args.no_attention,
-                         filters=FilterSpec(kernel_size=args.kernel_size, cutoff=args.cutoff,
-                                            preset=args.filter_preset, rank=args.filter_rank),
-                         conv=args.conv)
+        filters = FilterSpec(kernel_size=args.kernel_size, cutoff=args.cutoff,
+                             preset=args.filter_preset, rank=args.filter_rank)
+        group_order = equivariant_group_order(args.config)
+        if group_order:
+            net = build_equivariant_unet(args.image_size, int(x.shape[-1]), args.base_width,
+                                         group_order, filters=filters, use_up=not args.no_up)
+        else:
+            if args.no_up:
+                raise ValueError("--no-up applies to the equivariant configs (E, E8) only")
+            net = build_unet(args.config, image_size=args.image_size, channels=int(x.shape[-1]),
+                             base_width=args.base_width, attention=not args.no_attention,
+                             filters=filters, conv=args.conv)
         model = DiffusionModel(net, NoiseSchedule(args.timesteps, kind=args.schedule),
                                ema_decay=args.ema_decay, seed=args.seed,
                                band_limit=args.band_limit, prediction=args.prediction,
@@ -391,12 +402,20 @@ _STORED = ("config", "lr", "lr_schedule", "warmup_steps", "weight_decay", "times
            "band_limit", "prediction", "loss_weighting", "snr_gamma", "image_size")
 
 
+def _config_name(name):
+    """The canonical name of a ``--config`` (``"d-1n"`` -> ``"D-1N"``, ``"E"`` -> ``"E4"``);
+    ``ValueError`` for one that is neither a UNet config nor an equivariant one."""
+    from keras_aliasfree.equivariant_unet import equivariant_group_order
+    from keras_aliasfree.unet import parse_config
+
+    n = equivariant_group_order(name)
+    return f"E{n}" if n else parse_config(name).name
+
+
 def _note_stored_settings(args, cfg, out, config_given=True):
     """On --resume, say which given flags differ from the run's stored settings (they lose): those
     in ``train_args.json``, and the checkpoint's UNet config (``cfg``), which is the one resumed.
     ``--config`` counts only when it was given (``config_given``): the default is no choice."""
-    from keras_aliasfree.unet import parse_config
-
     path = os.path.join(out, "train_args.json")
     try:
         with open(path) as f:
@@ -407,7 +426,7 @@ def _note_stored_settings(args, cfg, out, config_given=True):
     given = {k: getattr(args, k) for k in _STORED if hasattr(args, k)}
     if config_given:
         stored["config"] = cfg["unet"]["config"]
-        given["config"] = parse_config(args.config).name
+        given["config"] = _config_name(args.config)
     differ = [f"--{k.replace('_', '-')} {stored[k]!r} (given {given[k]!r})"
               for k in _STORED if k in stored and k in given and stored[k] != given[k]]
     if differ:

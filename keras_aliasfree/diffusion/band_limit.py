@@ -39,8 +39,12 @@ def resolve_band_limit(band_limit, denoiser=None):
         return None
     from keras_aliasfree.unet import migrate_unet_config, parse_config
 
-    fa = parse_config(cfg["config"]).filtered_activation
-    preset = (migrate_unet_config(cfg).get("filters") or {}).get("preset", "default")
+    if cfg.get("architecture") == "equivariant":
+        fa, filters = cfg.get("activation") == "filtered_gelu", cfg.get("filters")
+    else:
+        fa = parse_config(cfg["config"]).filtered_activation
+        filters = migrate_unet_config(cfg).get("filters")
+    preset = (filters or {}).get("preset", "default")
     return "disc" if fa and preset != "paper" else None
 
 

@@ -20,19 +20,15 @@ import numpy as np
 from keras import ops
 
 from keras_aliasfree.diffusion.band_limit import band_limit_images, resolve_band_limit
-from keras_aliasfree.diffusion.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
-                                                  MODEL_DEFAULTS, denoiser_from_checkpoint,
-                                                  migrate_checkpoint_config)
-from keras_aliasfree.diffusion.saving import (load_model_weights, load_optimizer_state,
-                                             save_model_checkpoint)
-from keras_aliasfree.diffusion.exported import is_export, model_arguments_from_export
-from keras_aliasfree.diffusion.sampling import (build_sample_loop, noise_prediction,
-                                               run_sample_loop)
+from keras_aliasfree.diffusion.checkpoint import MODEL_DEFAULTS, migrate_checkpoint_config
+from keras_aliasfree.diffusion.saving import CheckpointMethods
+from keras_aliasfree.diffusion.sampling import (ROTATION_MODES, build_sample_loop,
+                                               denoiser_inputs, noise_prediction,
+                                               run_sample_loop, takes_up)
 from keras_aliasfree.diffusion.samplers import get_sampler
 from keras_aliasfree.diffusion.schedule import NoiseSchedule
 from keras_aliasfree.distribute import (per_replica_logs, replica_context, replica_rows,
                                         scale_loss_for_replicas)
-from keras_aliasfree.presets import resolve_preset
 from keras_aliasfree.transforms import DEFAULT_ROTATION_METHOD, ROTATION_METHODS
 
 _PACKAGE = "keras_aliasfree"
@@ -45,12 +41,15 @@ def _backend():
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class DiffusionModel(keras.Model):
+class DiffusionModel(CheckpointMethods, keras.Model):
     """A denoising diffusion model around a denoising network.
 
     Args:
         denoiser: a built ``keras.Model`` taking ``[noisy_images (B,H,W,C), timesteps (B,)]`` and
-            returning the prediction (``(B,H,W,C)``), e.g. :func:`keras_aliasfree.build_unet`.
+            returning the prediction (``(B,H,W,C)``), e.g. :func:`keras_aliasfree.build_unet`;
+            or one that also takes ``up_degrees (B,)``, where "up" is
+            (:func:`keras_aliasfree.build_equivariant_unet`): trained with up = 0 (the data is
+            upright), and told the angle it has been turned by in rotation-aware sampling.
         schedule: a :class:`NoiseSchedule` (default: linear, T = 1000, 1e-4..0.02).
         ema_decay: EMA decay; the effective decay at update n is ``min(ema_decay, (1+n)/(10+n))``
             so early averages are not dominated by the random initialisation. 0 disables averaging
@@ -95,8 +94,9 @@ class DiffusionModel(keras.Model):
         super().__init__(**kwargs)
         if not isinstance(denoiser, keras.Model):
             raise TypeError(f"denoiser must be a keras.Model, got {type(denoiser).__name__}")
-        if len(denoiser.inputs or []) != 2:
-            raise ValueError("denoiser must take two inputs [noisy_images, timesteps]; got "
+        if len(denoiser.inputs or []) not in (2, 3):
+            raise ValueError("denoiser must take the inputs [noisy_images, timesteps] or "
+                             "[noisy_images, timesteps, up_degrees]; got "
                              f"{len(denoiser.inputs or [])} input(s)")
         shape = tuple(denoiser.inputs[0].shape)
         if len(shape) != 4 or any(d is None for d in shape[1:]):
@@ -129,6 +129,11 @@ class DiffusionModel(keras.Model):
         self.built = True
 
     # -- properties ---------------------------------------------------------------------------
+    @property
+    def takes_up(self):
+        """Whether the denoiser takes the "up" angle (``[x_t, t, up_degrees]``)."""
+        return takes_up(self.denoiser)
+
     @property
     def ema_variables(self):
         """EMA copies, in the order of ``denoiser.trainable_variables``."""
@@ -191,12 +196,14 @@ class DiffusionModel(keras.Model):
         ``band_limit="disc"`` (see the class docs), unchanged otherwise."""
         return band_limit_images(images, self.band_limit)
 
-    def predict_noise(self, noisy_images, timesteps, training=False, _sigma=None, _sqrt_ab=None):
+    def predict_noise(self, noisy_images, timesteps, training=False, up_degrees=None,
+                      _sigma=None, _sqrt_ab=None):
         """The model's noise prediction ``eps_hat(x_t, t)`` (integer timesteps, one per image).
 
         The denoiser's output turned into noise (``prediction``), with the band limit applied
         (see the class docs); sampling, the loss and the SavedModel's ``denoise`` signature all
-        use it.
+        use it. ``up_degrees`` (a number or one per image; default 0) is where "up" is, for a
+        denoiser that takes it (:attr:`takes_up`); giving it to one that does not is an error.
         """
         if isinstance(timesteps, (int, list, tuple, np.ndarray, np.integer)):
             t_np = np.asarray(timesteps)
@@ -206,7 +213,11 @@ class DiffusionModel(keras.Model):
         x = ops.cast(ops.convert_to_tensor(noisy_images), "float32")
         t = ops.convert_to_tensor(timesteps)
         # float32 from here on (the denoiser computes in bfloat16/float16 under mixed precision)
-        out = ops.cast(self.denoiser([x, ops.cast(t, "float32")], training=training), "float32")
+        if up_degrees is not None and not self.takes_up:
+            raise ValueError("up_degrees given, but this denoiser has no 'up' input")
+        t_f = ops.cast(t, "float32")
+        inputs = denoiser_inputs(self.denoiser, x, t_f, up_degrees)
+        out = ops.cast(self.denoiser(inputs, training=training), "float32")
         sigma, sqrt_ab = _sigma, _sqrt_ab
         if sigma is None:
             sigma = ops.take(ops.convert_to_tensor(self._sqrt_1mab), ops.cast(t, "int32"))
@@ -303,7 +314,7 @@ class DiffusionModel(keras.Model):
     # -- sampling -----------------------------------------------------------------------------
     def sample(self, num_images, steps=None, sampler="ddpm", rotation=0.0, seed=None,
                return_trajectory=False, rotation_method=None, use_ema=True, verbose="auto",
-               clip_denoised=True, eta=0.0):
+               clip_denoised=True, eta=0.0, rotation_mode="progressive"):
         """Generate ``num_images`` images, optionally turned by ``rotation`` degrees.
 
         Args:
@@ -314,12 +325,19 @@ class DiffusionModel(keras.Model):
                 ``DPMSolverMultistep(10)``, ``Euler``, ``Heun``, ``DDPM()``) or a name for
                 :func:`~keras_aliasfree.diffusion.samplers.get_sampler` (``"ddpm"``, ``"ddim"``,
                 ``"dpm++2m"``, ``"euler"``, ``"heun"``) with ``steps`` and ``eta``.
-            rotation: degrees (counter-clockwise); x_t and the sampler's carried images are
-                rotated by ``rotation / NFE`` before each model evaluation, and a stochastic
-                sampler's fresh noise by the angle turned so far
-                (:func:`~keras_aliasfree.diffusion.sampling.rotate_noise`): the sample is the
-                same seed's plain sample, turned, as far as the denoiser is equivariant.
-                0 = plain sampling (bit-identical for the same seed).
+            rotation: degrees (counter-clockwise); 0 = plain sampling (bit-identical for the
+                same seed). The sample is the same seed's plain sample, turned, as far as the
+                denoiser is equivariant (to turning x_t and "up" together, for a denoiser that
+                takes "up"; it is told the angle turned so far).
+            rotation_mode: how the turn enters the reverse process. ``"progressive"`` (the
+                paper's): x_t and the sampler's carried images are rotated by
+                ``rotation / NFE`` before each model evaluation, and a stochastic sampler's
+                fresh noise by the angle turned so far
+                (:func:`~keras_aliasfree.diffusion.sampling.rotate_noise`). ``"once"``: the
+                initial noise and every fresh noise are turned by ``rotation``, x_t is never
+                resampled (for a denoiser exactly equivariant to the turn, e.g. quarter turns
+                of a C_4 :class:`~keras_aliasfree.EquivariantUNet`, the sample is then the
+                plain one turned, to float round-off).
             seed: int for reproducible samples; ``None`` draws a fresh seed.
             return_trajectory: also return x_t at about 10 evenly spaced points of the reverse
                 process (first = the initial noise), shape ``(K, N, H, W, C)``.
@@ -353,92 +371,23 @@ class DiffusionModel(keras.Model):
         clip = bool(clip_denoised)
         sampler = get_sampler(sampler, steps, eta)
         sampler.tables(self.schedule)  # validates the sampler against the schedule
-        key = (num, repr(sampler), rotate, method if rotate else None, clip)
+        if rotation_mode not in ROTATION_MODES:
+            raise ValueError(f"rotation_mode must be one of {ROTATION_MODES}, got "
+                             f"{rotation_mode!r}")
+        mode = rotation_mode if rotate else None
+        key = (num, repr(sampler), rotate, method if rotate else None, clip, mode)
         if key not in self._sample_fns:
             self._sample_fns[key] = build_sample_loop(
                 self.denoiser, self.band_limit, sampler, self.schedule, num, rotate, method,
-                clip, self.prediction)
+                clip, self.prediction, mode or "progressive")
         init, run, n_steps = self._sample_fns[key]
 
         weights = [e.value for e in self.ema_variables] if use_ema else \
             [v.value for v in self.denoiser.trainable_variables]
         return run_sample_loop(init, run, n_steps, weights,
                                [v.value for v in self.denoiser.non_trainable_variables],
-                               rotation, seed, verbose, return_trajectory)
-
-    # -- checkpoints --------------------------------------------------------------------------
-    def checkpoint_config(self):
-        """The ``config.json`` of a checkpoint: :meth:`get_config` with the format version and
-        the image shape, Keras version and backend it was written with."""
-        config = {k: v for k, v in self.get_config().items()
-                  if k not in ("name", "trainable", "dtype")}
-        return {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, **config,
-                "image_size": list(self.image_shape[:2]), "channels": self.image_shape[2],
-                "keras_version": keras.__version__, "backend": _backend()}
-
-    def save_checkpoint(self, directory, training_state=None, include_optimizer=True):
-        """Write a checkpoint directory atomically (temp dir, then rename over ``directory``).
-
-        Layout: ``config.json``, ``ema.weights.h5`` and ``raw.weights.h5`` (denoiser weights, load
-        into ``unet_from_config(config["unet"])``), ``training_state.json`` (step, EMA updates,
-        RNG state, optimizer config, plus ``training_state``) and ``optimizer.npz`` (optimizer
-        variables) when the model has a built optimizer. Returns the directory.
-
-        Example:
-            >>> # dm.save_checkpoint("run/checkpoints/epoch_0003", {"epoch": 3})
-        """
-        return save_model_checkpoint(self, directory, training_state, include_optimizer)
-
-    def load_weights_from_checkpoint(self, directory):
-        """Load raw and EMA weights, EMA counter and RNG state from a checkpoint directory."""
-        return load_model_weights(self, directory)
-
-    def restore_training_state(self, directory):
-        """Resume: weights, EMA, RNG state and optimizer variables. Call after ``compile``.
-
-        Returns the ``training_state.json`` dict (``epoch``, ``step``, ...).
-        """
-        state = load_model_weights(self, directory)
-        load_optimizer_state(self, directory)
-        return state
-
-    @classmethod
-    def from_checkpoint(cls, directory, **kwargs):
-        """Rebuild a model (UNet, schedule, EMA and raw weights, RNG state) from a checkpoint.
-
-        ``directory`` may be a checkpoint or a training run directory (its latest checkpoint).
-
-        Example:
-            >>> # dm = DiffusionModel.from_checkpoint("runs/mnist_d1n")
-            >>> # images = dm.sample(16, sampler="ddim", steps=100, rotation=90, seed=0)
-        """
-        directory, config, denoiser = denoiser_from_checkpoint(directory)
-        model = cls(denoiser, NoiseSchedule(**config["schedule"]),
-                    **{**{k: config[k] for k in _MODEL_KEYS}, **kwargs})
-        model.load_weights_from_checkpoint(directory)
-        return model
-
-    @classmethod
-    def from_preset(cls, preset, **kwargs):
-        """A pretrained model by preset name, or from a folder: ready to :meth:`sample`.
-
-        ``preset``: a name from :func:`keras_aliasfree.presets.list_presets` (unknown names
-        raise :class:`~keras_aliasfree.presets.PresetError`, listing them), a SavedModel export
-        (the UNet rebuilt from its config with the exported EMA weights;
-        :func:`~keras_aliasfree.diffusion.exported.model_arguments_from_export`) or a checkpoint
-        / run directory (:meth:`from_checkpoint`). ``kwargs`` override the constructor
-        arguments. The shipped exports sample with DDIM and ``eta=1``.
-
-        Example:
-            >>> dm = DiffusionModel.from_preset("mnist-d")
-            >>> dm.sample(2, sampler="ddim", steps=4, eta=1.0, seed=0, verbose=0).shape
-            (2, 32, 32, 1)
-        """
-        path = resolve_preset(preset, kind="diffusion")
-        if not is_export(path):
-            return cls.from_checkpoint(path, **kwargs)
-        denoiser, schedule, stored = model_arguments_from_export(path, preset)
-        return cls(denoiser, NoiseSchedule(**schedule), **{**stored, **kwargs})
+                               rotation, seed, verbose, return_trajectory,
+                               mode or "progressive")
 
 
 __all__ = ["DiffusionModel"]

@@ -13,12 +13,32 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_aliasfree.constants import ROTATION_MODES
 from keras_aliasfree.diffusion.band_limit import apply_band_limit
 
 
 def _per_image(v):
     v = ops.cast(ops.convert_to_tensor(v), "float32")
     return ops.reshape(v, (-1, 1, 1, 1)) if len(v.shape) == 1 else v
+
+
+
+
+def takes_up(denoiser):
+    """Whether ``denoiser`` takes the "up" angle as a third input
+    (``[noisy_images, timesteps, up_degrees]``, e.g. an
+    :class:`~keras_aliasfree.equivariant_unet.EquivariantUNet`)."""
+    return len(denoiser.inputs or []) == 3
+
+
+def denoiser_inputs(denoiser, x, t, up=None):
+    """The input list for ``denoiser``: ``[x, t]``, plus ``up`` (degrees, one per image; 0 when
+    ``None``) if it takes the "up" angle. ``t`` is float, one per image."""
+    if not takes_up(denoiser):
+        return [x, t]
+    up = ops.zeros_like(t) if up is None else ops.cast(ops.broadcast_to(up, ops.shape(t)),
+                                                        t.dtype)
+    return [x, t, up]
 
 
 def noise_prediction(denoiser_output, noisy_images, sigma, band_limit=None, prediction="epsilon",
@@ -89,39 +109,50 @@ def x0_prediction(eps, x_t, sigma, sqrt_alpha_bar, clip=True):
 def sampler_iteration(sampler, x, state, row, denoise, noise=None, turn=None, turn_noise=None):
     """One iteration of every reverse loop (library and SavedModel): turn, then step.
 
-    ``turn`` (``None`` = no rotation) turns ``x`` and every image the sampler carries by this
-    iteration's angle, ``turn_noise`` the fresh ``noise`` (``None`` for a deterministic sampler)
-    by the angle turned so far (:func:`rotate_noise`); then ``sampler.step``. Returns ``(x,
-    state)``.
+    ``turn`` (``None`` = no turn this iteration) turns ``x`` and every image the sampler carries
+    by this iteration's angle, ``turn_noise`` (``None`` = none) the fresh ``noise`` (``None`` for
+    a deterministic sampler) by the angle turned so far (:func:`rotate_noise`); then
+    ``sampler.step``. ``denoise`` is the iteration's model call (with the "up" angle bound, for a
+    denoiser that takes it). Returns ``(x, state)``.
 
     Example:
         >>> # x, state = sampler_iteration(DDIM(20), x, (), row, denoise)
     """
     if turn is not None:
         x, state = turn(x), tuple(turn(s) for s in state)
-        if noise is not None and turn_noise is not None:
-            noise = turn_noise(noise)
+    if noise is not None and turn_noise is not None:
+        noise = turn_noise(noise)
     return sampler.step(x, tuple(state), row, denoise, noise)
 
 
 def build_sample_loop(denoiser, band_limit, sampler, schedule, num, rotate=False,
-                      rotation_method="fft", clip=True, prediction="epsilon"):
+                      rotation_method="fft", clip=True, prediction="epsilon",
+                      rotation_mode="progressive"):
     """``(init, run, n_steps)``: the compiled reverse loop of :meth:`DiffusionModel.sample`.
 
     ``sampler`` is a :class:`~keras_aliasfree.diffusion.samplers.Sampler`; its tables for
     ``schedule`` become constants of the loop and its ``step`` is the loop body (one model
-    evaluation per iteration, ``n_steps`` = its NFE). ``init(seed_state) -> (x_T, seed_state)``
-    draws the initial noise; ``run(carry, weights, nt_weights, angle, start, stop)`` runs
-    iterations ``start..stop-1`` on ``carry = (x, seed_state, *sampler_state)`` with the given
-    denoiser weights (stateless: EMA or raw weights are passed in). With ``rotate``, ``x`` and
-    every image of the sampler's state are turned by ``angle`` before each iteration, and a
-    stochastic sampler's fresh noise by the angle turned so far (:func:`rotate_noise`).
+    evaluation per iteration, ``n_steps`` = its NFE). ``init(seed_state, angle) -> (x_T,
+    seed_state, ...)`` draws the initial noise; ``run(carry, weights, nt_weights, angle, start,
+    stop)`` runs iterations ``start..stop-1`` on ``carry = (x, seed_state, *sampler_state)``
+    with the given denoiser weights (stateless: EMA or raw weights are passed in).
+
+    With ``rotate``, ``angle`` is what :func:`rotation_angles` gives for ``rotation_mode``:
+    ``"progressive"`` (the paper's): ``x`` and every image of the sampler's state are turned by
+    ``angle`` before each iteration, a stochastic sampler's fresh noise by the angle turned so
+    far (:func:`rotate_noise`); ``"once"``: the initial noise and every fresh noise are turned
+    by the whole ``angle`` and x_t is never resampled. A denoiser that takes "up"
+    (:func:`takes_up`) is given the angle turned so far (0 without rotation).
     ``jax.jit`` / ``tf.function`` compile them once; PyTorch runs them eagerly under ``no_grad``.
     """
+    if rotation_mode not in ROTATION_MODES:
+        raise ValueError(f"rotation_mode must be one of {ROTATION_MODES}, got {rotation_mode!r}")
     shape = (int(num),) + tuple(int(d) for d in denoiser.inputs[0].shape[1:])
     rotate_fn = None
     if rotate:
         from keras_aliasfree.transforms import rotate as rotate_fn
+    once = bool(rotate) and rotation_mode == "once"
+    progressive = bool(rotate) and not once
     tables = sampler.tables(schedule)
     n_steps = int(len(tables["t"]))
     clip = bool(clip) and sampler.clip_x0
@@ -140,11 +171,14 @@ def build_sample_loop(denoiser, band_limit, sampler, schedule, num, rotate=False
     def run(carry, weights, nt_weights, angle, start, stop):
         mapping = list(zip(tv_refs, weights)) + list(zip(ntv_refs, nt_weights))
 
-        def denoise(x, t, sqrt_ab, sigma):
-            with keras.StatelessScope(state_mapping=mapping):
-                out = denoiser([x, ops.broadcast_to(t, (shape[0],))], training=False)
-            eps = noise_prediction(out, x, sigma, band_limit, prediction, sqrt_ab)
-            return x0_prediction(eps, x, sigma, sqrt_ab, clip)
+        def denoiser_at(up):
+            def denoise(x, t, sqrt_ab, sigma):
+                t = ops.broadcast_to(t, (shape[0],))
+                with keras.StatelessScope(state_mapping=mapping):
+                    out = denoiser(denoiser_inputs(denoiser, x, t, up), training=False)
+                eps = noise_prediction(out, x, sigma, band_limit, prediction, sqrt_ab)
+                return x0_prediction(eps, x, sigma, sqrt_ab, clip)
+            return denoise
 
         def body(i, carry):
             x, seed_state, state = carry[0], carry[1], tuple(carry[2:])
@@ -152,16 +186,19 @@ def build_sample_loop(denoiser, band_limit, sampler, schedule, num, rotate=False
             z = None
             if stochastic:
                 z, seed_state = draw(seed_state)
+            turned = angle * ops.cast(i + 1, "float32") if progressive else angle
             x, state = sampler_iteration(
-                sampler, x, state, row, denoise, z,
-                (lambda a: rotate_fn(a, angle, method=rotation_method)) if rotate else None,
-                lambda z: rotate_noise(z, angle * ops.cast(i + 1, "float32")))
+                sampler, x, state, row, denoiser_at(turned if rotate else None), z,
+                (lambda a: rotate_fn(a, angle, method=rotation_method)) if progressive else None,
+                (lambda z: rotate_noise(z, turned)) if rotate else None)
             return (x, seed_state) + tuple(state)
 
         return ops.fori_loop(start, stop, body, tuple(carry))
 
-    def init(seed_state):
+    def init(seed_state, angle):
         x, seed_state = draw(seed_state)
+        if once:
+            x = rotate_noise(x, angle)
         return (x, seed_state) + tuple(sampler.init_state(x))
 
     backend = keras.backend.backend()
@@ -181,6 +218,14 @@ def build_sample_loop(denoiser, band_limit, sampler, schedule, num, rotate=False
     return init, run, n_steps
 
 
+def rotation_angles(rotation, n_steps, rotation_mode="progressive"):
+    """The loop's ``angle`` for a total turn of ``rotation`` degrees over ``n_steps``: the
+    per-iteration angle (``"progressive"``) or the whole angle (``"once"``)."""
+    if rotation_mode not in ROTATION_MODES:
+        raise ValueError(f"rotation_mode must be one of {ROTATION_MODES}, got {rotation_mode!r}")
+    return float(rotation) / n_steps if rotation_mode == "progressive" else float(rotation)
+
+
 def fresh_seed():
     """A random non-negative int32 seed (for ``seed=None``)."""
     return int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
@@ -188,7 +233,7 @@ def fresh_seed():
 
 
 def run_sample_loop(init, run, n_steps, weights, nt_weights, rotation, seed=None, verbose="auto",
-                    return_trajectory=False):
+                    return_trajectory=False, rotation_mode="progressive"):
     """Run a loop from :func:`build_sample_loop` over all ``n_steps`` reverse steps.
 
     The loop runs in about ten compiled chunks when a progress bar or the trajectory is asked
@@ -204,13 +249,13 @@ def run_sample_loop(init, run, n_steps, weights, nt_weights, rotation, seed=None
     if seed is None:
         seed = fresh_seed()
     seed_state = keras.random.SeedGenerator(int(seed)).state.value
-    angle = ops.convert_to_tensor(float(rotation) / n_steps, "float32")
+    angle = ops.convert_to_tensor(rotation_angles(rotation, n_steps, rotation_mode), "float32")
     if verbose == "auto":
         verbose = n_steps >= 100
     chunks = 10 if (return_trajectory or verbose) else 1
     bounds = np.unique(np.round(np.linspace(0, n_steps, chunks + 1)).astype(int))
     bar = keras.utils.Progbar(n_steps, unit_name="step") if verbose else None
-    carry = init(seed_state)
+    carry = init(seed_state, angle)
     trajectory = [ops.convert_to_numpy(carry[0])] if return_trajectory else None
     eager_bounds = keras.backend.backend() == "torch"
     for lo, hi in zip(bounds[:-1], bounds[1:]):
@@ -229,5 +274,5 @@ def run_sample_loop(init, run, n_steps, weights, nt_weights, rotation, seed=None
         return out, np.stack(trajectory).astype("float32")
     return out
 
-__all__ = ["run_sample_loop", "noise_prediction", "rotate_noise", "build_sample_loop",
+__all__ = ["ROTATION_MODES", "takes_up", "denoiser_inputs", "rotation_angles", "run_sample_loop", "noise_prediction", "rotate_noise", "build_sample_loop",
            "x0_prediction", "sampler_iteration"]

@@ -21,8 +21,16 @@ import numpy as np
 from keras import ops
 
 from keras_aliasfree._io import make_temp_dir, remove_stale_temps, replace_directory
-from keras_aliasfree.diffusion.checkpoint import (CheckpointError, _write_manifest,
+from keras_aliasfree.diffusion.checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
+                                                  MODEL_DEFAULTS, CheckpointError,
+                                                  _write_manifest, denoiser_from_checkpoint,
                                                   find_checkpoint, read_training_state)
+from keras_aliasfree.diffusion.exported import is_export, model_arguments_from_export
+from keras_aliasfree.diffusion.schedule import NoiseSchedule
+from keras_aliasfree.presets import resolve_preset
+
+# the constructor arguments a config stores besides the network and the schedule
+_MODEL_KEYS = tuple(MODEL_DEFAULTS)
 
 def _json_default(o):
     if isinstance(o, np.integer):
@@ -161,4 +169,84 @@ def load_optimizer_state(model, directory):
     return True
 
 
-__all__ = ["write_latest", "save_model_checkpoint", "load_model_weights", "load_optimizer_state"]
+class CheckpointMethods:
+    """:class:`~keras_aliasfree.DiffusionModel`'s checkpoint and preset methods (a mixin: the
+    model's constructor arguments are its config, :meth:`DiffusionModel.get_config`)."""
+
+    def checkpoint_config(self):
+        """The ``config.json`` of a checkpoint: :meth:`get_config` with the format version and
+        the image shape, Keras version and backend it was written with."""
+        config = {k: v for k, v in self.get_config().items()
+                  if k not in ("name", "trainable", "dtype")}
+        return {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION, **config,
+                "image_size": list(self.image_shape[:2]), "channels": self.image_shape[2],
+                "keras_version": keras.__version__, "backend": keras.backend.backend()}
+
+    def save_checkpoint(self, directory, training_state=None, include_optimizer=True):
+        """Write a checkpoint directory atomically (temp dir, then rename over ``directory``).
+
+        Layout: ``config.json``, ``ema.weights.h5`` and ``raw.weights.h5`` (denoiser weights, load
+        into ``unet_from_config(config["unet"])``), ``training_state.json`` (step, EMA updates,
+        RNG state, optimizer config, plus ``training_state``) and ``optimizer.npz`` (optimizer
+        variables) when the model has a built optimizer. Returns the directory.
+
+        Example:
+            >>> # dm.save_checkpoint("run/checkpoints/epoch_0003", {"epoch": 3})
+        """
+        return save_model_checkpoint(self, directory, training_state, include_optimizer)
+
+    def load_weights_from_checkpoint(self, directory):
+        """Load raw and EMA weights, EMA counter and RNG state from a checkpoint directory."""
+        return load_model_weights(self, directory)
+
+    def restore_training_state(self, directory):
+        """Resume: weights, EMA, RNG state and optimizer variables. Call after ``compile``.
+
+        Returns the ``training_state.json`` dict (``epoch``, ``step``, ...).
+        """
+        state = load_model_weights(self, directory)
+        load_optimizer_state(self, directory)
+        return state
+
+    @classmethod
+    def from_checkpoint(cls, directory, **kwargs):
+        """Rebuild a model (UNet, schedule, EMA and raw weights, RNG state) from a checkpoint.
+
+        ``directory`` may be a checkpoint or a training run directory (its latest checkpoint).
+
+        Example:
+            >>> # dm = DiffusionModel.from_checkpoint("runs/mnist_d1n")
+            >>> # images = dm.sample(16, sampler="ddim", steps=100, rotation=90, seed=0)
+        """
+        directory, config, denoiser = denoiser_from_checkpoint(directory)
+        model = cls(denoiser, NoiseSchedule(**config["schedule"]),
+                    **{**{k: config[k] for k in _MODEL_KEYS}, **kwargs})
+        model.load_weights_from_checkpoint(directory)
+        return model
+
+    @classmethod
+    def from_preset(cls, preset, **kwargs):
+        """A pretrained model by preset name, or from a folder: ready to :meth:`sample`.
+
+        ``preset``: a name from :func:`keras_aliasfree.presets.list_presets` (unknown names
+        raise :class:`~keras_aliasfree.presets.PresetError`, listing them), a SavedModel export
+        (the UNet rebuilt from its config with the exported EMA weights;
+        :func:`~keras_aliasfree.diffusion.exported.model_arguments_from_export`) or a checkpoint
+        / run directory (:meth:`from_checkpoint`). ``kwargs`` override the constructor
+        arguments. The shipped exports sample with DDIM and ``eta=1``.
+
+        Example:
+            >>> from keras_aliasfree import DiffusionModel
+            >>> dm = DiffusionModel.from_preset("mnist-d")
+            >>> dm.sample(2, sampler="ddim", steps=4, eta=1.0, seed=0, verbose=0).shape
+            (2, 32, 32, 1)
+        """
+        path = resolve_preset(preset, kind="diffusion")
+        if not is_export(path):
+            return cls.from_checkpoint(path, **kwargs)
+        denoiser, schedule, stored = model_arguments_from_export(path, preset)
+        return cls(denoiser, NoiseSchedule(**schedule), **{**stored, **kwargs})
+
+
+__all__ = ["write_latest", "save_model_checkpoint", "load_model_weights", "load_optimizer_state",
+           "CheckpointMethods"]

@@ -136,7 +136,8 @@ def eq_translation(fn, images, fractional=False, max_shift=0.125, border=None, s
     return score
 
 
-def eq_rotation(fn, images, angles=None, method="fft", radius=None, seed=0, return_details=False):
+def eq_rotation(fn, images, angles=None, method="fft", radius=None, seed=0, return_details=False,
+                with_up=False):
     """EQ-R of ``fn`` in dB: ``psnr(R fn(x), fn(R x))`` inside the central disc.
 
     Args:
@@ -148,6 +149,8 @@ def eq_rotation(fn, images, angles=None, method="fft", radius=None, seed=0, retu
         method: rotation used for ``R`` (``"fft"``, band-limited, is the one to measure with).
         radius: disc radius on the output grid; default ``min(H', W') / 2 - 1``.
         seed: seed of the random angles.
+        with_up: ``fn(x, up_degrees)`` is told the angle (one per image) its input was turned
+            by: the equivariance to turning the image and "up" together.
 
     Example:
         >>> import numpy as np
@@ -166,7 +169,10 @@ def eq_rotation(fn, images, angles=None, method="fft", radius=None, seed=0, retu
         if a.ndim > 1:
             raise ValueError(f"angles must be a scalar or a 1-D sequence, got shape {a.shape}")
         angle_sets = [np.float32(v) for v in np.atleast_1d(a)]
-    y = _call(fn, x)
+    call = (lambda v, up: _call(lambda u: fn(u, np.broadcast_to(
+        np.float32(up) if np.ndim(up) == 0 else up, (n,)).astype(np.float32)), v)) \
+        if with_up else (lambda v, up: _call(fn, v))
+    y = call(x, np.float32(0.0))
     oh, ow = y.shape[1], y.shape[2]
     radius = min(oh, ow) / 2.0 - 1.0 if radius is None else float(radius)
     mask = DS.disc_mask(oh, ow, radius)[None, :, :, None]
@@ -175,7 +181,7 @@ def eq_rotation(fn, images, angles=None, method="fft", radius=None, seed=0, retu
         xr = keras.ops.convert_to_numpy(T.rotate(x, ang, method=method))
         refs.append(keras.ops.convert_to_numpy(
             T.rotate(y.astype(np.float32), ang, method=method)).astype(np.float64))
-        outs.append(_call(fn, xr))
+        outs.append(call(xr, ang))
     ref, out = np.concatenate(refs), np.concatenate(outs)
     score = DS.psnr(ref, out, np.broadcast_to(mask, ref.shape))
     if return_details:
@@ -185,7 +191,8 @@ def eq_rotation(fn, images, angles=None, method="fft", radius=None, seed=0, retu
 
 def denoiser_fn(denoiser, timestep):
     """Wrap a noise-prediction network ``denoiser([x_t, t])`` as ``fn(x_t)`` at a fixed timestep,
-    for :func:`eq_translation` / :func:`eq_rotation`.
+    for :func:`eq_translation` / :func:`eq_rotation`; ``fn(x_t, up_degrees=None)`` passes
+    the "up" angle to a denoiser that takes it (0 when ``None``).
 
     Example:
         >>> # fn = denoiser_fn(build_unet("D-1N", 32, 1), timestep=500)
@@ -193,9 +200,13 @@ def denoiser_fn(denoiser, timestep):
     """
     import keras
 
-    def fn(x):
+    from keras_aliasfree.diffusion.sampling import denoiser_inputs
+
+    def fn(x, up_degrees=None):
         t = keras.ops.full((x.shape[0],), float(timestep), dtype="float32")
-        return denoiser([keras.ops.convert_to_tensor(x, "float32"), t], training=False)
+        x = keras.ops.convert_to_tensor(x, "float32")
+        up = None if up_degrees is None else keras.ops.convert_to_tensor(up_degrees, "float32")
+        return denoiser(denoiser_inputs(denoiser, x, t, up), training=False)
 
     return fn
 
@@ -336,7 +347,7 @@ def radial_window(n, inner=0.625, outer=0.875):
 EXACT_ANGLES = (17.0, 37.0, 53.0, 71.0)
 
 
-def eq_rotation_exact(fn, images, angles=EXACT_ANGLES, return_floor=False):
+def eq_rotation_exact(fn, images, angles=EXACT_ANGLES, return_floor=False, with_up=False):
     """EQ-R in dB with an exact rotation: ``psnr(R fn(x), P fn(R x))`` on the central disc, where
     ``x`` is ``images`` windowed to a disc in space (:func:`radial_window`) and projected on the
     disc of frequencies, ``R`` is :func:`exact_rotation` and ``P`` the same projection unrotated.
@@ -347,6 +358,11 @@ def eq_rotation_exact(fn, images, angles=EXACT_ANGLES, return_floor=False):
     model with. Angles avoid multiples of 90 degrees, which any kernel with
     the square's symmetry passes exactly.
 
+    ``with_up=True``: ``fn(x, up_degrees)`` is told the angle its input was turned by
+    (counter-clockwise degrees, as :func:`keras_aliasfree.transforms.rotate`; 0 for ``x``), so
+    the measure is the equivariance to turning the image and "up" together (a denoiser with an
+    "up" input, :func:`keras_aliasfree.build_equivariant_unet`).
+
     Example:
         >>> import numpy as np
         >>> x = np.random.default_rng(0).normal(size=(2, 16, 16, 1)).astype("float32")
@@ -356,7 +372,9 @@ def eq_rotation_exact(fn, images, angles=EXACT_ANGLES, return_floor=False):
     """
     x = _check_images(images)
     x = exact_rotation(x * radial_window(x.shape[1])[None, :, :, None], 0.0)
-    y = _call(fn, x)
+    call = (lambda v, up: _call(lambda u: fn(u, up), v)) if with_up else \
+        (lambda v, up: _call(fn, v))
+    y = call(x, 0.0)
     if y.shape[1:3] != x.shape[1:3]:
         raise ValueError(f"eq_rotation_exact needs fn to keep the image size, got {y.shape}")
     mask = DS.disc_mask(x.shape[1], x.shape[2], x.shape[1] / 2.0 - 1.0)[None, :, :, None]
@@ -364,7 +382,8 @@ def eq_rotation_exact(fn, images, angles=EXACT_ANGLES, return_floor=False):
     for ang in angles:
         xr = exact_rotation(x, ang)
         refs.append(exact_rotation(y, ang))
-        outs.append(exact_rotation(_call(fn, xr), 0.0))
+        # exact_rotation's +ang is clockwise: "up" (counter-clockwise degrees) turns by -ang
+        outs.append(exact_rotation(call(xr, -float(ang)), 0.0))
         if return_floor:
             frefs.append(xr)
             fouts.append(exact_rotation(xr, 0.0))

@@ -16,6 +16,7 @@ import numpy as np
 from keras_aliasfree.metrics import distances as D
 from keras_aliasfree.metrics import equivariance as EQ
 from keras_aliasfree.metrics import extractors as E
+from keras_aliasfree.metrics.agreement import AGREEMENT_ANGLES, rotation_agreement
 from keras_aliasfree.metrics.report import EvaluationReport, format_table, write_json
 
 
@@ -25,7 +26,7 @@ EVALUATION_VERSION = 2
 
 
 def sample_images(model, num, batch_size=250, sampler="ddim", steps=50, seed=0, rotation=0.0,
-                  rotation_method="fft", verbose=True, eta=0.0):
+                  rotation_method="fft", verbose=True, eta=0.0, rotation_mode="progressive"):
     """Draw ``num`` images from a :class:`~keras_aliasfree.diffusion.DiffusionModel` in batches
     (batch ``i`` uses seed ``seed + i``); returns float32 numpy in [-1, 1]. ``sampler``,
     ``steps``, ``eta`` as :meth:`DiffusionModel.sample` takes them (a name or a sampler).
@@ -45,7 +46,7 @@ def sample_images(model, num, batch_size=250, sampler="ddim", steps=50, seed=0, 
             print(f"  sampling {done + b}/{num} (rotation {rotation:g} deg)", flush=True)
         out.append(model.sample(b, steps=steps, sampler=sampler, rotation=rotation,
                                 seed=seed + i, rotation_method=rotation_method, verbose=False,
-                                eta=eta))
+                                eta=eta, rotation_mode=rotation_mode))
         done += b
         i += 1
     return np.concatenate(out).astype(np.float32)
@@ -85,18 +86,21 @@ def denoiser_equivariance(denoiser, clean_images, timestep=500, schedule=None, s
     Example:
         >>> # denoiser_equivariance(build_unet("D-1N"), real_images[:16], timestep=500)
     """
+    from keras_aliasfree.diffusion.sampling import takes_up
+
     xt = EQ.noisy_inputs(clean_images, timestep, schedule, seed=seed)
     fn = EQ.denoiser_fn(denoiser, timestep)
     return {
         "eq_t": EQ.eq_translation(fn, xt, fractional=False, max_shift=max_shift, seed=seed),
         "eq_t_frac": EQ.eq_translation(fn, xt, fractional=True, max_shift=max_shift, seed=seed),
-        "eq_r": EQ.eq_rotation(fn, xt, seed=seed),
+        "eq_r": EQ.eq_rotation(fn, xt, seed=seed, with_up=takes_up(denoiser)),
     }
 
 
 def noise_equivariance(model, clean_images, timesteps=(100, 500, 900), seed=0, max_shift=0.125):
     """EQ-R and EQ-T_frac (dB) of what the sampler uses -- the model's noise prediction
-    ``eps_hat`` (EMA weights, band limit and prediction target applied) -- with both outputs
+    ``eps_hat`` (EMA weights, band limit and prediction target applied; a denoiser that takes
+    "up" is told the angle, so x_t and up turn together) -- with both outputs
     projected on the disc of frequencies a rotation maps onto itself (radius Nyquist), at each
     of ``timesteps``. Returns ``{t: {measure: dB}}``: ``eq_r_disc`` and ``eq_t_frac_disc``, and
     ``eq_r_exact`` (with ``eq_r_exact_floor``): EQ-R of the same ``eps_hat`` with the
@@ -121,26 +125,28 @@ def noise_equivariance(model, clean_images, timesteps=(100, 500, 900), seed=0, m
     from keras_aliasfree.discs import disc_lowpass
 
     out = {}
+    up = bool(getattr(model, "takes_up", False))  # x_t and "up" turned together
     with model.ema_weights_applied():
         for t in timesteps:
             xt = EQ.noisy_inputs(clean_images, int(t), model.schedule, seed=seed)
 
-            def raw(x, t=int(t)):
+            def raw(x, up_degrees=None, t=int(t)):
                 tt = np.full((x.shape[0],), t, "int32")
-                return model.predict_noise(keras.ops.convert_to_tensor(x), tt)
+                kw = {"up_degrees": up_degrees} if up else {}
+                return model.predict_noise(keras.ops.convert_to_tensor(x), tt, **kw)
 
-            def fn(x):
-                return disc_lowpass(raw(x))
+            def fn(x, up_degrees=None):
+                return disc_lowpass(raw(x, up_degrees))
 
             m = out[int(t)] = {}
-            m["eq_r_disc"] = EQ.eq_rotation(fn, xt, seed=seed)
+            m["eq_r_disc"] = EQ.eq_rotation(fn, xt, seed=seed, with_up=up)
             m["eq_r_disc_floor"] = EQ.eq_rotation(disc_lowpass, xt, seed=seed)
             m["eq_t_frac_disc"] = EQ.eq_translation(fn, xt, fractional=True,
                                                     max_shift=max_shift, seed=seed)
             # the same eps_hat with an exact rotation of disc-windowed inputs (a higher ceiling);
             # the exact rotation projects on the disc itself (on a zero-padded canvas), so raw
             m["eq_r_exact"], m["eq_r_exact_floor"] = EQ.eq_rotation_exact(
-                raw, xt, return_floor=True)
+                raw, xt, return_floor=True, with_up=up)
     return out
 
 
@@ -169,6 +175,11 @@ class EvaluationOptions:
         eq_timesteps: the timesteps of the EQ figures of ``eps_hat`` on the disc
             (:func:`noise_equivariance`).
         rotation_method: the rotation of rotation-aware sampling.
+        rotation_mode: ``"progressive"`` or ``"once"`` (:meth:`DiffusionModel.sample`).
+        agreement_angles, agreement_num: rotation agreement (kept class and turned-back PSNR,
+            :func:`~keras_aliasfree.metrics.agreement.rotation_agreement`) at these angles on
+            ``agreement_num`` seeds, classified by the extractor's class probabilities; empty
+            angles skip it.
         consistency_methods: further rotation methods swept for rotation consistency.
         kid_subsets, kid_subset_size: KID's subsets.
         data_dir, cache: data folder and reference-statistics cache folder.
@@ -201,6 +212,9 @@ class EvaluationOptions:
     eq_timestep: int = 500
     eq_timesteps: tuple = (100, 500, 900)
     rotation_method: str = "fft"
+    rotation_mode: str = "progressive"
+    agreement_angles: tuple = AGREEMENT_ANGLES
+    agreement_num: int = 200
     consistency_methods: tuple = ()
     kid_subsets: int = 100
     kid_subset_size: int = 1000
@@ -215,6 +229,11 @@ class EvaluationOptions:
         for m in (self.rotation_method, *self.consistency_methods):
             if m not in ROTATION_METHODS:
                 raise ValueError(f"rotation method must be one of {ROTATION_METHODS}, got {m!r}")
+        from keras_aliasfree.diffusion.sampling import ROTATION_MODES
+
+        if self.rotation_mode not in ROTATION_MODES:
+            raise ValueError(f"rotation_mode must be one of {ROTATION_MODES}, got "
+                             f"{self.rotation_mode!r}")
         if self.save_samples is not None and not str(self.save_samples).endswith(".npz"):
             raise ValueError(f"save_samples must be an .npz path, got {self.save_samples!r}")
         from keras_aliasfree.diffusion.samplers import Sampler, sampler_from_options
@@ -227,6 +246,8 @@ class EvaluationOptions:
         object.__setattr__(self, "eta", getattr(sampler, "eta", 0.0))
         object.__setattr__(self, "angles", tuple(float(a) for a in (self.angles or ())))
         object.__setattr__(self, "eq_timesteps", tuple(int(t) for t in self.eq_timesteps))
+        object.__setattr__(self, "agreement_angles",
+                           tuple(float(a) for a in (self.agreement_angles or ())))
         object.__setattr__(self, "consistency_methods", tuple(self.consistency_methods or ()))
 
     @property
@@ -281,7 +302,8 @@ def evaluate(model, options=None, checkpoint=None) -> EvaluationReport:
         rref = E.reference_features(o.data, ext, count=rn, rotation=float(o.rotated_fd_angle),
                                     **ref_kw)
         rfake = sample_images(model, rn, o.batch_size, o.sampler_object, None, o.seed + 10_000,
-                              float(o.rotated_fd_angle), o.rotation_method, o.verbose)
+                              float(o.rotated_fd_angle), o.rotation_method, o.verbose,
+                              rotation_mode=o.rotation_mode)
         rs = generative_scores(*ext(rfake, verbose=o.verbose), rref, o.kid_subsets,
                                o.kid_subset_size)
         scores.update(fd_rotated=rs["fd"], kid_rotated_x100=100 * rs["kid"])
@@ -297,11 +319,25 @@ def evaluate(model, options=None, checkpoint=None) -> EvaluationReport:
         def sample_fn(rotation, s, method=method):
             return model.sample(int(o.rotation_num), sampler=o.sampler_object,
                                 rotation=rotation, seed=s, rotation_method=method,
-                                verbose=False)
+                                verbose=False, rotation_mode=o.rotation_mode)
 
         mean, per = EQ.rotation_consistency(sample_fn, angles=o.angles, seed=o.seed,
                                             method=method, return_per_angle=True)
         consistency[method] = {"mean": mean, "per_angle": {f"{k:g}": v for k, v in per.items()}}
+
+    if o.agreement_angles:
+        if o.verbose:
+            print(f"rotation agreement: {o.agreement_num} seeds at "
+                  f"{', '.join(f'{a:g}' for a in o.agreement_angles)} deg", flush=True)
+
+        def agreement_fn(rotation, n, s):
+            return model.sample(n, sampler=o.sampler_object, rotation=rotation, seed=s,
+                                rotation_method=o.rotation_method, verbose=False,
+                                rotation_mode=o.rotation_mode)
+
+        scores["rotation_agreement"] = rotation_agreement(
+            agreement_fn, lambda x: ext(x, verbose=False)[1], o.agreement_angles,
+            o.agreement_num, o.batch_size, o.seed + 20_000)
 
     unet = getattr(model.denoiser, "unet_config", None) or {}
     settings = {k: v for k, v in dataclasses.asdict(o).items()
@@ -309,7 +345,8 @@ def evaluate(model, options=None, checkpoint=None) -> EvaluationReport:
     meta = {
         "format_version": EVALUATION_VERSION, "checkpoint": checkpoint,
         "unet": unet.get("config"), **settings, "angles": list(o.angles),
-        "eq_timesteps": list(o.eq_timesteps), "consistency_methods": o.methods if o.angles else [],
+        "eq_timesteps": list(o.eq_timesteps), "agreement_angles": list(o.agreement_angles),
+        "consistency_methods": o.methods if o.angles else [],
         "extractor": ext.name, "extractor_description": ext.description,
         "reference_cached": bool(ref["cached"]),
         "samples_file": None if o.save_samples is None else str(o.save_samples),

@@ -47,7 +47,8 @@ class EvaluationReport:
     Attributes:
         scores: sample quality and the raw UNet's equivariance: ``fd``, ``kid_x100``,
             ``kid_std_x100``, ``is``, ``is_std``, ``is_real``, ``fd_rotated``,
-            ``kid_rotated_x100``, ``eq_t``, ``eq_t_frac``, ``eq_r`` (those measured).
+            ``kid_rotated_x100``, ``eq_t``, ``eq_t_frac``, ``eq_r`` (those measured), and
+            ``rotation_agreement`` (``{"<angle>": {"kept", "psnr_db", "psnr_db_median"}}``).
         noise_equivariance: ``{timestep: {measure: dB}}`` for the measures of
             :data:`NOISE_MEASURES`.
         rotation_consistency: ``{rotation_method: {"mean": dB, "per_angle": {"90": dB, ...}}}``;
@@ -121,6 +122,9 @@ def format_table(report) -> str:
             text += f" ± {s['is_std']:.3f}"
         label = label.format(ext=meta.get("extractor", "?"), rot=meta.get("rotated_fd_angle"))
         lines.append(f"| {label} | {text} |")
+    for angle, m in (s.get("rotation_agreement") or {}).items():
+        lines.append(f"| rotation agreement at {angle} deg: kept class, turned-back PSNR on "
+                     f"the disc | {m['kept']:.3f}, {_fmt(m['psnr_db'], '{:.2f}')} dB |")
     for name in NOISE_MEASURES:
         for t in sorted(r.noise_equivariance):
             if name in r.noise_equivariance[t]:

@@ -1,0 +1,201 @@
+"""The orientation-equivariant UNet inside DiffusionModel: "up" as an input, rotation-aware sampling
+that turns the image (both rotation modes), checkpoints, the command line and the SavedModel.
+
+The network is exactly equivariant to quarter turns of (x_t, up) together, so wherever every turn
+a sampler makes is a quarter turn the rotated sample must be the plain sample turned, to float
+round-off, whatever the (untrained) weights.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from keras_aliasfree.diffusion import DiffusionModel, NoiseSchedule
+from keras_aliasfree.equivariant_unet import build_equivariant_unet, equivariant_group_order
+from keras_aliasfree.unet import build_unet, unet_from_config
+
+T = 40
+
+
+def _net(use_up=True, seed=0):
+    keras.utils.set_random_seed(seed)
+    return build_equivariant_unet(16, base_width=2, channel_mults=(1, 2), bottleneck_mult=2,
+                                  time_dim=8, use_up=use_up)
+
+
+@pytest.fixture(scope="module")
+def dm():
+    model = DiffusionModel(_net(), NoiseSchedule(T), seed=0, prediction="v",
+                           loss_weighting="min_snr")
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    x = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 1)).astype("float32")
+    model.fit(x, batch_size=4, epochs=1, verbose=0)
+    return model
+
+
+def _rot(x, k):
+    return np.rot90(x, k, axes=(1, 2))
+
+
+def test_config_names_and_rebuild():
+    assert equivariant_group_order("E") == 4 and equivariant_group_order("e8") == 8
+    assert equivariant_group_order("D-1N") is None and equivariant_group_order("A") is None
+    net = _net()
+    cfg = net.unet_config
+    assert cfg["architecture"] == "equivariant" and cfg["config"] == "E4"
+    again = unet_from_config(cfg)
+    assert type(again).__name__ == "EquivariantUNet"
+    assert again.count_params() == net.count_params() and len(again.inputs) == 3
+    with pytest.raises(ValueError, match="group_order"):
+        unet_from_config({**cfg, "config": "E8"})
+
+
+def test_the_model_takes_up_and_the_loss_trains(dm):
+    assert dm.takes_up and dm.band_limit is None
+    assert np.isfinite(float(dm.diffusion_loss(np.zeros((2, 16, 16, 1), "float32"))))
+    x = np.random.default_rng(1).normal(size=(2, 16, 16, 1)).astype("float32")
+    t = np.array([10, 10])
+    up0 = keras.ops.convert_to_numpy(dm.predict_noise(x, t))
+    assert np.array_equal(up0, keras.ops.convert_to_numpy(dm.predict_noise(x, t, up_degrees=0.0)))
+    # turning x_t and up together turns the prediction; turning up alone changes it
+    turned = keras.ops.convert_to_numpy(dm.predict_noise(_rot(x, 1).copy(), t, up_degrees=90.0))
+    np.testing.assert_allclose(turned, _rot(up0, 1), atol=2e-5 * np.abs(up0).max())
+    other = keras.ops.convert_to_numpy(dm.predict_noise(x, t, up_degrees=90.0))
+    assert np.abs(other - up0).max() > 1e-3
+
+
+def test_up_for_a_network_without_it_is_an_error():
+    dm = DiffusionModel(build_unet("A", 8, base_width=4, channel_mults=(1, 2), bottleneck_mult=2,
+                                   attention=False, time_dim=8), NoiseSchedule(T))
+    assert not dm.takes_up
+    with pytest.raises(ValueError, match="no 'up' input"):
+        dm.predict_noise(np.zeros((1, 8, 8, 1), "float32"), [3], up_degrees=90.0)
+
+
+@pytest.mark.parametrize("sampler,steps,eta", [("ddim", 4, 1.0), ("dpm++2m", 4, 0.0),
+                                               ("ddpm", None, 0.0), ("heun", 3, 0.0)])
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_turning_once_draws_the_plain_sample_turned(dm, sampler, steps, eta, k):
+    kw = dict(sampler=sampler, steps=steps, eta=eta, seed=5, verbose=0)
+    plain = dm.sample(3, **kw)
+    turned = dm.sample(3, rotation=90.0 * k, rotation_mode="once", **kw)
+    np.testing.assert_allclose(turned, _rot(plain, k), atol=1e-4)
+
+
+@pytest.mark.parametrize("rotation,steps", [(360.0, 4), (180.0, 2), (-90.0, 1)])
+def test_progressive_turning_tells_the_denoiser_the_angle_so_far(dm, rotation, steps):
+    # with steps = rotation / 90 every per-step turn is a quarter turn (exact), so the sample is
+    # the plain one turned only if the denoiser is told the angle turned so far at every step
+    kw = dict(sampler="ddim", steps=steps, eta=1.0, seed=2, verbose=0)
+    plain = dm.sample(3, **kw)
+    turned = dm.sample(3, rotation=rotation, **kw)
+    np.testing.assert_allclose(turned, _rot(plain, int(rotation // 90) % 4), atol=1e-4)
+
+
+def test_without_up_the_network_is_equivariant_in_the_image_alone():
+    # the control: without "up", turning the noise alone turns the sample, so a model trained
+    # on upright digits has nothing that tells it which way up to draw them (its samples are a
+    # rotation-invariant mix; docs/EQUIVARIANT.md)
+    dm = DiffusionModel(_net(use_up=False), NoiseSchedule(T), seed=0)
+    kw = dict(sampler="ddim", steps=4, eta=1.0, seed=5, verbose=0)
+    plain = dm.sample(3, **kw)
+    np.testing.assert_allclose(dm.sample(3, rotation=90.0, rotation_mode="once", **kw),
+                               _rot(plain, 1), atol=1e-4)
+
+
+def test_bad_rotation_mode_is_a_clear_error(dm):
+    with pytest.raises(ValueError, match="rotation_mode"):
+        dm.sample(1, sampler="ddim", steps=2, rotation=90.0, rotation_mode="sometimes")
+
+
+def test_checkpoint_round_trip(dm, tmp_path):
+    path = dm.save_checkpoint(str(tmp_path / "ckpt"))
+    with open(os.path.join(path, "config.json")) as f:
+        assert json.load(f)["unet"]["architecture"] == "equivariant"
+    again = DiffusionModel.from_checkpoint(path)
+    kw = dict(sampler="ddim", steps=3, seed=1, verbose=0)
+    np.testing.assert_array_equal(again.sample(2, **kw), dm.sample(2, **kw))
+    np.testing.assert_array_equal(
+        DiffusionModel.from_config(dm.get_config()).denoiser.count_params(),
+        dm.denoiser.count_params())
+
+
+def test_train_command_trains_an_equivariant_config(tmp_path):
+    from keras_aliasfree.cli import main
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.integers(0, 255, (16, 16, 16, 1)).astype("uint8"))
+    out = str(tmp_path / "run")
+    args = ["train", "--config", "E", "--data", str(tmp_path / "d.npz"), "--image-size", "16",
+            "--base-width", "1", "--epochs", "1", "--batch-size", "8", "--sample-every", "0",
+            "--timesteps", "20", "--verbose", "0", "--out", out]
+    assert main(args) == 0
+    with open(os.path.join(out, "checkpoints", "epoch_0001", "config.json")) as f:
+        cfg = json.load(f)["unet"]
+    assert cfg["config"] == "E4" and cfg["use_up"] and cfg["base_width"] == 1
+    assert main(["train", "--config", "A", "--no-up", "--data", str(tmp_path / "d.npz"),
+                 "--out", str(tmp_path / "bad"), "--epochs", "1"]) == 2
+
+
+def test_rotation_agreement_measures_kept_class_and_psnr():
+    from keras_aliasfree.metrics.agreement import rotation_agreement
+    from keras_aliasfree.transforms import rotate
+
+    base = np.random.default_rng(0).uniform(-1, 1, (6, 16, 16, 1)).astype("float32")
+
+    def classify(x):  # two "classes": which half of the image is brighter
+        d = x[:, :8].mean((1, 2, 3)) - x[:, 8:].mean((1, 2, 3))
+        return np.stack([d, -d], 1)
+
+    good = rotation_agreement(lambda r, n, s: np.asarray(rotate(base[:n], r)), classify,
+                              angles=(90.0, 180.0), num=6, batch_size=4)
+    assert good["90"]["kept"] == 1.0 and good["180"]["psnr_db"] > 100
+    # a sampler that draws other images when turned keeps about chance, at a low PSNR
+    other = np.random.default_rng(1).uniform(-1, 1, (6, 16, 16, 1)).astype("float32")
+    bad = rotation_agreement(lambda r, n, s: base[:n] if r == 0 else other[:n], classify,
+                             angles=(90.0,), num=6, batch_size=6)
+    assert bad["90"]["psnr_db"] < 10
+
+
+@pytest.mark.tf_only
+@pytest.mark.parametrize("mode", ["once", "progressive"])
+def test_saved_model_turns_x_t_and_up_together(dm, tmp_path, mode):
+    import tensorflow as tf
+
+    from keras_aliasfree.export import export_saved_model
+
+    ckpt = dm.save_checkpoint(str(tmp_path / "ckpt"))
+    out = export_saved_model(ckpt, str(tmp_path / "sm"), verbose=False, eta=1.0,
+                             rotation_mode=mode)
+    with open(os.path.join(out, "assets.extra", "keras_aliasfree.json")) as f:
+        info = json.load(f)
+    assert info["up_input"] and info["rotation_mode"] == mode
+    m = tf.saved_model.load(out)
+    x = np.random.default_rng(3).normal(size=(2, 16, 16, 1)).astype("float32")
+    den = m.signatures["denoise"]
+    y0 = den(noisy_images=x, timesteps=tf.constant(10), up_degrees=tf.constant(0.0))["noise"]
+    y90 = den(noisy_images=_rot(x, 1).copy(), timesteps=tf.constant(10),
+              up_degrees=tf.constant([90.0, 90.0]))["noise"]
+    np.testing.assert_allclose(y90.numpy(), _rot(y0.numpy(), 1), atol=1e-4)
+    moved = den(noisy_images=x, timesteps=tf.constant(10), up_degrees=tf.constant(90.0))["noise"]
+    assert np.abs(moved.numpy() - y0.numpy()).max() > 1e-3
+    with pytest.raises(tf.errors.InvalidArgumentError, match="up angle"):
+        den(noisy_images=x, timesteps=tf.constant(10), up_degrees=tf.constant([1.0, 2.0, 3.0]))
+
+    def call(rotation, steps):
+        return m.signatures["sample"](
+            seed=tf.constant(7, tf.int64), num_images=tf.constant(2),
+            rotation_degrees=tf.constant(rotation), steps=tf.constant(steps))["images"].numpy()
+
+    steps = 4 if mode == "progressive" else 5  # progressive: 360 / 4 = quarter turns
+    plain = call(0.0, steps)
+    assert np.array_equal(call(360.0 if mode == "progressive" else 90.0, steps),
+                          plain if mode == "progressive" else _rot(plain, 1))
+    lib = dm.sample(2, sampler="ddim", steps=steps, eta=1.0, seed=7, verbose=0,
+                    rotation=90.0, rotation_mode=mode)
+    got = call(90.0, steps).astype(np.int32)
+    want = np.round((np.clip(lib, -1, 1) + 1) * 127.5).astype(np.int32)
+    assert np.abs(got - want).max() <= 1
