@@ -8,7 +8,8 @@ Rows (each sampled with DDIM, 20 steps, eta 1, as the shipped exports; the same 
   keeps the digit by construction, loses the corners, blurs);
 * ``A, turning frame``: A run in the image's turning frame, ``eps_hat = R_theta f(R_-theta x_t)``
   with ``theta`` the angle turned so far (equivariant by construction for any network, at the
-  price of resampling x_t at every step);
+  price of resampling x_t at every step), with progressive turning and with the noise turned
+  once (then ``theta`` is the whole angle from the first step);
 * the orientation-equivariant UNet (``--equivariant``, a checkpoint, run or preset of an E config)
   with progressive turning and with the noise turned once.
 
@@ -76,7 +77,8 @@ def rows_to_measure(args):
     rows = [("A", fn(a), a), ("D-1N", fn(d), d),
             ("A, turned afterwards (cubic)",
              lambda r, n, s: np.asarray(rotate(fn(a)(0.0, n, s), r, method="cubic")), a),
-            ("A, turning frame", fn(frame), frame)]
+            ("A, turning frame", fn(frame), frame),
+            ("A, turning frame, noise turned once", fn(frame, "once"), frame)]
     if args.equivariant:
         e = DiffusionModel.from_preset(args.equivariant)
         name = e.denoiser.unet_config.get("config", "E")

@@ -26,7 +26,8 @@ for v in $variants; do
   esac
   echo "=== $v: $opts ($(date -u +%H:%M:%S))"
   # shellcheck disable=SC2086
-  train_evaluate_sample "$root/$v" "$grids/$v.png" --config A --data mnist --image-size 32 \
+  train_evaluate_sample "$root/$v" "$grids/$v.png" --recipe paper --config A --data mnist \
+      --image-size 32 \
       --base-width 8 --no-attention --batch-size 32 --lr 1e-3 --ema-decay 0.995 \
       --epochs "$epochs" --steps-per-epoch "$spe" --sample-every 0 --keep 1 --seed 0 \
       --verbose 2 $opts

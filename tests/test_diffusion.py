@@ -212,7 +212,9 @@ def test_rotated_stochastic_sampling_turns_the_plain_sample(sampler, eta):
 
 def test_trajectory(trained):
     dm, _ = trained
-    out, traj = dm.sample(2, sampler="ddim", steps=6, seed=0, return_trajectory=True, verbose=0)
+    res = dm.sample(2, sampler="ddim", steps=6, seed=0, return_trajectory=True, verbose=0)
+    out, traj = res
+    assert res.images is out and res.trajectory is traj
     assert traj.ndim == 5 and traj.shape[1:] == (2, 8, 8, 1) and traj.shape[0] >= 3
     np.testing.assert_allclose(np.clip(traj[-1], -1, 1), out)
 

@@ -125,3 +125,19 @@ def test_train_recipe_errors(toy_npz, tmp_path, capsys):
     assert main(["train", "--data", toy_npz, "--epochs", "1", "--lr-schedule", "cosine",
                  "--warmup-steps", "50", "--out", run, *TINY]) == 2
     assert "warmup" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, want", [([], ("v", "min_snr")),
+                                         (["--recipe", "paper"], ("epsilon", "uniform")),
+                                         (["--recipe", "paper", "--prediction", "x0"],
+                                          ("x0", "uniform"))])
+def test_train_defaults_to_the_measured_recipe(toy_npz, tmp_path, capsys, flags, want):
+    run = str(tmp_path / "r")
+    assert main(["train", "--data", toy_npz, "--epochs", "1", "--steps-per-epoch", "1",
+                 "--out", run, *flags, *TINY]) == 0
+    with open(os.path.join(run, "checkpoints", "epoch_0001", "config.json")) as f:
+        config = json.load(f)
+    assert (config["prediction"], config["loss_weighting"]) == want
+    assert f"prediction {want[0]}, loss weighting {want[1]}" in capsys.readouterr().out
+    with open(os.path.join(run, "train_args.json")) as f:
+        assert json.load(f)["prediction"] == want[0]

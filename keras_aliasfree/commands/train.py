@@ -36,6 +36,9 @@ EXIT_NAN = 3
 # 3x3 convolutions). docs/TRAINING.md, "Which config", has the figures; saved_models/README.md the
 # longest runs.
 DEFAULT_CONFIG = "A"
+#: ``--recipe``: the prediction target and loss weighting of a new run (flags override them)
+RECIPES = {"default": {"prediction": "v", "loss_weighting": "min_snr"},
+           "paper": {"prediction": "epsilon", "loss_weighting": "uniform"}}
 
 
 def register(subparsers):
@@ -72,11 +75,17 @@ def register(subparsers):
                         "step (cosine)")
     p.add_argument("--warmup-steps", type=int, default=0,
                    help="linear learning-rate warmup from 0 over this many steps (default 0)")
-    p.add_argument("--prediction", default="epsilon", choices=PREDICTION_TYPES,
-                   help="network target: epsilon (the noise; the paper, default), v (Salimans & "
-                        "Ho 2022) or x0 (the clean image)")
-    p.add_argument("--loss-weighting", default="uniform", choices=LOSS_WEIGHTINGS,
-                   help="uniform MSE on the target (default) or min_snr (Hang et al. 2023)")
+    p.add_argument("--recipe", default="default", choices=tuple(RECIPES),
+                   help="default: v-prediction with min-SNR-5 loss weighting, the recipe that "
+                        "measured best (docs/benchmarks/recipe.md; the paper's drew blobs at CPU "
+                        "budgets); paper: the paper's epsilon-prediction with uniform weighting. "
+                        "--prediction / --loss-weighting override either")
+    p.add_argument("--prediction", default=None, choices=PREDICTION_TYPES,
+                   help="network target: epsilon (the noise; the paper), v (Salimans & Ho 2022; "
+                        "the default recipe) or x0 (the clean image)")
+    p.add_argument("--loss-weighting", default=None, choices=LOSS_WEIGHTINGS,
+                   help="uniform MSE on the target (the paper) or min_snr (Hang et al. 2023; the "
+                        "default recipe)")
     p.add_argument("--snr-gamma", type=float, default=5.0, help="gamma of min_snr (default 5)")
     p.add_argument("--weight-decay", type=float, default=0.01,
                    help="AdamW weight decay (default 0.01, PyTorch's AdamW default)")
@@ -257,6 +266,9 @@ def _build(args, dist, x, resume_from, out, config_given=True):
                                                              weight_decay=args.weight_decay))
         _note_stored_settings(args, cfg, out, config_given)
     else:
+        recipe = RECIPES[args.recipe]
+        args.prediction = args.prediction or recipe["prediction"]
+        args.loss_weighting = args.loss_weighting or recipe["loss_weighting"]
         filters = FilterSpec(kernel_size=args.kernel_size, cutoff=args.cutoff,
                              preset=args.filter_preset, rank=args.filter_rank)
         group_order = equivariant_group_order(args.config)
@@ -428,7 +440,8 @@ def _note_stored_settings(args, cfg, out, config_given=True):
         stored["config"] = cfg["unet"]["config"]
         given["config"] = _config_name(args.config)
     differ = [f"--{k.replace('_', '-')} {stored[k]!r} (given {given[k]!r})"
-              for k in _STORED if k in stored and k in given and stored[k] != given[k]]
+              for k in _STORED if k in stored and given.get(k) is not None
+              and stored[k] != given[k]]
     if differ:
         print("note: --resume keeps the run's stored settings; ignored flags: "
               + ", ".join(differ) + f" (from {path} and the checkpoint). Start a new --out to "

@@ -37,7 +37,8 @@ from keras_aliasfree.diffusion.model import DiffusionModel
 from keras_aliasfree.diffusion.preemption import StopSignals, fit_from_step, step_batches
 from keras_aliasfree.diffusion.samplers import (DDIM, DDPM, DPMSolverMultistep, Euler, Heun,
                                                 Sampler, get_sampler)
-from keras_aliasfree.diffusion.sampling import noise_prediction, sampler_iteration
+from keras_aliasfree.diffusion.sampling import (ROTATION_MODES, SampleOutput, noise_prediction,
+                                               sampler_iteration)
 from keras_aliasfree.diffusion.saving import write_latest
 from keras_aliasfree.diffusion.schedule import (DEFAULT_DDIM_STEPS, SAMPLERS, NoiseSchedule,
                                                 SamplerTables, ddim_coefficients)
@@ -51,4 +52,4 @@ __all__ = ["DiffusionModel", "NoiseSchedule", "SamplerTables", "TrainingCheckpoi
            "is_checkpoint", "write_latest", "denoiser_from_checkpoint", "apply_band_limit",
            "resolve_band_limit", "noise_prediction", "sampler_iteration", "ddim_coefficients",
            "SAMPLERS", "ROTATION_METHODS", "DEFAULT_ROTATION_METHOD", "DEFAULT_DDIM_STEPS",
-           "BAND_LIMITS", "DATA_TAPER"]
+           "BAND_LIMITS", "DATA_TAPER", "ROTATION_MODES", "SampleOutput"]

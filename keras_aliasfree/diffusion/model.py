@@ -340,7 +340,9 @@ class DiffusionModel(CheckpointMethods, keras.Model):
                 plain one turned, to float round-off).
             seed: int for reproducible samples; ``None`` draws a fresh seed.
             return_trajectory: also return x_t at about 10 evenly spaced points of the reverse
-                process (first = the initial noise), shape ``(K, N, H, W, C)``.
+                process (first = the initial noise), shape ``(K, N, H, W, C)``: the result is
+                then a :class:`~keras_aliasfree.diffusion.sampling.SampleOutput` (``images``,
+                ``trajectory``; a tuple).
             rotation_method: ``"fft"`` (default; band-limited three-shear, keeps the noise
                 variance) or ``"bilinear"`` (the paper-style interpolating rotation).
             use_ema: sample with the EMA weights (default) or the raw trained weights.

@@ -9,6 +9,8 @@ SavedModel's ``sample`` signature (:mod:`keras_aliasfree.export`) in a ``tf.whil
 
 from __future__ import annotations
 
+import collections
+
 import keras
 import numpy as np
 from keras import ops
@@ -232,6 +234,14 @@ def fresh_seed():
 
 
 
+class SampleOutput(collections.namedtuple("SampleOutput", ["images", "trajectory"])):
+    """``sample(..., return_trajectory=True)``: ``images`` (N, H, W, C) in [-1, 1] and
+    ``trajectory`` (K, N, H, W, C), x_t at about ten points of the reverse process (the first is
+    the initial noise). A tuple, so ``images, trajectory = ...`` unpacks it."""
+
+    __slots__ = ()
+
+
 def run_sample_loop(init, run, n_steps, weights, nt_weights, rotation, seed=None, verbose="auto",
                     return_trajectory=False, rotation_mode="progressive"):
     """Run a loop from :func:`build_sample_loop` over all ``n_steps`` reverse steps.
@@ -240,7 +250,8 @@ def run_sample_loop(init, run, n_steps, weights, nt_weights, rotation, seed=None
     for (``verbose="auto"``: a bar for runs of 100 steps or more), else in one.
 
     Returns:
-        float32 numpy images in [-1, 1] (and the trajectory, ``(K, N, H, W, C)``, if asked).
+        float32 numpy images in [-1, 1]; with ``return_trajectory`` a :class:`SampleOutput`
+        (``images``, ``trajectory``).
 
     Example:
         >>> # init, run, n = build_sample_loop(net, None, DDIM(20), schedule, 4, prediction="v")
@@ -271,8 +282,8 @@ def run_sample_loop(init, run, n_steps, weights, nt_weights, rotation, seed=None
             bar.update(int(hi))
     out = np.clip(ops.convert_to_numpy(carry[0]).astype("float32"), -1.0, 1.0)
     if return_trajectory:
-        return out, np.stack(trajectory).astype("float32")
+        return SampleOutput(out, np.stack(trajectory).astype("float32"))
     return out
 
-__all__ = ["ROTATION_MODES", "takes_up", "denoiser_inputs", "rotation_angles", "run_sample_loop", "noise_prediction", "rotate_noise", "build_sample_loop",
+__all__ = ["SampleOutput", "ROTATION_MODES", "takes_up", "denoiser_inputs", "rotation_angles", "run_sample_loop", "noise_prediction", "rotate_noise", "build_sample_loop",
            "x0_prediction", "sampler_iteration"]
