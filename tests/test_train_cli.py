@@ -79,8 +79,9 @@ def test_default_config_is_recorded_and_resume_notes_a_different_one(toy_npz, tm
 
 def test_train_errors(toy_npz, tmp_path, capsys):
     run = str(tmp_path / "r")
-    assert main(["train", "--config", "E", "--data", toy_npz, "--out", run, *TINY]) == 2
-    assert "invalid UNet config" in capsys.readouterr().err
+    assert main(["train", "--config", "F", "--data", toy_npz, "--out", run, *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "invalid UNet config" in err and "E / E<N>" in err
     assert main(["train", "--config", "A", "--data", toy_npz, "--out", run, *TINY[2:],
                  "--image-size", "12"]) == 2
     err = capsys.readouterr().err

@@ -421,7 +421,13 @@ def _config_name(name):
     from keras_aliasfree.unet import parse_config
 
     n = equivariant_group_order(name)
-    return f"E{n}" if n else parse_config(name).name
+    if n:
+        return f"E{n}"
+    try:
+        return parse_config(name).name
+    except ValueError as e:
+        raise ValueError(f"{e}, or E / E<N> (the orientation-equivariant UNet over C_N)") \
+            from None
 
 
 def _note_stored_settings(args, cfg, out, config_given=True):

@@ -345,6 +345,7 @@ def evaluate(model, options=None, checkpoint=None) -> EvaluationReport:
     meta = {
         "format_version": EVALUATION_VERSION, "checkpoint": checkpoint,
         "unet": unet.get("config"), **settings, "angles": list(o.angles),
+        "sampler_config": o.sampler_object.get_config(),
         "eq_timesteps": list(o.eq_timesteps), "agreement_angles": list(o.agreement_angles),
         "consistency_methods": o.methods if o.angles else [],
         "extractor": ext.name, "extractor_description": ext.description,
