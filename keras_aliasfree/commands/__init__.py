@@ -1,6 +1,16 @@
 """The verbs of the ``keras-aliasfree`` command (one module each) and what they share."""
 
 
+def add_rotation_mode_argument(parser, what="rotation-aware sampling"):
+    """``--rotation-mode progressive|once``, worded once for every verb that samples turned."""
+    from keras_aliasfree.constants import ROTATION_MODES
+
+    parser.add_argument("--rotation-mode", default="progressive", choices=ROTATION_MODES,
+                        help=f"how {what} turns the image: 'progressive' (the paper's: x_t "
+                             "turned a little before every step) or 'once' (the noise turned "
+                             "once; exact for quarter turns of an E config); docs/EQUIVARIANT.md")
+
+
 def find_checkpoint_announced(path, **kwargs):
     """:func:`keras_aliasfree.diffusion.find_checkpoint`, its warnings (a damaged newest
     checkpoint skipped, an unreadable ``latest``) printed as ``warning: ...`` lines on stderr."""

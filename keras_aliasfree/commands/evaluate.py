@@ -9,8 +9,9 @@ Example:
 
 from __future__ import annotations
 
+from keras_aliasfree.commands import add_rotation_mode_argument
 from keras_aliasfree.constants import (AGREEMENT_ANGLES, DEFAULT_DDIM_STEPS,
-                                       DEFAULT_ROTATION_METHOD, ROTATION_METHODS, ROTATION_MODES,
+                                       DEFAULT_ROTATION_METHOD, ROTATION_METHODS,
                                        SAMPLER_NAMES)
 
 
@@ -72,9 +73,7 @@ def register(subparsers):
                         "(default 100,500,900; '' skips)")
     p.add_argument("--rotation-method", default=DEFAULT_ROTATION_METHOD,
                    choices=ROTATION_METHODS)
-    p.add_argument("--rotation-mode", default="progressive", choices=ROTATION_MODES,
-                   help="how rotation-aware sampling turns: 'progressive' (the paper's: x_t "
-                        "turned a little before every step) or 'once' (the noise turned once)")
+    add_rotation_mode_argument(p)
     p.add_argument("--agreement-angles", type=_floats, default=AGREEMENT_ANGLES,
                    help="angles of the rotation agreement (kept class, turned-back PSNR); "
                         "'' skips it (default 15,45,90,180)")

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import sys
 
+from keras_aliasfree.commands import add_rotation_mode_argument
 from keras_aliasfree.constants import (DEFAULT_DDIM_STEPS, DEFAULT_MAX_IMAGES,
-                                       DEFAULT_ROTATION_METHOD, ROTATION_METHODS, ROTATION_MODES,
+                                       DEFAULT_ROTATION_METHOD, ROTATION_METHODS,
                                        SAMPLER_NAMES)
 
 
@@ -42,10 +43,7 @@ def register(subparsers):
     p.add_argument("--max-images", type=int, default=DEFAULT_MAX_IMAGES,
                    help="the most images one sample call may ask for (default %(default)s; a "
                         "larger num_images fails with InvalidArgumentError)")
-    p.add_argument("--rotation-mode", default="progressive", choices=ROTATION_MODES,
-                   help="how `sample` turns the image, fixed in the export: 'progressive' (the "
-                        "paper's: x_t turned a little before every step) or 'once' (the noise "
-                        "turned once; exact for quarter turns of an E config)")
+    add_rotation_mode_argument(p, "`sample` (fixed in the export)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--no-verify", action="store_true",
                    help="skip reloading the SavedModel to check denoise against the Keras UNet")

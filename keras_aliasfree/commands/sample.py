@@ -16,8 +16,9 @@ import math
 import os
 import sys
 
+from keras_aliasfree.commands import add_rotation_mode_argument
 from keras_aliasfree.constants import (DEFAULT_DDIM_STEPS, DEFAULT_ROTATION_METHOD,
-                                       ROTATION_METHODS, ROTATION_MODES, SAMPLER_NAMES)
+                                       ROTATION_METHODS, SAMPLER_NAMES)
 
 
 def register(subparsers):
@@ -35,9 +36,7 @@ def register(subparsers):
     p.add_argument("--rotation-method", default=DEFAULT_ROTATION_METHOD, choices=ROTATION_METHODS,
                    help="rotation of x_t at each step (default %(default)s; fft is the "
                         "band-limited three-shear)")
-    p.add_argument("--rotation-mode", default="progressive", choices=ROTATION_MODES,
-                   help="'progressive' (the paper's: x_t turned a little before every step) or "
-                        "'once' (the noise turned once)")
+    add_rotation_mode_argument(p)
     p.add_argument("--sampler", default="ddim", choices=SAMPLER_NAMES,
                    help="ddim (default; --steps, --eta), dpm++2m, euler, heun (--steps) or ddpm "
                         "(all T steps); docs/SAMPLING.md")
