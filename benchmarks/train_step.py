@@ -26,20 +26,30 @@ def _config(config, args):
     import numpy as np
 
     from keras_aliasfree.diffusion import DiffusionModel, NoiseSchedule
+    from keras_aliasfree.equivariant_unet import build_equivariant_unet, equivariant_group_order
     from keras_aliasfree.unet import build_unet
 
     keras.utils.set_random_seed(0)
     size, warmup, steps = (16 if args.quick else 32), args.warmup, args.steps
-    net = build_unet(config, image_size=size, channels=1, filters={"preset": args.filter_preset},
-                     **({"base_width": 8, "attention": False} if args.quick else {}))
-    dm = DiffusionModel(net, NoiseSchedule(1000), seed=0)
+    small = args.quick or args.shipped
+    n = equivariant_group_order(config)
+    if n:  # the shipped E: 4 fields (16 channels) in the first block
+        net = build_equivariant_unet(size, 1, 4 if small else None, n,
+                                     filters={"preset": args.filter_preset})
+    else:
+        net = build_unet(config, image_size=size, channels=1,
+                         filters={"preset": args.filter_preset},
+                         **({"base_width": 8, "attention": False} if small else {}))
+    recipe = dict(prediction="v", loss_weighting="min_snr") if args.shipped else {}
+    dm = DiffusionModel(net, NoiseSchedule(1000), seed=0, **recipe)
     jit = args.jit if args.jit is not None else keras.backend.backend() != "torch"
-    dm.compile(optimizer=keras.optimizers.AdamW(3e-4), jit_compile=jit)
-    x = np.tanh(np.random.default_rng(0).normal(size=(16 * (warmup + steps), size, size, 1)))
+    dm.compile(optimizer=keras.optimizers.AdamW(1e-3 if args.shipped else 3e-4), jit_compile=jit)
+    batch = 32 if args.shipped else 16
+    x = np.tanh(np.random.default_rng(0).normal(size=(batch * (warmup + steps), size, size, 1)))
     stamp, stamps = step_stamps()
 
     t0 = time.perf_counter()
-    dm.fit(x.astype("float32"), batch_size=16, epochs=1, verbose=0, shuffle=False,
+    dm.fit(x.astype("float32"), batch_size=batch, epochs=1, verbose=0, shuffle=False,
            callbacks=[stamp])
     first = stamps[warmup - 1] - t0
     per = np.diff(np.asarray(stamps[warmup - 1:]))
@@ -53,8 +63,12 @@ def steps(args):
 
 
 def render(results, args) -> str:
-    parts = [f"Seconds per `DiffusionModel.fit` step (batch 16, {'16x16x1, base width 8' if args.quick else '32x32x1, paper widths'}, "
-             f"AdamW 3e-4, filter preset {args.filter_preset}), configs one after another in one "
+    what = ("batch 32, 32x32x1, the shipped presets' networks (base width 8, no attention; E: "
+            "4 fields of 4), v-prediction, min-SNR, AdamW 1e-3" if args.shipped else
+            f"batch 16, {'16x16x1, base width 8' if args.quick else '32x32x1, paper widths'}, "
+            "AdamW 3e-4")
+    parts = [f"Seconds per `DiffusionModel.fit` step ({what}, filter preset "
+             f"{args.filter_preset}), configs one after another in one "
              f"process per backend; {args.warmup} warm-up + {args.steps} timed steps per config."]
     for b, rows in succeeded(results, "steps").items():
         base = rows[0]["median"]
@@ -68,7 +82,11 @@ def render(results, args) -> str:
 
 
 def add_arguments(ap):
-    ap.add_argument("--configs", nargs="+", default=["A", "D-1N"])
+    ap.add_argument("--configs", nargs="+", default=["A", "D-1N"],
+                    help="UNet configs, E / E8 included (default A D-1N)")
+    ap.add_argument("--shipped", action="store_true",
+                    help="the shipped presets' sizes and recipe (batch 32, base width 8, E: 4 "
+                         "fields); write with --out docs/benchmarks/train_step_shipped.md")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps (compile) per config")
     ap.add_argument("--steps", type=int, default=10, help="timed steps per config")
     ap.add_argument("--filter-preset", default="default", choices=("default", "paper"))

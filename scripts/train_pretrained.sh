@@ -12,7 +12,10 @@
 # LR_SCHEDULE=cosine: 24 epochs with a 200-step linear warmup and cosine decay of the lr to 0 by the
 # last step, into runs/pretrained2/ (measured against the constant lr at the same 9,000 steps:
 # docs/benchmarks/recipe.md, "Learning-rate schedule at the shipped budget").
-# Usage: bash scripts/train_pretrained.sh [d|a|both]   (from the repository root; data in ../shared/data)
+# e: the orientation-equivariant E (C_4, 4 fields = 16 channels in the first block, "up" input) with
+# the same recipe for 36 epochs (13,500 steps), exported with --rotation-mode once
+# (saved_models/mnist-e; docs/EQUIVARIANT.md).
+# Usage: bash scripts/train_pretrained.sh [d|a|both|e]   (from the repository root; data in ../shared/data)
 set -eu
 export KERAS_BACKEND=tensorflow
 export KERAS_ALIASFREE_DATA_DIR="${KERAS_ALIASFREE_DATA_DIR:-../shared/data}"
@@ -28,15 +31,24 @@ case "$schedule" in
           d_run=runs/pretrained2/mnist-d; a_run=runs/pretrained2/mnist-a ;;
   *) echo "LR_SCHEDULE must be constant or cosine, got $schedule" >&2; exit 2 ;;
 esac
-train() {  # config run_dir saved_model_dir
-  local resume=()
-  [ -d "$2/checkpoints" ] && resume=(--resume)
-  keras-aliasfree train --config "$1" "${recipe[@]}" "${resume[@]}" --out "$2"
-  keras-aliasfree export --checkpoint "$2" --out "$3" --overwrite --eta 1
+train() {  # config run_dir saved_model_dir [more train flags, overriding the recipe's]
+  local resume=() config=$1 run=$2 out=$3
+  shift 3
+  [ -d "$run/checkpoints" ] && resume=(--resume)
+  keras-aliasfree train --config "$config" "${recipe[@]}" "$@" "${resume[@]}" --out "$run"
+  if [ "$config" = E ]; then
+    keras-aliasfree export --checkpoint "$run" --out "$out" --overwrite --eta 1 --rotation-mode once
+  else
+    keras-aliasfree export --checkpoint "$run" --out "$out" --overwrite --eta 1
+  fi
 }
 if [ "$which" = d ] || [ "$which" = both ]; then
   train D-1N "$d_run" saved_models/mnist-d
 fi
 if [ "$which" = a ] || [ "$which" = both ]; then
   train A "$a_run" saved_models/mnist-a
+fi
+if [ "$which" = e ]; then
+  train E runs/mnist_e_pretrained saved_models/mnist-e --base-width 4 --epochs "${EPOCHS:-36}" \
+      --checkpoint-every 500
 fi

@@ -27,8 +27,8 @@ def registered():
 # --------------------------------------------------------------------------- the registry
 
 def test_the_shipped_presets_are_listed_by_kind():
-    assert P.list_presets()[:3] == ["mnist-d", "mnist-a", "mnist-classifier"]
-    assert P.list_presets("diffusion") == ["mnist-d", "mnist-a"]
+    assert P.list_presets()[:4] == ["mnist-d", "mnist-a", "mnist-e", "mnist-classifier"]
+    assert P.list_presets("diffusion") == ["mnist-d", "mnist-a", "mnist-e"]
     assert P.list_presets("classifier") == ["mnist-classifier"]
     with pytest.raises(ValueError, match="kind must be one of"):
         P.list_presets("gan")
@@ -61,8 +61,8 @@ def test_an_unknown_name_is_a_preset_error_that_lists_the_names(tmp_path):
         P.resolve_preset("mnist-z")
     assert isinstance(e.value, KeyError)
     assert str(e.value) == ("no preset named 'mnist-z' and no folder at that path; the presets "
-                            "are: mnist-d, mnist-a, mnist-classifier")
-    with pytest.raises(P.PresetError, match="the diffusion presets are: mnist-d, mnist-a$"):
+                            "are: mnist-d, mnist-a, mnist-e, mnist-classifier")
+    with pytest.raises(P.PresetError, match="the diffusion presets are: mnist-d, mnist-a, mnist-e$"):
         P.resolve_preset(str(tmp_path / "missing"), kind="diffusion")
     with pytest.raises(P.PresetError, match="is a classifier preset, not a diffusion one"):
         P.resolve_preset("mnist-classifier", kind="diffusion")
@@ -77,7 +77,7 @@ def test_a_users_folder_registers_and_resolves_like_a_shipped_one(registered, tm
     p = P.register_preset("my-a", src, description="my copy", scores={"fd": 1.0})
     registered.append("my-a")
     assert p.kind == "diffusion" and not p.shipped
-    assert P.list_presets("diffusion") == ["mnist-d", "mnist-a", "my-a"]
+    assert P.list_presets("diffusion") == ["mnist-d", "mnist-a", "mnist-e", "my-a"]
     assert P.resolve_preset("my-a", kind="diffusion") == src
     assert "| my-a | diffusion | my copy |" in P.presets_table()
     with pytest.raises(P.PresetError, match="registered already"):
@@ -124,7 +124,7 @@ def test_from_preset_takes_a_name_a_folder_or_a_registered_name_alike(registered
     np.testing.assert_array_equal(want, by_registered.sample(2, **kw))
     # an export without a card: the training options fall back to the library's defaults
     assert by_path.loss_weighting == "uniform" and by_name.loss_weighting == "min_snr"
-    with pytest.raises(P.PresetError, match="the diffusion presets are: mnist-d, mnist-a, mine"):
+    with pytest.raises(P.PresetError, match="the diffusion presets are: mnist-d, mnist-a, mnist-e, mine"):
         DiffusionModel.from_preset("mnist-classifier")
 
 
@@ -187,7 +187,7 @@ def test_presets_command_prints_the_table(capsys):
 
     assert main(["presets", "--paths"]) == 0
     out = capsys.readouterr().out
-    for name in ("mnist-d", "mnist-a", "mnist-classifier"):
+    for name in ("mnist-d", "mnist-a", "mnist-e", "mnist-classifier"):
         assert f"| {name} |" in out
     assert P.resolve_preset("mnist-d") in out
     assert main(["presets", "--kind", "classifier"]) == 0
@@ -257,4 +257,36 @@ def test_pyproject_lists_every_subpackage_and_maps_the_presets():
 def test_the_shipped_data_stays_small():
     size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(P.data_root())
                for f in fs)
-    assert size < 15e6, f"{size / 1e6:.1f} MB of preset data"
+    # three diffusion SavedModels (about 3-7 MB each, most of it the graph's constant filter and
+    # basis matrices) and the classifier: 17.1 MB
+    assert size < 20e6, f"{size / 1e6:.1f} MB of preset data"
+
+
+@pytest.mark.tf_only
+def test_the_shipped_equivariant_preset_turns_its_sample_at_quarter_turns():
+    import tensorflow as tf
+
+    from keras_aliasfree.export import load_saved_model
+
+    m = load_saved_model("mnist-e")
+    info = P.get_preset("mnist-e").config
+    assert info["unet"] == "E4" and info["rotation_mode"] == "once"
+
+    def call(rotation):
+        return m.signatures["sample"](seed=tf.constant(3, tf.int64), num_images=tf.constant(2),
+                                      rotation_degrees=tf.constant(rotation),
+                                      steps=tf.constant(6))["images"].numpy()
+
+    upright = call(0.0)
+    for k in (1, 2, 3):
+        turned = np.rot90(call(90.0 * k), -k, axes=(1, 2)).astype(int)
+        assert np.abs(turned - upright.astype(int)).max() <= 1
+    # and the Keras model rebuilt from the export samples the same way
+    from keras_aliasfree.diffusion import DDIM, DiffusionModel
+
+    dm = DiffusionModel.from_preset("mnist-e")
+    assert dm.takes_up
+    a = dm.sample(2, sampler=DDIM(6, 1.0), seed=1, verbose=0)
+    b = dm.sample(2, sampler=DDIM(6, 1.0), seed=1, verbose=0, rotation=180.0,
+                  rotation_mode="once")
+    np.testing.assert_allclose(np.rot90(b, 2, axes=(1, 2)), a, atol=1e-4)
