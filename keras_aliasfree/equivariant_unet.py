@@ -43,8 +43,8 @@ def equivariant_group_order(name):
     for a name that is not an equivariant config (``"A"``, ``"D-1N"``).
 
     Example:
-        >>> equivariant_group_order("E"), equivariant_group_order("e8"), equivariant_group_order("A")
-        (4, 8, None)
+        >>> [equivariant_group_order(name) for name in ("E", "e8", "A")]
+        [4, 8, None]
     """
     m = _NAME_RE.match(str(name).strip().upper()) if name is not None else None
     if not m:

@@ -25,8 +25,7 @@ import os
 import sys
 
 from keras_aliasfree.commands._resume import add_preemption_args
-from keras_aliasfree.commands._train_data import (_load_npz, _normalise,  # noqa: F401
-                                                  _repeating_batches, load_training_data)
+from keras_aliasfree.commands._train_data import load_training_data
 from keras_aliasfree.constants import DEFAULT_DDIM_STEPS, LOSS_WEIGHTINGS, PREDICTION_TYPES
 from keras_aliasfree.distribute import DISTRIBUTE_MODES, MIXED_PRECISION
 
@@ -421,13 +420,10 @@ def _config_name(name):
     from keras_aliasfree.unet import parse_config
 
     n = equivariant_group_order(name)
-    if n:
-        return f"E{n}"
     try:
-        return parse_config(name).name
+        return f"E{n}" if n else parse_config(name).name
     except ValueError as e:
-        raise ValueError(f"{e}, or E / E<N> (the orientation-equivariant UNet over C_N)") \
-            from None
+        raise ValueError(f"{e}, or E / E<N> (the orientation-equivariant UNet over C_N)") from None
 
 
 def _note_stored_settings(args, cfg, out, config_given=True):

@@ -285,5 +285,6 @@ def run_sample_loop(init, run, n_steps, weights, nt_weights, rotation, seed=None
         return SampleOutput(out, np.stack(trajectory).astype("float32"))
     return out
 
-__all__ = ["SampleOutput", "ROTATION_MODES", "takes_up", "denoiser_inputs", "rotation_angles", "run_sample_loop", "noise_prediction", "rotate_noise", "build_sample_loop",
+__all__ = ["SampleOutput", "ROTATION_MODES", "takes_up", "denoiser_inputs", "rotation_angles",
+           "run_sample_loop", "noise_prediction", "rotate_noise", "build_sample_loop",
            "x0_prediction", "sampler_iteration"]
