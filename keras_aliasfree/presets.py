@@ -182,7 +182,7 @@ def list_presets(kind=None) -> list:
 
     Example:
         >>> list_presets("diffusion")
-        ['mnist-d', 'mnist-a']
+        ['mnist-d', 'mnist-a', 'mnist-e']
     """
     if kind is not None and kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS} or None, got {kind!r}")
@@ -198,7 +198,7 @@ def get_preset(name) -> Preset:
         >>> get_preset("mnist-x")
         Traceback (most recent call last):
         ...
-        keras_aliasfree.presets.PresetError: no preset named 'mnist-x'; the presets are: mnist-d, mnist-a, mnist-classifier
+        keras_aliasfree.presets.PresetError: no preset named 'mnist-x'; the presets are: mnist-d, mnist-a, mnist-e, ...
     """
     try:
         return copy.deepcopy(_REGISTRY[name])
@@ -246,7 +246,7 @@ def resolve_preset(name_or_path, kind=None) -> str:
         >>> resolve_preset("mnist-classifier", kind="diffusion")
         Traceback (most recent call last):
         ...
-        keras_aliasfree.presets.PresetError: 'mnist-classifier' is a classifier preset, not a diffusion one; the diffusion presets are: mnist-d, mnist-a
+        keras_aliasfree.presets.PresetError: 'mnist-classifier' is a classifier preset, not a diffusion one; the diffusion presets are: mnist-d, mnist-a, mnist-e
     """
     if kind is not None and kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS} or None, got {kind!r}")

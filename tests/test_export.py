@@ -61,8 +61,12 @@ for k, c in enumerate(calls["sample"]):
     out[f"default_{k}"] = m.signatures["serving_default"](**args)["images"].numpy()
     out[f"again_{k}"] = m.sample(**args)["images"].numpy()   # the tf.function attribute
 den = np.load(calls["denoise_inputs"])
-out["denoise"] = m.signatures["denoise"](noisy_images=tf.constant(den["x"]),
-                                         timesteps=tf.constant(den["t"]))["noise"].numpy()
+denoise = m.signatures["denoise"]
+# a model with an "up" input (an E config) takes the angle too: 0 = upright
+up = ({"up_degrees": tf.constant(0.0)} if "up_degrees" in denoise.structured_input_signature[1]
+      else {})
+out["denoise"] = denoise(noisy_images=tf.constant(den["x"]), timesteps=tf.constant(den["t"]),
+                         **up)["noise"].numpy()
 loaded = sorted(n for n in sys.modules if n.split(".")[0] == "keras_aliasfree")
 assert not loaded, f"the serving process imported {loaded}"
 np.savez(out_path, **{k: np.asarray(v) for k, v in out.items()})
