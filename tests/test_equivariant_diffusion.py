@@ -111,6 +111,44 @@ def test_bad_rotation_mode_is_a_clear_error(dm):
         dm.sample(1, sampler="ddim", steps=2, rotation=90.0, rotation_mode="sometimes")
 
 
+def test_up_augment_turns_the_image_and_up_together():
+    """The loss under ``up_augment=1`` is the loss of the images turned (cubic) by the drawn angles
+    with the denoiser told those angles: reproduced here from the same seed's draws."""
+    from keras_aliasfree.transforms import rotate
+
+    ops = keras.ops
+    model = DiffusionModel(_net(), NoiseSchedule(T), seed=3, prediction="v",
+                           loss_weighting="min_snr", up_augment=1.0)
+    x = np.random.default_rng(2).uniform(-1, 1, (4, 16, 16, 1)).astype("float32")
+    loss = float(model.diffusion_loss(x, training=False))
+    g = keras.random.SeedGenerator(3)
+    up = keras.random.uniform((4,), 0.0, 360.0, seed=g)
+    keras.random.uniform((4,), seed=g)  # which images are turned: all of them here
+    t = keras.random.randint((4,), 0, T, dtype="int32", seed=g)
+    eps = keras.random.normal(x.shape, dtype="float32", seed=g)
+    up_np = ops.convert_to_numpy(up)
+    assert np.all(np.abs(up_np - 90 * np.round(up_np / 90)) > 1e-3)  # not quarter turns
+    x0 = rotate(x, up, method="cubic", data_format="channels_last")
+    ca = np.sqrt(model.schedule.alpha_bars)[ops.convert_to_numpy(t)].reshape(-1, 1, 1, 1)
+    cb = np.sqrt(1 - model.schedule.alpha_bars)[ops.convert_to_numpy(t)].reshape(-1, 1, 1, 1)
+    x_t = ops.convert_to_numpy(x0) * ca + ops.convert_to_numpy(eps) * cb
+    pred = ops.convert_to_numpy(model.predict_noise(x_t.astype("float32"), t, up_degrees=up))
+    w = model._loss_weights[ops.convert_to_numpy(t)].reshape(-1, 1, 1, 1)
+    expected = float(np.mean(w * (pred - ops.convert_to_numpy(eps)) ** 2))
+    assert loss == pytest.approx(expected, rel=1e-4)
+    upright = DiffusionModel(model.denoiser, NoiseSchedule(T), seed=3, prediction="v",
+                             loss_weighting="min_snr")
+    assert float(upright.diffusion_loss(x, training=False)) != pytest.approx(loss, rel=1e-3)
+    assert DiffusionModel.from_config(model.get_config()).up_augment == 1.0
+
+
+def test_up_augment_needs_an_up_input_and_a_fraction():
+    with pytest.raises(ValueError, match="has none"):
+        DiffusionModel(_net(use_up=False), NoiseSchedule(T), up_augment=0.5)
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        DiffusionModel(_net(), NoiseSchedule(T), up_augment=1.5)
+
+
 def test_checkpoint_round_trip(dm, tmp_path):
     path = dm.save_checkpoint(str(tmp_path / "ckpt"))
     with open(os.path.join(path, "config.json")) as f:
@@ -138,6 +176,8 @@ def test_train_command_trains_an_equivariant_config(tmp_path):
     assert cfg["config"] == "E4" and cfg["use_up"] and cfg["base_width"] == 1
     assert main(["train", "--config", "A", "--no-up", "--data", str(tmp_path / "d.npz"),
                  "--out", str(tmp_path / "bad"), "--epochs", "1"]) == 2
+    assert main(["train", "--config", "A", "--up-augment", "0.5", "--data",
+                 str(tmp_path / "d.npz"), "--out", str(tmp_path / "bad"), "--epochs", "1"]) == 2
 
 
 def test_rotation_agreement_measures_kept_class_and_psnr():

@@ -1,5 +1,6 @@
-"""``keras-aliasfree train``: step-level checkpoints and what the command says when a signal
-stops it (the library side is :mod:`keras_aliasfree.diffusion.preemption`).
+"""``keras-aliasfree train``: what a resumed run keeps of its first start, step-level checkpoints,
+and what the command says when a signal stops it (the library side is
+:mod:`keras_aliasfree.diffusion.preemption`).
 
 Exit status of a run stopped by a signal: 143 for SIGTERM, 130 for SIGINT (128 + the signal
 number), after one line on stderr naming the checkpoint written and the command that resumes.
@@ -13,6 +14,8 @@ Example:
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 import sys
 
@@ -63,3 +66,46 @@ def report_stop(args, stop, ckpt_cb, chief, dist):
     print(f"stopped by {stop.name} after step {step} ({where}): checkpoint "
           f"{ckpt_cb.last_checkpoint}; resume with: {resume_command(args)}", file=sys.stderr)
     return stop.exit_code
+
+
+# settings fixed by a run's first start; on --resume the stored ones win
+_STORED = ("config", "lr", "lr_schedule", "warmup_steps", "weight_decay", "timesteps", "schedule",
+           "ema_decay", "base_width", "no_attention", "filter_preset", "kernel_size", "cutoff",
+           "band_limit", "prediction", "loss_weighting", "snr_gamma", "image_size", "up_augment")
+
+
+def _config_name(name):
+    """The canonical name of a ``--config`` (``"d-1n"`` -> ``"D-1N"``, ``"E"`` -> ``"E4"``);
+    ``ValueError`` for one that is neither a UNet config nor an equivariant one."""
+    from keras_aliasfree.equivariant_unet import equivariant_group_order
+    from keras_aliasfree.unet import parse_config
+
+    n = equivariant_group_order(name)
+    try:
+        return f"E{n}" if n else parse_config(name).name
+    except ValueError as e:
+        raise ValueError(f"{e}, or E / E<N> (the orientation-equivariant UNet over C_N)") from None
+
+
+def _note_stored_settings(args, cfg, out, config_given=True):
+    """On --resume, say which given flags differ from the run's stored settings (they lose): those
+    in ``train_args.json``, and the checkpoint's UNet config (``cfg``), which is the one resumed.
+    ``--config`` counts only when it was given (``config_given``): the default is no choice."""
+    path = os.path.join(out, "train_args.json")
+    try:
+        with open(path) as f:
+            stored = json.load(f)
+    except (OSError, ValueError):
+        stored = {}
+    stored.pop("config", None)
+    given = {k: getattr(args, k) for k in _STORED if hasattr(args, k)}
+    if config_given:
+        stored["config"] = cfg["unet"]["config"]
+        given["config"] = _config_name(args.config)
+    differ = [f"--{k.replace('_', '-')} {stored[k]!r} (given {given[k]!r})"
+              for k in _STORED if k in stored and given.get(k) is not None
+              and stored[k] != given[k]]
+    if differ:
+        print("note: --resume keeps the run's stored settings; ignored flags: "
+              + ", ".join(differ) + f" (from {path} and the checkpoint). Start a new --out to "
+              "change them.", file=sys.stderr)

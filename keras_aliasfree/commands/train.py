@@ -24,7 +24,8 @@ import json
 import os
 import sys
 
-from keras_aliasfree.commands._resume import add_preemption_args
+from keras_aliasfree.commands._resume import (_STORED, _config_name, _note_stored_settings,
+                                              add_preemption_args)
 from keras_aliasfree.commands._train_data import load_training_data
 from keras_aliasfree.constants import DEFAULT_DDIM_STEPS, LOSS_WEIGHTINGS, PREDICTION_TYPES
 from keras_aliasfree.distribute import DISTRIBUTE_MODES, MIXED_PRECISION
@@ -98,6 +99,9 @@ def register(subparsers):
     p.add_argument("--no-up", action="store_true",
                    help="E configs: no 'up' input (the network is then equivariant in the image "
                         "alone and samples a rotation-invariant mix)")
+    p.add_argument("--up-augment", type=float, default=0.0, metavar="P",
+                   help="E configs: turn this fraction of the training images by a uniform random "
+                        "angle, 'up' turned with them (default 0: upright data only)")
     p.add_argument("--filter-preset", default="default", choices=("default", "paper"))
     p.add_argument("--filter-rank", type=int, default=None,
                    help="separable terms kept of every filter (default: the preset's rule); e.g. "
@@ -275,15 +279,17 @@ def _build(args, dist, x, resume_from, out, config_given=True):
             net = build_equivariant_unet(args.image_size, int(x.shape[-1]), args.base_width,
                                          group_order, filters=filters, use_up=not args.no_up)
         else:
-            if args.no_up:
-                raise ValueError("--no-up applies to the equivariant configs (E, E8) only")
+            if args.no_up or args.up_augment:
+                raise ValueError("--no-up and --up-augment apply to the equivariant configs "
+                                 "(E, E8) only")
             net = build_unet(args.config, image_size=args.image_size, channels=int(x.shape[-1]),
                              base_width=args.base_width, attention=not args.no_attention,
                              filters=filters, conv=args.conv)
         model = DiffusionModel(net, NoiseSchedule(args.timesteps, kind=args.schedule),
                                ema_decay=args.ema_decay, seed=args.seed,
                                band_limit=args.band_limit, prediction=args.prediction,
-                               loss_weighting=args.loss_weighting, snr_gamma=args.snr_gamma)
+                               loss_weighting=args.loss_weighting, snr_gamma=args.snr_gamma,
+                               up_augment=args.up_augment)
         steps = total_steps(args.epochs, len(x), args.batch_size, args.steps_per_epoch)
         lr = learning_rate(args.lr, args.lr_schedule, args.warmup_steps, steps)
         optimizer = keras.optimizers.AdamW(lr, weight_decay=args.weight_decay)
@@ -405,46 +411,3 @@ def _check_args(args, out):
     if not 0.0 <= args.ema_decay < 1.0:
         return f"--ema-decay must be in [0, 1), got {args.ema_decay}"
     return None
-
-
-# settings fixed by a run's first start; on --resume the stored ones win
-_STORED = ("config", "lr", "lr_schedule", "warmup_steps", "weight_decay", "timesteps", "schedule",
-           "ema_decay", "base_width", "no_attention", "filter_preset", "kernel_size", "cutoff",
-           "band_limit", "prediction", "loss_weighting", "snr_gamma", "image_size")
-
-
-def _config_name(name):
-    """The canonical name of a ``--config`` (``"d-1n"`` -> ``"D-1N"``, ``"E"`` -> ``"E4"``);
-    ``ValueError`` for one that is neither a UNet config nor an equivariant one."""
-    from keras_aliasfree.equivariant_unet import equivariant_group_order
-    from keras_aliasfree.unet import parse_config
-
-    n = equivariant_group_order(name)
-    try:
-        return f"E{n}" if n else parse_config(name).name
-    except ValueError as e:
-        raise ValueError(f"{e}, or E / E<N> (the orientation-equivariant UNet over C_N)") from None
-
-
-def _note_stored_settings(args, cfg, out, config_given=True):
-    """On --resume, say which given flags differ from the run's stored settings (they lose): those
-    in ``train_args.json``, and the checkpoint's UNet config (``cfg``), which is the one resumed.
-    ``--config`` counts only when it was given (``config_given``): the default is no choice."""
-    path = os.path.join(out, "train_args.json")
-    try:
-        with open(path) as f:
-            stored = json.load(f)
-    except (OSError, ValueError):
-        stored = {}
-    stored.pop("config", None)
-    given = {k: getattr(args, k) for k in _STORED if hasattr(args, k)}
-    if config_given:
-        stored["config"] = cfg["unet"]["config"]
-        given["config"] = _config_name(args.config)
-    differ = [f"--{k.replace('_', '-')} {stored[k]!r} (given {given[k]!r})"
-              for k in _STORED if k in stored and given.get(k) is not None
-              and stored[k] != given[k]]
-    if differ:
-        print("note: --resume keeps the run's stored settings; ignored flags: "
-              + ", ".join(differ) + f" (from {path} and the checkpoint). Start a new --out to "
-              "change them.", file=sys.stderr)

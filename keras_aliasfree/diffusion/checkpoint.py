@@ -29,7 +29,7 @@ CHECKPOINT_VERSION = 2
 #: What a ``DiffusionModel`` config key means when a version-1 file lacks it: the settings every
 #: model had before the key existed.
 MODEL_DEFAULTS = {"ema_decay": 0.999, "band_limit": None, "prediction": "epsilon",
-                  "loss_weighting": "uniform", "snr_gamma": 5.0}
+                  "loss_weighting": "uniform", "snr_gamma": 5.0, "up_augment": 0.0}
 REQUIRED_FILES = ("config.json", "ema.weights.h5", "raw.weights.h5")
 #: what resuming needs on top of REQUIRED_FILES
 RESUME_FILES = ("training_state.json",)
@@ -253,8 +253,8 @@ def read_checkpoint_config(directory) -> dict:
 def migrate_checkpoint_config(config: dict) -> dict:
     """A checkpoint's (or a ``DiffusionModel``'s) config in the current format version.
 
-    The one place older files are read: version 1 (and configs without a version) may lack the
-    model keys added over time (:data:`MODEL_DEFAULTS`) and hold the UNet's filter options as
+    The one place older files are read: older files may lack the model keys added over time
+    (:data:`MODEL_DEFAULTS`), and version 1 (and configs without a version) may hold the UNet's filter options as
     separate keys (:func:`keras_aliasfree.unet.migrate_unet_config`). Returns a new dict.
 
     Example:
@@ -264,9 +264,9 @@ def migrate_checkpoint_config(config: dict) -> dict:
     """
     config = dict(config)
     version = int(config.get("format_version", 1))
+    for key, default in MODEL_DEFAULTS.items():
+        config.setdefault(key, default)
     if version < 2:
-        for key, default in MODEL_DEFAULTS.items():
-            config.setdefault(key, default)
         if config.get("unet"):
             from keras_aliasfree.unet import migrate_unet_config
 

@@ -30,6 +30,7 @@ from keras_aliasfree.diffusion.schedule import NoiseSchedule
 from keras_aliasfree.distribute import (per_replica_logs, replica_context, replica_rows,
                                         scale_loss_for_replicas)
 from keras_aliasfree.transforms import DEFAULT_ROTATION_METHOD, ROTATION_METHODS
+from keras_aliasfree.transforms import rotate as rotate_images
 
 _PACKAGE = "keras_aliasfree"
 # the constructor arguments a config stores besides the network and the schedule
@@ -64,6 +65,10 @@ class DiffusionModel(CheckpointMethods, keras.Model):
         loss_weighting: ``"uniform"`` (MSE on the prediction target; the paper) or ``"min_snr"``
             (Hang et al. 2023, with ``snr_gamma``); see :meth:`NoiseSchedule.loss_weights`.
         snr_gamma: the ``gamma`` of ``min_snr`` (default 5).
+        up_augment: for a denoiser with an "up" input, the fraction of training images (drawn
+            afresh each step) turned by a uniform random angle, with the denoiser told that angle
+            (cubic rotation of the image, :func:`~keras_aliasfree.transforms.rotate`); the rest
+            stay upright with up = 0. Default 0: trained on upright data only.
 
     Band limit. A C/D UNet (jinc filters) can only output the disc of frequencies a rotation
     maps onto itself, while the noise it must predict fills the square band. With
@@ -90,7 +95,8 @@ class DiffusionModel(CheckpointMethods, keras.Model):
     """
 
     def __init__(self, denoiser, schedule=None, ema_decay=0.999, seed=None, band_limit="auto",
-                 prediction="epsilon", loss_weighting="uniform", snr_gamma=5.0, **kwargs):
+                 prediction="epsilon", loss_weighting="uniform", snr_gamma=5.0, up_augment=0.0,
+                 **kwargs):
         super().__init__(**kwargs)
         if not isinstance(denoiser, keras.Model):
             raise TypeError(f"denoiser must be a keras.Model, got {type(denoiser).__name__}")
@@ -121,6 +127,12 @@ class DiffusionModel(CheckpointMethods, keras.Model):
         self.prediction = prediction
         self.loss_weighting = loss_weighting
         self.snr_gamma = float(snr_gamma)
+        if not 0.0 <= float(up_augment) <= 1.0:
+            raise ValueError(f"up_augment must be in [0, 1], got {up_augment}")
+        if up_augment and not takes_up(denoiser):
+            raise ValueError("up_augment turns images together with the denoiser's 'up' input; "
+                             "this denoiser has none")
+        self.up_augment = float(up_augment)
         # validates all three; float32 weight of the squared noise error per timestep
         self._loss_weights = self.schedule.loss_weights(prediction, loss_weighting, snr_gamma)
         self._sqrt_ab = np.sqrt(self.schedule.alpha_bars).astype("float32")
@@ -149,7 +161,8 @@ class DiffusionModel(CheckpointMethods, keras.Model):
         return {**super().get_config(), **network,
                 "schedule": self.schedule.get_config(), "ema_decay": self.ema_decay,
                 "band_limit": self.band_limit, "prediction": self.prediction,
-                "loss_weighting": self.loss_weighting, "snr_gamma": self.snr_gamma}
+                "loss_weighting": self.loss_weighting, "snr_gamma": self.snr_gamma,
+                "up_augment": self.up_augment}
 
     @classmethod
     def from_config(cls, config):
@@ -229,14 +242,20 @@ class DiffusionModel(CheckpointMethods, keras.Model):
         """The training loss for random timesteps: the squared error of the prediction target
         (``prediction``), weighted over t (``loss_weighting``), written as a weighted MSE on the
         noise (:meth:`NoiseSchedule.loss_weights`); with the defaults, the paper's noise MSE."""
-        x0 = self.band_limit_images(self._images(images))
+        x0 = self._images(images)
         n = ops.shape(x0)[0]
+        up = None
+        if self.up_augment:
+            up = self._draw_up(n)
+            x0 = rotate_images(x0, up, method="cubic", data_format="channels_last")
+        x0 = self.band_limit_images(x0)
         T = self.schedule.timesteps
         t, eps = self._draw(n, T, ops.shape(x0))
         ca = ops.reshape(ops.take(ops.convert_to_tensor(self._sqrt_ab), t), (-1, 1, 1, 1))
         cb = ops.reshape(ops.take(ops.convert_to_tensor(self._sqrt_1mab), t), (-1, 1, 1, 1))
         x_t = ca * x0 + cb * eps
-        pred = self.predict_noise(x_t, t, training=training, _sigma=cb, _sqrt_ab=ca)
+        pred = self.predict_noise(x_t, t, training=training, up_degrees=up, _sigma=cb,
+                                  _sqrt_ab=ca)
         err = ops.square(pred - eps)
         if self.prediction == "epsilon" and self.loss_weighting == "uniform":
             return ops.mean(err)
@@ -254,6 +273,16 @@ class DiffusionModel(CheckpointMethods, keras.Model):
         if reps == 1:
             return t, eps
         return replica_rows(t, n, rid), replica_rows(eps, n, rid)
+
+    def _draw_up(self, n):
+        """Per-image "up" angles of a step under ``up_augment`` (uniform in [0, 360) for that
+        fraction of the images, 0 for the rest); replicas keep their rows as in :meth:`_draw`."""
+        rid, reps = replica_context()
+        rows = n if reps == 1 else n * reps
+        angle = keras.random.uniform((rows,), 0.0, 360.0, seed=self.seed_generator)
+        turned = keras.random.uniform((rows,), seed=self.seed_generator) < self.up_augment
+        up = ops.where(turned, angle, ops.zeros_like(angle))
+        return up if reps == 1 else replica_rows(up, n, rid)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = self.diffusion_loss(x, training=training)
