@@ -10,8 +10,11 @@ Rows (each sampled with DDIM, 20 steps, eta 1, as the shipped exports; the same 
   with ``theta`` the angle turned so far (equivariant by construction for any network, at the
   price of resampling x_t at every step), with progressive turning and with the noise turned
   once (then ``theta`` is the whole angle from the first step);
-* the orientation-equivariant UNet (``--equivariant``, a checkpoint, run or preset of an E config)
-  with progressive turning and with the noise turned once.
+* more UNets (``--model``, checkpoints, runs or presets; e.g. A with isotropic convolutions),
+  with today's sampling;
+* orientation-equivariant UNets (``--equivariant``, checkpoints, runs or presets of E configs,
+  with or without "up", trained upright or with ``--up-augment``) with progressive turning and
+  with the noise turned once.
 
 For each angle: the fraction of seeds whose rotation-aware sample, turned back, has the upright
 sample's class (``mnist-classifier``), and the turned-back PSNR on the central disc
@@ -20,6 +23,8 @@ sample's class (``mnist-classifier``), and the turned-back PSNR on the central d
 
 Usage:
     python benchmarks/rotation_agreement.py --equivariant runs/mnist_e4      # docs/benchmarks/
+    python benchmarks/rotation_agreement.py --model runs/a_iso --equivariant runs/e4 \
+        --equivariant runs/e4_no_up --equivariant runs/e4_augmented
     python benchmarks/rotation_agreement.py --equivariant runs/mnist_e4 --quick --out -
 """
 
@@ -57,6 +62,57 @@ def turning_frame(denoiser):
     return keras.Model([x, t, up], Frame(denoiser)(x, t, up))
 
 
+def orientation_classifier(steps=600, seed=0):
+    """A small CNN trained here on MNIST (train split) to tell which quarter turn (0, 90, 180 or
+    270 degrees) a digit was given: ``fn(images) -> (N, 4)`` probabilities, and its accuracy on
+    the turned test split. It measures whether samples stand upright."""
+    import keras
+    import numpy as np
+
+    from keras_aliasfree.data import load_numpy
+
+    def turned(x, rng):
+        k = rng.integers(0, 4, len(x))
+        return np.stack([np.rot90(a, int(j)) for a, j in zip(x, k)]), k
+
+    rng = np.random.default_rng(seed)
+    keras.utils.set_random_seed(seed)
+    x, _ = load_numpy("mnist", "train", image_size=32, limit=steps * 64)
+    xt, _ = load_numpy("mnist", "test", image_size=32, limit=2000)
+    layers = keras.layers
+    net = keras.Sequential([keras.Input((32, 32, 1)),
+                            layers.Conv2D(16, 3, activation="relu"), layers.MaxPooling2D(),
+                            layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(),
+                            layers.Conv2D(32, 3, activation="relu"), layers.Flatten(),
+                            layers.Dense(4, activation="softmax")])
+    net.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    net.fit(*turned(x, rng), batch_size=64, epochs=1, verbose=0)
+    acc = float(net.evaluate(*turned(xt, rng), verbose=0)[1])
+    return (lambda im: np.asarray(net.predict(np.asarray(im, np.float32), verbose=0))), acc
+
+
+def upright_fraction(images, orientation):
+    """The fraction of ``images`` that ``orientation`` (:func:`orientation_classifier`) finds
+    upright (no quarter turn)."""
+    import numpy as np
+
+    return float(np.mean(np.argmax(orientation(images), -1) == 0))
+
+
+def label(dm):
+    """A row's name from the model's config: ``A``, ``A, isotropic convs``, ``E4, no up``,
+    ``E4, up-augmented 0.5``."""
+    cfg = dm.denoiser.unet_config or {}
+    parts = [cfg.get("config", "?")]
+    if cfg.get("conv") == "isotropic":
+        parts.append("isotropic convs")
+    if cfg.get("architecture") == "equivariant" and not dm.takes_up:
+        parts.append("no up")
+    if dm.up_augment:
+        parts.append(f"up-augmented {dm.up_augment:g}")
+    return ", ".join(parts)
+
+
 def rows_to_measure(args):
     """``[(label, sample_fn(rotation, n, seed), model)]`` for the table."""
     import numpy as np
@@ -79,10 +135,13 @@ def rows_to_measure(args):
              lambda r, n, s: np.asarray(rotate(fn(a)(0.0, n, s), r, method="cubic")), a),
             ("A, turning frame", fn(frame), frame),
             ("A, turning frame, noise turned once", fn(frame, "once"), frame)]
-    if args.equivariant:
-        e = DiffusionModel.from_preset(args.equivariant)
-        name = e.denoiser.unet_config.get("config", "E")
-        rows += [(f"{name}, progressive", fn(e), e), (f"{name}, turned once", fn(e, "once"), e)]
+    for source in args.model or ():
+        m = DiffusionModel.from_preset(source)
+        rows.append((label(m), fn(m), m))
+    for source in args.equivariant or ():
+        e = DiffusionModel.from_preset(source)
+        rows += [(f"{label(e)}, progressive", fn(e), e),
+                 (f"{label(e)}, turned once", fn(e, "once"), e)]
     return rows
 
 
@@ -90,32 +149,41 @@ def agreement(args):
     import numpy as np
 
     from keras_aliasfree.images import save_grid
-    from keras_aliasfree.metrics.agreement import rotation_agreement
+    from keras_aliasfree.data import load_numpy
+    from keras_aliasfree.metrics.agreement import draw, rotation_agreement
     from keras_aliasfree.metrics.extractors import get_extractor
 
     ext = get_extractor("mnist-classifier", verbose=False)
+    probs = lambda x: ext(x, verbose=False)[1]  # noqa: E731
     angles = tuple(float(v) for v in args.angles.split(","))
+    real = load_numpy("mnist", "test", image_size=32, limit=args.num)[0]
+    orientation, orientation_acc = orientation_classifier(60 if args.quick else 600, args.seed)
     out, strip = [], []
-    for label, sample_fn, model in rows_to_measure(args):
+    for name, sample_fn, model in rows_to_measure(args):
         sample_fn(0.0, 2, 0)  # compile
         t0 = time.perf_counter()
         sample_fn(0.0, args.batch_size, 0)
         ms = (time.perf_counter() - t0) / args.batch_size * 1e3
-        res = rotation_agreement(sample_fn, lambda x: ext(x, verbose=False)[1], angles,
-                                 args.num, args.batch_size, args.seed)
-        out.append({"label": label, "ms_per_image": ms, "agreement": res,
+        res = rotation_agreement(sample_fn, probs, angles, args.num, args.batch_size, args.seed)
+        upright = upright_fraction(draw(sample_fn, 0.0, args.num, args.batch_size, args.seed),
+                                   orientation)
+        out.append({"label": name, "ms_per_image": ms, "agreement": res, "upright": upright,
                     "params": int(model.denoiser.count_params())})
         strip.append(np.concatenate([sample_fn(a, 1, args.seed) for a in STRIP_ANGLES]))
-        progress(f"{label}: " + ", ".join(f"{k}: {v['kept']:.2f} / {v['psnr_db']:.1f} dB"
+        progress(f"{name}: " + ", ".join(f"{k}: {v['kept']:.2f} / {v['psnr_db']:.1f} dB"
                                           for k, v in res.items()))
     if args.strip:
         save_grid(np.concatenate(strip), args.strip, len(STRIP_ANGLES))
-    return {"rows": out, "angles": list(angles), "strip": args.strip or None}
+    return {"rows": out, "angles": list(angles), "strip": args.strip or None,
+            "upright_real": upright_fraction(real, orientation),
+            "orientation_accuracy": orientation_acc}
 
 
 def _add_arguments(p):
-    p.add_argument("--equivariant", default=None,
-                   help="checkpoint, run or preset of an E config to add as two rows")
+    p.add_argument("--equivariant", action="append", default=None,
+                   help="checkpoint, run or preset of an E config to add as two rows (repeatable)")
+    p.add_argument("--model", action="append", default=None,
+                   help="checkpoint, run or preset of another UNet to add as a row (repeatable)")
     p.add_argument("--num", type=int, default=200, help="seeds per angle (default 200)")
     p.add_argument("--angles", default="15,45,90,180")
     p.add_argument("--batch-size", type=int, default=100)
@@ -127,17 +195,23 @@ def render(results, args):
     parts = [f"DDIM 20 steps, eta 1; {args.num} seeds per angle (seed {args.seed}); class by the "
              "shipped `mnist-classifier`; PSNR of the turned-back sample against the upright one "
              "on the central disc (peak 2), mean over seeds. Chance for the kept class is about "
-             "0.1. ms / image: sampling 20 NFE at batch "
+             "0.1. Upright: the fraction of plain (0 degree) samples that a small orientation "
+             "classifier, trained here on MNIST to tell which quarter turn a digit was given, "
+             "finds upright (about 0.25 for a sampler that draws every quarter turn alike). "
+             "ms / image: sampling 20 NFE at batch "
              f"{args.batch_size}, after compiling."]
     for b, res in succeeded(results, "agreement").items():
         angles = [f"{a:g}" for a in res["angles"]]
         table = [[r["label"], f"{r['params']:,}"]
                  + [f"{r['agreement'][a]['kept']:.2f}" for a in angles]
                  + [" / ".join(f"{r['agreement'][a]['psnr_db']:.1f}" for a in angles),
-                    f"{r['ms_per_image']:.1f}"] for r in res["rows"]]
+                    f"{r['upright']:.2f}", f"{r['ms_per_image']:.1f}"] for r in res["rows"]]
         parts += [f"## {b}", md_table(
             ["model, rotation-aware sampling", "parameters"] + [f"kept, {a} deg" for a in angles]
-            + [f"PSNR {' / '.join(angles)} deg (dB)", "ms / image"], table)]
+            + [f"PSNR {' / '.join(angles)} deg (dB)", "upright", "ms / image"], table),
+            f"Upright for real MNIST (test, first {args.num}): {res['upright_real']:.2f}; the "
+            f"orientation classifier's accuracy on turned test digits: "
+            f"{res['orientation_accuracy']:.3f}."]
         if res.get("strip"):
             rel = os.path.relpath(res["strip"], os.path.join(REPO, "docs", "benchmarks"))
             parts.append(f"![one seed per row at {', '.join(f'{a:g}' for a in STRIP_ANGLES)} "
