@@ -13,8 +13,9 @@
 # last step, into runs/pretrained2/ (measured against the constant lr at the same 9,000 steps:
 # docs/benchmarks/recipe.md, "Learning-rate schedule at the shipped budget").
 # e: the orientation-equivariant E (C_4, 4 fields = 16 channels in the first block, "up" input) with
-# the same recipe for 36 epochs (13,500 steps), exported with --rotation-mode once
-# (saved_models/mnist-e; docs/EQUIVARIANT.md).
+# the same recipe for 36 epochs (13,500 steps), half of each batch turned by random angles with "up"
+# turned with them (--up-augment 0.5), exported with --rotation-mode once (saved_models/mnist-e;
+# docs/EQUIVARIANT.md). UP_AUGMENT=0 trains the upright-only E4 the first mnist-e was.
 # Usage: bash scripts/train_pretrained.sh [d|a|both|e]   (from the repository root; data in ../shared/data)
 set -eu
 export KERAS_BACKEND=tensorflow
@@ -50,5 +51,5 @@ if [ "$which" = a ] || [ "$which" = both ]; then
 fi
 if [ "$which" = e ]; then
   train E runs/mnist_e_pretrained saved_models/mnist-e --base-width 4 --epochs "${EPOCHS:-36}" \
-      --checkpoint-every 500
+      --checkpoint-every 500 --up-augment "${UP_AUGMENT:-0.5}"
 fi
