@@ -102,7 +102,7 @@ def upright_fraction(images, orientation):
 def label(dm):
     """A row's name from the model's config: ``A``, ``A, isotropic convs``, ``E4, no up``,
     ``E4, up-augmented 0.5``."""
-    cfg = dm.denoiser.unet_config or {}
+    cfg = getattr(dm.denoiser, "unet_config", None) or {}
     parts = [cfg.get("config", "?")]
     if cfg.get("conv") == "isotropic":
         parts.append("isotropic convs")
@@ -164,9 +164,10 @@ def agreement(args):
         t0 = time.perf_counter()
         sample_fn(0.0, args.batch_size, 0)
         ms = (time.perf_counter() - t0) / args.batch_size * 1e3
-        res = rotation_agreement(sample_fn, probs, angles, args.num, args.batch_size, args.seed)
-        upright = upright_fraction(draw(sample_fn, 0.0, args.num, args.batch_size, args.seed),
-                                   orientation)
+        plain = draw(sample_fn, 0.0, args.num, args.batch_size, args.seed)
+        res = rotation_agreement(sample_fn, probs, angles, args.num, args.batch_size, args.seed,
+                                 upright=plain)
+        upright = upright_fraction(plain, orientation)
         out.append({"label": name, "ms_per_image": ms, "agreement": res, "upright": upright,
                     "params": int(model.denoiser.count_params())})
         strip.append(np.concatenate([sample_fn(a, 1, args.seed) for a in STRIP_ANGLES]))

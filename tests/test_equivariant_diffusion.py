@@ -198,6 +198,13 @@ def test_rotation_agreement_measures_kept_class_and_psnr():
     bad = rotation_agreement(lambda r, n, s: base[:n] if r == 0 else other[:n], classify,
                              angles=(90.0,), num=6, batch_size=6)
     assert bad["90"]["psnr_db"] < 10
+    # upright samples drawn beforehand are used as given (the sampler's upright draw is not)
+    given = rotation_agreement(lambda r, n, s: other[:n] if r == 0 else np.asarray(
+        rotate(base[:n], r)), classify, angles=(90.0,), num=6, batch_size=6, upright=base)
+    assert given["90"]["psnr_db"] > 100
+    with pytest.raises(ValueError, match="upright holds 4 samples"):
+        rotation_agreement(lambda r, n, s: base[:n], classify, angles=(90.0,), num=6,
+                           upright=base[:4])
 
 
 @pytest.mark.tf_only

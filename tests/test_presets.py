@@ -285,7 +285,7 @@ def test_the_shipped_equivariant_preset_turns_its_sample_at_quarter_turns():
     from keras_aliasfree.diffusion import DDIM, DiffusionModel
 
     dm = DiffusionModel.from_preset("mnist-e")
-    assert dm.takes_up
+    assert dm.takes_up and dm.up_augment == info["up_augment"] == 0.5  # the card's training option
     a = dm.sample(2, sampler=DDIM(6, 1.0), seed=1, verbose=0)
     b = dm.sample(2, sampler=DDIM(6, 1.0), seed=1, verbose=0, rotation=180.0,
                   rotation_mode="once")

@@ -26,7 +26,7 @@ import zipfile
 
 CHECKPOINT_FORMAT = "keras_aliasfree.checkpoint"
 CHECKPOINT_VERSION = 2
-#: What a ``DiffusionModel`` config key means when a version-1 file lacks it: the settings every
+#: What a ``DiffusionModel`` config key means when an older file lacks it: the settings every
 #: model had before the key existed.
 MODEL_DEFAULTS = {"ema_decay": 0.999, "band_limit": None, "prediction": "epsilon",
                   "loss_weighting": "uniform", "snr_gamma": 5.0, "up_augment": 0.0}
@@ -253,9 +253,10 @@ def read_checkpoint_config(directory) -> dict:
 def migrate_checkpoint_config(config: dict) -> dict:
     """A checkpoint's (or a ``DiffusionModel``'s) config in the current format version.
 
-    The one place older files are read: older files may lack the model keys added over time
-    (:data:`MODEL_DEFAULTS`), and version 1 (and configs without a version) may hold the UNet's filter options as
-    separate keys (:func:`keras_aliasfree.unet.migrate_unet_config`). Returns a new dict.
+    The one place older files are read: they may lack the model keys added over time
+    (:data:`MODEL_DEFAULTS`), and version 1 (and configs without a version) may hold the UNet's
+    filter options as separate keys (:func:`keras_aliasfree.unet.migrate_unet_config`). Returns
+    a new dict.
 
     Example:
         >>> c = migrate_checkpoint_config({"format_version": 1, "unet": {"config": "A"}})

@@ -49,7 +49,7 @@ def turned_back_psnr(upright, turned_back):
 
 
 def rotation_agreement(sample_fn, classify, angles=AGREEMENT_ANGLES, num=200, batch_size=100,
-                       seed=0, turn_back="cubic"):
+                       seed=0, turn_back="cubic", upright=None):
     """Kept class and turned-back PSNR of rotation-aware sampling, per angle.
 
     Args:
@@ -62,6 +62,8 @@ def rotation_agreement(sample_fn, classify, angles=AGREEMENT_ANGLES, num=200, ba
         seed: seed of the first batch.
         turn_back: the rotation that turns a sample back (:func:`~keras_aliasfree.transforms.rotate`
             method; quarter turns are exact with every method).
+        upright: the upright samples of these seeds if already drawn
+            (``draw(sample_fn, 0.0, num, batch_size, seed)``); drawn here when ``None``.
 
     Returns:
         ``{"<angle>": {"kept": fraction, "psnr_db": mean dB, "psnr_db_median": dB}}``.
@@ -71,7 +73,11 @@ def rotation_agreement(sample_fn, classify, angles=AGREEMENT_ANGLES, num=200, ba
     num = int(num)
     if num < 1:
         raise ValueError(f"num must be >= 1, got {num}")
-    upright = draw(sample_fn, 0.0, num, batch_size, seed)
+    if upright is None:
+        upright = draw(sample_fn, 0.0, num, batch_size, seed)
+    upright = np.asarray(upright, np.float32)
+    if len(upright) != num:
+        raise ValueError(f"upright holds {len(upright)} samples, num is {num}")
     base = np.argmax(np.asarray(classify(upright)), axis=-1)
     out = {}
     for phi in angles:
