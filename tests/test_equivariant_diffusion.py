@@ -149,6 +149,42 @@ def test_up_augment_needs_an_up_input_and_a_fraction():
         DiffusionModel(_net(), NoiseSchedule(T), up_augment=1.5)
 
 
+def test_equivariance_term_compares_the_turned_input_with_the_turned_output():
+    """The loss with ``equivariance_weight`` is the plain loss plus the weighted squared difference
+    (central disc) between eps_hat(R x_t, phi) and R eps_hat(x_t, 0): reproduced here from the
+    same seed's draws (t, noise, then one angle per image)."""
+    from keras_aliasfree.discs import disc_mask
+    from keras_aliasfree.transforms import rotate
+
+    ops = keras.ops
+    kw = dict(seed=5, prediction="v", loss_weighting="min_snr")
+    model = DiffusionModel(_net(), NoiseSchedule(T), equivariance_weight=0.5, **kw)
+    x = np.random.default_rng(4).uniform(-1, 1, (4, 16, 16, 1)).astype("float32")
+    loss = float(model.diffusion_loss(x, training=False))
+    g = keras.random.SeedGenerator(5)
+    t = ops.convert_to_numpy(keras.random.randint((4,), 0, T, dtype="int32", seed=g))
+    eps = ops.convert_to_numpy(keras.random.normal(x.shape, dtype="float32", seed=g))
+    phi = ops.convert_to_numpy(keras.random.uniform((4,), -45.0, 45.0, seed=g))
+    ca = np.sqrt(model.schedule.alpha_bars)[t].reshape(-1, 1, 1, 1)
+    cb = np.sqrt(1 - model.schedule.alpha_bars)[t].reshape(-1, 1, 1, 1)
+    x_t = (x * ca + eps * cb).astype("float32")
+    w = model._loss_weights[t].reshape(-1, 1, 1, 1)
+    pred = ops.convert_to_numpy(model.predict_noise(x_t, t))
+    turned = ops.convert_to_numpy(model.predict_noise(
+        rotate(x_t, phi, data_format="channels_last"), t, up_degrees=phi))
+    target = ops.convert_to_numpy(rotate(pred, phi, data_format="channels_last"))
+    disc = disc_mask(16, 16)
+    term = np.mean((w * (turned - target) ** 2)[:, disc])
+    plain = np.mean(w * (pred - eps) ** 2)
+    assert term > 1e-4 * plain  # an untrained net is not equivariant between quarter turns
+    assert loss == pytest.approx(plain + 0.5 * term, rel=1e-4)
+    assert DiffusionModel.from_config(model.get_config()).equivariance_weight == 0.5
+    with pytest.raises(ValueError, match="has none"):
+        DiffusionModel(_net(use_up=False), NoiseSchedule(T), equivariance_weight=1.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        DiffusionModel(_net(), NoiseSchedule(T), equivariance_weight=-1.0)
+
+
 def test_checkpoint_round_trip(dm, tmp_path):
     path = dm.save_checkpoint(str(tmp_path / "ckpt"))
     with open(os.path.join(path, "config.json")) as f:
@@ -178,6 +214,20 @@ def test_train_command_trains_an_equivariant_config(tmp_path):
                  "--out", str(tmp_path / "bad"), "--epochs", "1"]) == 2
     assert main(["train", "--config", "A", "--up-augment", "0.5", "--data",
                  str(tmp_path / "d.npz"), "--out", str(tmp_path / "bad"), "--epochs", "1"]) == 2
+    assert main(["train", "--config", "A", "--equivariance-weight", "1", "--data",
+                 str(tmp_path / "d.npz"), "--out", str(tmp_path / "bad"), "--epochs", "1"]) == 2
+    # fine-tuning: the first run's network and weights, the new run's training options
+    tuned = str(tmp_path / "tuned")
+    first = DiffusionModel.from_checkpoint(os.path.join(out, "checkpoints", "epoch_0001"))
+    assert main([*args[:-1], tuned, "--init-from", out, "--equivariance-weight", "0.5",
+                 "--base-width", "3", "--lr", "1e-9"]) == 0
+    with open(os.path.join(tuned, "checkpoints", "epoch_0001", "config.json")) as f:
+        cfg = json.load(f)
+    assert cfg["equivariance_weight"] == 0.5 and cfg["unet"]["base_width"] == 1
+    again = DiffusionModel.from_checkpoint(os.path.join(tuned, "checkpoints", "epoch_0001"))
+    for a, b in zip(first.denoiser.get_weights(), again.denoiser.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)  # started from them; lr 1e-9 kept them
+    assert main([*args[:-1], str(tmp_path / "none"), "--init-from", str(tmp_path)]) == 2
 
 
 def test_rotation_agreement_measures_kept_class_and_psnr():

@@ -71,7 +71,8 @@ def report_stop(args, stop, ckpt_cb, chief, dist):
 # settings fixed by a run's first start; on --resume the stored ones win
 _STORED = ("config", "lr", "lr_schedule", "warmup_steps", "weight_decay", "timesteps", "schedule",
            "ema_decay", "base_width", "no_attention", "filter_preset", "kernel_size", "cutoff",
-           "band_limit", "prediction", "loss_weighting", "snr_gamma", "image_size", "up_augment")
+           "band_limit", "prediction", "loss_weighting", "snr_gamma", "image_size", "up_augment",
+           "equivariance_weight")
 
 
 def _config_name(name):
@@ -109,3 +110,29 @@ def _note_stored_settings(args, cfg, out, config_given=True):
         print("note: --resume keeps the run's stored settings; ignored flags: "
               + ", ".join(differ) + f" (from {path} and the checkpoint). Start a new --out to "
               "change them.", file=sys.stderr)
+
+
+def _write_args(out, record, resume_from):
+    args_path = os.path.join(out, "train_args.json")
+    if resume_from and os.path.isfile(args_path):
+        try:  # the settings that a resume ignores stay as the run was started
+            with open(args_path) as f:
+                first = json.load(f)
+            record.update({k: first[k] for k in _STORED if k in first})
+        except (OSError, ValueError):
+            pass
+    with open(args_path, "w") as f:
+        json.dump(record, f, indent=2)
+
+
+def _stored_mixed_precision(args, out):
+    """On --resume the run's stored --mixed-precision wins (the optimizer state depends on it)."""
+    try:
+        with open(os.path.join(out, "train_args.json")) as f:
+            stored = json.load(f).get("mixed_precision", "float32")
+    except (OSError, ValueError):
+        return args.mixed_precision
+    if stored != args.mixed_precision:
+        print(f"note: --resume keeps the run's --mixed-precision {stored} (given "
+              f"{args.mixed_precision})", file=sys.stderr)
+    return stored

@@ -20,11 +20,11 @@ step and exit 143 / 130 (``commands/_resume.py``). See docs/TRAINING.md.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
-from keras_aliasfree.commands._resume import (_STORED, _config_name, _note_stored_settings,
+from keras_aliasfree.commands._resume import (_config_name, _note_stored_settings,
+                                              _stored_mixed_precision, _write_args,
                                               add_preemption_args)
 from keras_aliasfree.commands._train_data import load_training_data
 from keras_aliasfree.constants import DEFAULT_DDIM_STEPS, LOSS_WEIGHTINGS, PREDICTION_TYPES
@@ -102,6 +102,11 @@ def register(subparsers):
     p.add_argument("--up-augment", type=float, default=0.0, metavar="P",
                    help="E configs: turn this fraction of the training images by a uniform random "
                         "angle, 'up' turned with them (default 0: upright data only)")
+    p.add_argument("--equivariance-weight", type=float, default=0.0, metavar="W",
+                   help="E configs: weight of a loss term that compares the denoiser on x_t "
+                        "turned by a random angle (up turned with it) with its output turned "
+                        "afterwards; teaches the angles between quarter turns (default 0: off; "
+                        "about 2x the step time)")
     p.add_argument("--filter-preset", default="default", choices=("default", "paper"))
     p.add_argument("--filter-rank", type=int, default=None,
                    help="separable terms kept of every filter (default: the preset's rule); e.g. "
@@ -120,6 +125,10 @@ def register(subparsers):
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT's latest checkpoint (epoch, optimizer, EMA, RNG); the "
                         "stored model and optimizer settings win over the flags given now")
+    p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
+                   help="fine-tune: start a new run from this checkpoint's network and weights "
+                        "(raw and EMA; its schedule, prediction and band limit), trained with "
+                        "the flags given now; the optimizer and the step count start afresh")
     p.add_argument("--allow-older-checkpoint", action="store_true",
                    help="with --resume: when the newest checkpoint is damaged, resume from the "
                         "newest intact one (later epochs are retrained and their checkpoint "
@@ -240,7 +249,7 @@ def _train(args, dist):
         except CheckpointError as e:
             print(f"error: cannot resume: {e}", file=sys.stderr)
             return 2
-        except ValueError as e:
+        except (ValueError, FileNotFoundError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
     if initial_epoch >= args.epochs:
@@ -257,7 +266,7 @@ def _build(args, dist, x, resume_from, out, config_given=True):
     import keras
 
     from keras_aliasfree.diffusion import DiffusionModel, NoiseSchedule
-    from keras_aliasfree.diffusion.training import learning_rate, resumable_model, total_steps
+    from keras_aliasfree.diffusion.training import resumable_model
     from keras_aliasfree.filter_spec import FilterSpec
     from keras_aliasfree.equivariant_unet import build_equivariant_unet, equivariant_group_order
     from keras_aliasfree.unet import build_unet
@@ -268,6 +277,8 @@ def _build(args, dist, x, resume_from, out, config_given=True):
             default_optimizer=lambda: keras.optimizers.AdamW(args.lr,
                                                              weight_decay=args.weight_decay))
         _note_stored_settings(args, cfg, out, config_given)
+    elif args.init_from:
+        model, optimizer = _fine_tuned(args, x)
     else:
         recipe = RECIPES[args.recipe]
         args.prediction = args.prediction or recipe["prediction"]
@@ -279,9 +290,9 @@ def _build(args, dist, x, resume_from, out, config_given=True):
             net = build_equivariant_unet(args.image_size, int(x.shape[-1]), args.base_width,
                                          group_order, filters=filters, use_up=not args.no_up)
         else:
-            if args.no_up or args.up_augment:
-                raise ValueError("--no-up and --up-augment apply to the equivariant configs "
-                                 "(E, E8) only")
+            if args.no_up or args.up_augment or args.equivariance_weight:
+                raise ValueError("--no-up, --up-augment and --equivariance-weight apply to the "
+                                 "equivariant configs (E, E8) only")
             net = build_unet(args.config, image_size=args.image_size, channels=int(x.shape[-1]),
                              base_width=args.base_width, attention=not args.no_attention,
                              filters=filters, conv=args.conv)
@@ -289,10 +300,9 @@ def _build(args, dist, x, resume_from, out, config_given=True):
                                ema_decay=args.ema_decay, seed=args.seed,
                                band_limit=args.band_limit, prediction=args.prediction,
                                loss_weighting=args.loss_weighting, snr_gamma=args.snr_gamma,
-                               up_augment=args.up_augment)
-        steps = total_steps(args.epochs, len(x), args.batch_size, args.steps_per_epoch)
-        lr = learning_rate(args.lr, args.lr_schedule, args.warmup_steps, steps)
-        optimizer = keras.optimizers.AdamW(lr, weight_decay=args.weight_decay)
+                               up_augment=args.up_augment,
+                               equivariance_weight=args.equivariance_weight)
+        optimizer = _optimizer(args, x)
     if tuple(x.shape[1:]) != model.image_shape:
         raise ValueError(f"data images are {tuple(x.shape[1:])} but the model expects "
                          f"{model.image_shape}")
@@ -300,6 +310,9 @@ def _build(args, dist, x, resume_from, out, config_given=True):
     model.compile(optimizer=optimizer,
                   jit_compile=dist.jit_compile(False if args.no_jit else "auto"))
     initial_epoch = 0
+    if args.init_from and not resume_from:
+        model.load_weights_from_checkpoint(args.init_from)
+        print(f"fine-tuning {args.init_from} (raw and EMA weights; a fresh optimizer)")
     if resume_from:
         state = model.restore_training_state(resume_from)
         if not os.path.isfile(os.path.join(resume_from, "optimizer.npz")):
@@ -308,6 +321,42 @@ def _build(args, dist, x, resume_from, out, config_given=True):
         initial_epoch = int(state.get("epoch", 0))
         print(f"resumed from {resume_from}: epoch {initial_epoch}, step {state.get('step')}")
     return model, model.denoiser, initial_epoch
+
+
+def _optimizer(args, x):
+    import keras
+
+    from keras_aliasfree.diffusion.training import learning_rate, total_steps
+
+    steps = total_steps(args.epochs, len(x), args.batch_size, args.steps_per_epoch)
+    lr = learning_rate(args.lr, args.lr_schedule, args.warmup_steps, steps)
+    return keras.optimizers.AdamW(lr, weight_decay=args.weight_decay)
+
+
+def _fine_tuned(args, x):
+    """``--init-from``: the checkpoint's network, schedule, prediction and band limit with this
+    run's training options (weights are loaded after ``compile``)."""
+    from keras_aliasfree.diffusion import DiffusionModel, NoiseSchedule
+    from keras_aliasfree.diffusion.checkpoint import find_checkpoint, read_checkpoint_config
+    from keras_aliasfree.unet import unet_from_config
+
+    args.init_from = find_checkpoint(args.init_from)
+    cfg = read_checkpoint_config(args.init_from)
+    if not cfg.get("unet"):
+        raise ValueError(f"--init-from {args.init_from}: not a UNet checkpoint of this library")
+    if args.prediction not in (None, cfg["prediction"]):
+        print(f"note: --init-from keeps the checkpoint's prediction {cfg['prediction']!r} "
+              f"(given {args.prediction!r})", file=sys.stderr)
+    args.prediction = cfg["prediction"]
+    args.loss_weighting = args.loss_weighting or RECIPES[args.recipe]["loss_weighting"]
+    args.config = cfg["unet"]["config"]
+    model = DiffusionModel(unet_from_config(cfg["unet"]), NoiseSchedule(**cfg["schedule"]),
+                           ema_decay=args.ema_decay, seed=args.seed,
+                           band_limit=cfg["band_limit"], prediction=cfg["prediction"],
+                           loss_weighting=args.loss_weighting, snr_gamma=args.snr_gamma,
+                           up_augment=args.up_augment,
+                           equivariance_weight=args.equivariance_weight)
+    return model, _optimizer(args, x)
 
 
 def _fit(args, dist, model, net, x, initial_epoch, resume_from, out):
@@ -366,32 +415,6 @@ def _fit(args, dist, model, net, x, initial_epoch, resume_from, out):
     print(f"done: {ckpt_cb.last_checkpoint}" if chief else
           f"done: worker {dist.worker_index} (the chief writes the checkpoints)")
     return 0
-
-
-def _write_args(out, record, resume_from):
-    args_path = os.path.join(out, "train_args.json")
-    if resume_from and os.path.isfile(args_path):
-        try:  # the settings that a resume ignores stay as the run was started
-            with open(args_path) as f:
-                first = json.load(f)
-            record.update({k: first[k] for k in _STORED if k in first})
-        except (OSError, ValueError):
-            pass
-    with open(args_path, "w") as f:
-        json.dump(record, f, indent=2)
-
-
-def _stored_mixed_precision(args, out):
-    """On --resume the run's stored --mixed-precision wins (the optimizer state depends on it)."""
-    try:
-        with open(os.path.join(out, "train_args.json")) as f:
-            stored = json.load(f).get("mixed_precision", "float32")
-    except (OSError, ValueError):
-        return args.mixed_precision
-    if stored != args.mixed_precision:
-        print(f"note: --resume keeps the run's --mixed-precision {stored} (given "
-              f"{args.mixed_precision})", file=sys.stderr)
-    return stored
 
 
 def _check_args(args, out):

@@ -12,7 +12,6 @@ turning the image as it is drawn (:mod:`keras_aliasfree.diffusion.sampling`).
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import keras
@@ -21,12 +20,14 @@ from keras import ops
 
 from keras_aliasfree.diffusion.band_limit import band_limit_images, resolve_band_limit
 from keras_aliasfree.diffusion.checkpoint import MODEL_DEFAULTS, migrate_checkpoint_config
+from keras_aliasfree.diffusion.ema import EMAMethods
 from keras_aliasfree.diffusion.saving import CheckpointMethods
 from keras_aliasfree.diffusion.sampling import (ROTATION_MODES, build_sample_loop,
                                                denoiser_inputs, noise_prediction,
                                                run_sample_loop, takes_up)
 from keras_aliasfree.diffusion.samplers import get_sampler
 from keras_aliasfree.diffusion.schedule import NoiseSchedule
+from keras_aliasfree.discs import disc_mask
 from keras_aliasfree.distribute import (per_replica_logs, replica_context, replica_rows,
                                         scale_loss_for_replicas)
 from keras_aliasfree.transforms import DEFAULT_ROTATION_METHOD, ROTATION_METHODS
@@ -42,7 +43,7 @@ def _backend():
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class DiffusionModel(CheckpointMethods, keras.Model):
+class DiffusionModel(CheckpointMethods, EMAMethods, keras.Model):
     """A denoising diffusion model around a denoising network.
 
     Args:
@@ -69,6 +70,15 @@ class DiffusionModel(CheckpointMethods, keras.Model):
             afresh each step) turned by a uniform random angle, with the denoiser told that angle
             (cubic rotation of the image, :func:`~keras_aliasfree.transforms.rotate`); the rest
             stay upright with up = 0. Default 0: trained on upright data only.
+        equivariance_weight: for a denoiser with an "up" input, the weight of a consistency term
+            added to the loss: the squared difference, inside the central disc and weighted over
+            t like the main loss, between the noise predicted for ``x_t`` turned by a random
+            angle in [-45, 45) degrees with "up" turned with it, and the noise predicted for
+            ``x_t`` turned afterwards (band-limited rotation,
+            :func:`~keras_aliasfree.transforms.rotate`; the turned-afterwards side is held fixed,
+            ``stop_gradient``). A C_N equivariant UNet is exact at multiples of 360/N degrees by
+            construction; this term teaches it the angles between. One more forward and
+            backward pass per step. Default 0 (off).
 
     Band limit. A C/D UNet (jinc filters) can only output the disc of frequencies a rotation
     maps onto itself, while the noise it must predict fills the square band. With
@@ -96,7 +106,7 @@ class DiffusionModel(CheckpointMethods, keras.Model):
 
     def __init__(self, denoiser, schedule=None, ema_decay=0.999, seed=None, band_limit="auto",
                  prediction="epsilon", loss_weighting="uniform", snr_gamma=5.0, up_augment=0.0,
-                 **kwargs):
+                 equivariance_weight=0.0, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(denoiser, keras.Model):
             raise TypeError(f"denoiser must be a keras.Model, got {type(denoiser).__name__}")
@@ -133,6 +143,13 @@ class DiffusionModel(CheckpointMethods, keras.Model):
             raise ValueError("up_augment turns images together with the denoiser's 'up' input; "
                              "this denoiser has none")
         self.up_augment = float(up_augment)
+        if not (math.isfinite(float(equivariance_weight)) and float(equivariance_weight) >= 0.0):
+            raise ValueError(f"equivariance_weight must be a finite number >= 0, got "
+                             f"{equivariance_weight}")
+        if equivariance_weight and not takes_up(denoiser):
+            raise ValueError("equivariance_weight compares the denoiser with itself turned "
+                             "together with its 'up' input; this denoiser has none")
+        self.equivariance_weight = float(equivariance_weight)
         # validates all three; float32 weight of the squared noise error per timestep
         self._loss_weights = self.schedule.loss_weights(prediction, loss_weighting, snr_gamma)
         self._sqrt_ab = np.sqrt(self.schedule.alpha_bars).astype("float32")
@@ -162,7 +179,7 @@ class DiffusionModel(CheckpointMethods, keras.Model):
                 "schedule": self.schedule.get_config(), "ema_decay": self.ema_decay,
                 "band_limit": self.band_limit, "prediction": self.prediction,
                 "loss_weighting": self.loss_weighting, "snr_gamma": self.snr_gamma,
-                "up_augment": self.up_augment}
+                "up_augment": self.up_augment, "equivariance_weight": self.equivariance_weight}
 
     @classmethod
     def from_config(cls, config):
@@ -257,10 +274,31 @@ class DiffusionModel(CheckpointMethods, keras.Model):
         pred = self.predict_noise(x_t, t, training=training, up_degrees=up, _sigma=cb,
                                   _sqrt_ab=ca)
         err = ops.square(pred - eps)
-        if self.prediction == "epsilon" and self.loss_weighting == "uniform":
-            return ops.mean(err)
-        w = ops.reshape(ops.take(ops.convert_to_tensor(self._loss_weights), t), (-1, 1, 1, 1))
-        return ops.mean(w * err)
+        uniform = self.prediction == "epsilon" and self.loss_weighting == "uniform"
+        w = 1.0 if uniform else \
+            ops.reshape(ops.take(ops.convert_to_tensor(self._loss_weights), t), (-1, 1, 1, 1))
+        loss = ops.mean(w * err)
+        if self.equivariance_weight:
+            loss = loss + self.equivariance_weight * self._equivariance_term(
+                x_t, t, up, pred, w, ca, cb, training)
+        return loss
+
+    def _equivariance_term(self, x_t, t, up, pred, w, ca, cb, training):
+        """The consistency term of ``equivariance_weight`` (see the class docs): the weighted
+        squared difference, inside the central disc, between eps_hat(R x_t, up + phi) and
+        R eps_hat(x_t, up) (the latter held fixed), one random phi per image."""
+        n = ops.shape(x_t)[0]
+        phi = self._draw_turn(n)
+        up = ops.zeros_like(phi) if up is None else up
+        turned = self.predict_noise(
+            rotate_images(x_t, phi, method="fft", data_format="channels_last"), t,
+            training=training, up_degrees=up + phi, _sigma=cb, _sqrt_ab=ca)
+        target = ops.stop_gradient(
+            rotate_images(pred, phi, method="fft", data_format="channels_last"))
+        h, wd = self.image_shape[:2]
+        disc = ops.convert_to_tensor(disc_mask(h, wd).astype("float32").reshape(1, h, wd, 1))
+        per_pixel = w * disc * ops.square(turned - target)
+        return ops.sum(ops.mean(per_pixel, axis=(0, 3))) / float(disc_mask(h, wd).sum())
 
     def _draw(self, n, T, shape):
         """Timesteps and noise of a step. Under a tf.distribute strategy every replica draws the
@@ -284,17 +322,20 @@ class DiffusionModel(CheckpointMethods, keras.Model):
         up = ops.where(turned, angle, ops.zeros_like(angle))
         return up if reps == 1 else replica_rows(up, n, rid)
 
+    def _draw_turn(self, n):
+        """Per-image angles in [-45, 45) degrees of the consistency term (replica rows as in
+        :meth:`_draw`)."""
+        rid, reps = replica_context()
+        rows = n if reps == 1 else n * reps
+        phi = keras.random.uniform((rows,), -45.0, 45.0, seed=self.seed_generator)
+        return phi if reps == 1 else replica_rows(phi, n, rid)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = self.diffusion_loss(x, training=training)
         if self.losses:
             loss = loss + ops.sum(ops.stack([ops.cast(v, "float32") for v in self.losses]))
         # tf.distribute sums the replicas' gradients: scale so the sum is the global mean
         return scale_loss_for_replicas(loss, replica_context()[1])
-
-    def _ema_decay_tensor(self, n):
-        n = ops.cast(n, "float32")
-        return ops.minimum(ops.convert_to_tensor(self.ema_decay, "float32"),
-                           (1.0 + n) / (10.0 + n))
 
     def train_step(self, *args):
         if _backend() == "jax":
@@ -315,30 +356,6 @@ class DiffusionModel(CheckpointMethods, keras.Model):
         logs = super().train_step(*args)
         self._update_ema()
         return per_replica_logs(logs)
-
-    def _update_ema(self):
-        d = self._ema_decay_tensor(self.ema_updates.value)
-        for raw, ema in self._ema_pairs:
-            ema.assign(ops.cast(d * ema.value + (1.0 - d) * raw.value, ema.dtype))
-        self.ema_updates.assign(self.ema_updates.value + 1)
-
-    @contextlib.contextmanager
-    def ema_weights_applied(self):
-        """Inside the ``with`` block the denoiser holds the EMA weights; the trained weights come
-        back on exit (e.g. to measure or call the denoiser as it samples)."""
-        raw = [ops.convert_to_numpy(v.value).copy() for v in self.denoiser.trainable_variables]
-        try:
-            for v, e in self._ema_pairs:
-                v.assign(ops.convert_to_numpy(e.value))
-            yield self.denoiser
-        finally:
-            for v, val in zip(self.denoiser.trainable_variables, raw):
-                v.assign(val)
-
-    def reset_ema(self):
-        """Copy the current weights into the EMA copy (e.g. after loading raw weights)."""
-        for raw, ema in self._ema_pairs:
-            ema.assign(ops.convert_to_numpy(raw.value))
 
     # -- sampling -----------------------------------------------------------------------------
     def sample(self, num_images, steps=None, sampler="ddpm", rotation=0.0, seed=None,

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Fine-tuning the shipped up-augmented E4 (saved_models/mnist-e, run runs/mnist_e_pretrained by
+# scripts/train_pretrained.sh e) with the equivariance term (--equivariance-weight), against the same
+# checkpoint trained on without it for about the same wall-clock (the term costs about one more
+# forward and backward pass per step, so the control gets twice the steps). Both keep the shipped
+# recipe (v-prediction, min-SNR-5, batch 32, AdamW 1e-3 constant after a 100-step warmup, EMA 0.995,
+# half of each batch turned with up). Resumable: rerunning continues an interrupted run.
+# Then: python benchmarks/rotation_agreement.py --equivariant runs/e4_eqft/eq --equivariant
+# runs/e4_eqft/control (docs/EQUIVARIANT.md).
+# Usage: bash scripts/equivariance_finetune.sh [eq|control|both] [source checkpoint]
+set -eu
+export KERAS_BACKEND=tensorflow
+export KERAS_ALIASFREE_DATA_DIR="${KERAS_ALIASFREE_DATA_DIR:-../shared/data}"
+which="${1:-both}"
+source_ckpt="${2:-runs/mnist_e_pretrained}"
+steps="${STEPS:-2250}"  # the equivariance run's steps; the control trains twice as many
+common=(--data mnist --image-size 32 --batch-size 32 --lr 1e-3 --warmup-steps 100
+        --ema-decay 0.995 --prediction v --loss-weighting min_snr --up-augment 0.5
+        --steps-per-epoch 375 --sample-every 2 --keep 2 --seed 1 --verbose 2
+        --checkpoint-every 500 --init-from "$source_ckpt")
+run() {  # out epochs [flags]
+  local out=$1 epochs=$2 resume=()
+  shift 2
+  [ -d "$out/checkpoints" ] && resume=(--resume)
+  keras-aliasfree train "${common[@]}" --epochs "$epochs" "$@" "${resume[@]}" --out "$out"
+}
+if [ "$which" = control ] || [ "$which" = both ]; then
+  run runs/e4_eqft/control $(( 2 * steps / 375 ))
+fi
+if [ "$which" = eq ] || [ "$which" = both ]; then
+  run runs/e4_eqft/eq $(( steps / 375 )) --equivariance-weight "${WEIGHT:-1}"
+fi
