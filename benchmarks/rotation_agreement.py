@@ -110,6 +110,8 @@ def label(dm):
         parts.append("no up")
     if dm.up_augment:
         parts.append(f"up-augmented {dm.up_augment:g}")
+    if getattr(dm, "equivariance_weight", 0.0):
+        parts.append(f"equivariance term {dm.equivariance_weight:g}")
     return ", ".join(parts)
 
 
@@ -126,22 +128,25 @@ def rows_to_measure(args):
         return lambda r, n, s: dm.sample(n, sampler=sampler, rotation=r, seed=s, verbose=0,
                                          rotation_mode=mode)
 
-    a = DiffusionModel.from_preset("mnist-a")
-    d = DiffusionModel.from_preset("mnist-d")
-    frame = DiffusionModel(turning_frame(a.denoiser), a.schedule, band_limit=a.band_limit,
-                           prediction=a.prediction)
-    rows = [("A", fn(a), a), ("D-1N", fn(d), d),
-            ("A, turned afterwards (cubic)",
-             lambda r, n, s: np.asarray(rotate(fn(a)(0.0, n, s), r, method="cubic")), a),
-            ("A, turning frame", fn(frame), frame),
-            ("A, turning frame, noise turned once", fn(frame, "once"), frame)]
+    rows = []
+    if not args.no_baselines:
+        a = DiffusionModel.from_preset("mnist-a")
+        d = DiffusionModel.from_preset("mnist-d")
+        frame = DiffusionModel(turning_frame(a.denoiser), a.schedule, band_limit=a.band_limit,
+                               prediction=a.prediction)
+        rows = [("A", fn(a), a), ("D-1N", fn(d), d),
+                ("A, turned afterwards (cubic)",
+                 lambda r, n, s: np.asarray(rotate(fn(a)(0.0, n, s), r, method="cubic")), a),
+                ("A, turning frame", fn(frame), frame),
+                ("A, turning frame, noise turned once", fn(frame, "once"), frame)]
     for source in args.model or ():
         m = DiffusionModel.from_preset(source)
         rows.append((label(m), fn(m), m))
+    modes = args.modes.split(",")
     for source in args.equivariant or ():
         e = DiffusionModel.from_preset(source)
-        rows += [(f"{label(e)}, progressive", fn(e), e),
-                 (f"{label(e)}, turned once", fn(e, "once"), e)]
+        rows += [(f"{label(e)}, {'progressive' if mode == 'progressive' else 'turned once'}",
+                  fn(e, mode), e) for mode in modes]
     return rows
 
 
@@ -182,9 +187,13 @@ def agreement(args):
 
 def _add_arguments(p):
     p.add_argument("--equivariant", action="append", default=None,
-                   help="checkpoint, run or preset of an E config to add as two rows (repeatable)")
+                   help="checkpoint, run or preset of an E config to add, one row per --modes (repeatable)")
     p.add_argument("--model", action="append", default=None,
                    help="checkpoint, run or preset of another UNet to add as a row (repeatable)")
+    p.add_argument("--no-baselines", action="store_true",
+                   help="only the --model and --equivariant rows (not A, D-1N and A's frames)")
+    p.add_argument("--modes", default="progressive,once",
+                   help="rotation modes of the --equivariant rows (default progressive,once)")
     p.add_argument("--num", type=int, default=200, help="seeds per angle (default 200)")
     p.add_argument("--angles", default="15,45,90,180")
     p.add_argument("--batch-size", type=int, default=100)

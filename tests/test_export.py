@@ -234,6 +234,23 @@ def test_concurrent_sample_calls_on_one_loaded_model_equal_the_serial_ones(tiny_
 
 
 @pytest.mark.tf_only
+def test_a_seeds_first_images_do_not_depend_on_how_many_are_drawn(tiny_export):
+    """The demo draws one image per angle for its comparison rows and relies on this."""
+    import tensorflow as tf
+
+    sample = tf.saved_model.load(tiny_export["dir"]).signatures["sample"]
+
+    def call(n, rotation):
+        return sample(seed=tf.constant(7, tf.int64), num_images=tf.constant(n),
+                      rotation_degrees=tf.constant(rotation), steps=tf.constant(3))["images"]
+
+    for rotation in (0.0, 30.0):
+        three = call(3, rotation).numpy()
+        np.testing.assert_array_equal(call(1, rotation).numpy()[0], three[0])
+        assert not np.array_equal(three[0], three[1])
+
+
+@pytest.mark.tf_only
 def test_export_rejects_bad_calls(tiny_export):
     import tensorflow as tf
 

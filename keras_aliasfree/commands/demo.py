@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from keras_aliasfree.constants import SAMPLER_NAMES
 
@@ -163,6 +164,19 @@ def _drawer(path, args):
     return draw, f"{sampler!r}, {sampler.nfe(model.schedule)} NFE"
 
 
+def _comparison_rows(baseline, equivariant, args, angles):
+    """The baseline's and the equivariant model's strip rows (one image per angle: a seed's first
+    image does not depend on how many are drawn) and the seconds they took."""
+    t0 = time.perf_counter()
+    base_draw = _drawer(baseline, args)[0]
+    base_rows = [base_draw(1, float(angle)) for angle in angles]
+    eq_rows = []
+    if equivariant:
+        eq_draw = _drawer(equivariant, args)[0]
+        eq_rows = [eq_draw(1, float(angle)) for angle in angles]
+    return base_rows, eq_rows, time.perf_counter() - t0
+
+
 def run(args):
     if args.frames < 2:
         print(f"error: --frames must be >= 2 (got {args.frames})", file=sys.stderr)
@@ -197,6 +211,12 @@ def run(args):
     t_loaded = time.perf_counter()
     print(f"model: {model_path} (loaded in {t_loaded - t_start:.1f} s)")
 
+    angles = np.linspace(-90.0, 90.0, args.frames)
+    comparison = None
+    if baseline:  # the other models' rows are drawn in a thread beside this model's pictures
+        pool = ThreadPoolExecutor(1)
+        comparison = pool.submit(_comparison_rows, baseline, equivariant, args, angles)
+        pool.shutdown(wait=False)
     written = []
     t0 = time.perf_counter()
     images = draw(args.num, 0.0)
@@ -206,7 +226,6 @@ def run(args):
                     time.perf_counter() - t0))
 
     t0 = time.perf_counter()
-    angles = np.linspace(-90.0, 90.0, args.frames)
     frames, firsts = [], []
     for k, angle in enumerate(angles):
         imgs = draw(args.sweep_num, float(angle))
@@ -223,20 +242,16 @@ def run(args):
                          f"seed {args.seed}", dt))
     written.append((strip, "first image of every sweep frame, side by side", 0.0))
 
-    if baseline:
-        t0 = time.perf_counter()
-        base_draw = _drawer(baseline, args)[0]
-        rows = [base_draw(args.sweep_num, float(angle))[:1] for angle in angles] + firsts
-        names = [os.path.basename(baseline), os.path.basename(model_path)]
-        if equivariant:
-            eq_draw = _drawer(equivariant, args)[0]
-            rows += [eq_draw(1, float(angle)) for angle in angles]
-            names.append(os.path.basename(equivariant))
+    if comparison is not None:
+        base_rows, eq_rows, secs = comparison.result()
+        rows = base_rows + firsts + eq_rows
+        names = [os.path.basename(baseline), os.path.basename(model_path)] + \
+            ([os.path.basename(equivariant)] if equivariant else [])
         compare = os.path.join(args.out, "compare_rotation.png")
         _labelled(tile(np.concatenate(rows), nrow=len(firsts), scale=args.scale),
                   f"rows: {', '.join(names)}   (same seed, -90..90 deg)").save(compare)
         written.append((compare, f"one row per model ({', '.join(names)}), the same seed and "
-                                 "rotations", time.perf_counter() - t0))
+                                 "rotations, drawn beside the sweep", secs))
     for path, what, secs in written:
         timing = f" ({secs:.1f} s)" if secs else ""
         print(f"wrote {path}: {what}{timing}")
