@@ -11,6 +11,7 @@ Usage:
     python benchmarks/train_step.py                                      # every installed backend
     python benchmarks/train_step.py --backends tensorflow --configs A B-1N C-1N D-1N
     python benchmarks/train_step.py --quick                              # a smoke run
+    python benchmarks/train_step.py --shipped --configs A E E+aug E+aug+eq --backends tensorflow
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ import sys
 import time
 
 from keras_aliasfree.benchmarking import Benchmark, Scenario, md_table, step_stamps, succeeded
+
+
+#: ``--configs`` suffixes: E+aug is trained with (x, up) turned, E+aug+eq adds the equivariance term
+E_OPTIONS = {"aug": {"up_augment": 0.5}, "eq": {"equivariance_weight": 1.0}}
 
 
 def _config(config, args):
@@ -30,6 +35,12 @@ def _config(config, args):
     from keras_aliasfree.unet import build_unet
 
     keras.utils.set_random_seed(0)
+    config, *options = config.split("+")  # E+aug, E+aug+eq: the E training options
+    unknown = set(options) - set(E_OPTIONS)
+    if unknown or (options and not equivariant_group_order(config)):
+        raise ValueError(f"config {config}+{'+'.join(options)}: the suffixes "
+                         f"{'/'.join(E_OPTIONS)} apply to E configs only")
+    extra = {k: v for o in options for k, v in E_OPTIONS[o].items()}
     size, warmup, steps = (16 if args.quick else 32), args.warmup, args.steps
     small = args.quick or args.shipped
     n = equivariant_group_order(config)
@@ -41,7 +52,7 @@ def _config(config, args):
                          filters={"preset": args.filter_preset},
                          **({"base_width": 8, "attention": False} if small else {}))
     recipe = dict(prediction="v", loss_weighting="min_snr") if args.shipped else {}
-    dm = DiffusionModel(net, NoiseSchedule(1000), seed=0, **recipe)
+    dm = DiffusionModel(net, NoiseSchedule(1000), seed=0, **recipe, **extra)
     jit = args.jit if args.jit is not None else keras.backend.backend() != "torch"
     dm.compile(optimizer=keras.optimizers.AdamW(1e-3 if args.shipped else 3e-4), jit_compile=jit)
     batch = 32 if args.shipped else 16
@@ -53,7 +64,7 @@ def _config(config, args):
            callbacks=[stamp])
     first = stamps[warmup - 1] - t0
     per = np.diff(np.asarray(stamps[warmup - 1:]))
-    return dict(config=config, params=int(net.count_params()), warmup_s=first,
+    return dict(config="+".join([config, *options]), params=int(net.count_params()), warmup_s=first,
                 median=float(np.median(per)), mean=float(np.mean(per)),
                 min=float(np.min(per)), steps=len(per), jit=jit)
 
@@ -83,7 +94,8 @@ def render(results, args) -> str:
 
 def add_arguments(ap):
     ap.add_argument("--configs", nargs="+", default=["A", "D-1N"],
-                    help="UNet configs, E / E8 included (default A D-1N)")
+                    help="UNet configs, E / E8 included; E+aug: with --up-augment 0.5, "
+                         "E+aug+eq: and --equivariance-weight 1 (default A D-1N)")
     ap.add_argument("--shipped", action="store_true",
                     help="the shipped presets' sizes and recipe (batch 32, base width 8, E: 4 "
                          "fields); write with --out docs/benchmarks/train_step_shipped.md")

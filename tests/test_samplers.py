@@ -225,6 +225,33 @@ def test_sample_command_takes_every_sampler(tmp_path, capsys):
         main(["sample", "--checkpoint", "mnist-a", "--sampler", "unipc", "--out", out])
 
 
+def test_demo_runs_each_exports_own_sampler_unless_told_otherwise():
+    """Which ``steps`` the demo gives a SavedModel's ``sample`` signature (None: the export does
+    not serve that sampler, so the demo samples with the library on its weights)."""
+    from keras_aliasfree.commands.demo import DEMO_DDIM_STEPS, _served_steps
+
+    heun = {"sampler": {"name": "heun", "steps": 10, "rho": 7.0}}
+    assert _served_steps(heun, None, None) == 0  # a fixed export runs its own on steps <= 0
+    assert _served_steps(heun, "heun", 10) == 0 and _served_steps(heun, "heun", None) == 0
+    assert _served_steps(heun, "heun", 5) is None and _served_steps(heun, None, 5) is None
+    assert _served_steps(heun, "ddim", None) is None
+    assert _served_steps({}, None, None) == DEMO_DDIM_STEPS  # run-time DDIM
+    assert _served_steps({}, "ddim", 7) == 7 and _served_steps({}, None, 7) == 7
+    assert _served_steps({}, "ddpm", None) == 0 and _served_steps({}, None, 0) == 0
+    assert _served_steps({}, "heun", None) is None
+
+
+def test_sample_defaults_to_heun_with_ten_steps(tmp_path, capsys):
+    from keras_aliasfree.cli import main
+    from keras_aliasfree.diffusion.samplers import sampler_from_options
+
+    assert repr(sampler_from_options("heun")) == "Heun(steps=10, rho=7.0)"
+    assert repr(sampler_from_options("ddim")) == "DDIM(steps=50, eta=0.0)"
+    assert main(["sample", "--checkpoint", "mnist-a", "--num", "1",
+                 "--out", str(tmp_path / "s.png")]) == 0
+    assert "Heun(steps=10, rho=7.0), 19 NFE" in capsys.readouterr().out
+
+
 @pytest.mark.tf_only
 def test_demo_samples_with_a_library_sampler(tmp_path, capsys):
     from keras_aliasfree.cli import main

@@ -33,9 +33,11 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from keras_aliasfree.constants import SAMPLER_NAMES
+from keras_aliasfree.constants import DEFAULT_SAMPLER_STEPS, SAMPLER_NAMES
 
 DEFAULT_MODEL = "mnist-d"
+#: DDIM steps of an export that serves DDIM at run time, when --steps is not given
+DEMO_DDIM_STEPS = 20
 DEFAULT_BASELINE = "mnist-a"
 DEFAULT_EQUIVARIANT = "mnist-e"
 MODEL_ENV = "KERAS_ALIASFREE_DEMO_MODEL"
@@ -63,11 +65,15 @@ def register(subparsers):
                    help="images per rotation-sweep frame (default 4)")
     p.add_argument("--frames", type=int, default=13,
                    help="rotation-sweep frames from -90 to 90 degrees (default 13, >= 2)")
-    p.add_argument("--steps", type=int, default=20,
-                   help="DDIM steps per sample call (default 20; 0 = all T steps, DDPM)")
-    p.add_argument("--sampler", default="ddim", choices=SAMPLER_NAMES,
-                   help="ddim (default) and ddpm run the SavedModel's own sampler; dpm++2m, "
-                        "euler and heun rebuild the model with the library (docs/SAMPLING.md)")
+    p.add_argument("--sampler", default=None, choices=SAMPLER_NAMES,
+                   help="default: each SavedModel's own sampler (the shipped mnist-d and "
+                        "mnist-a: Heun, 10 steps; an export without a fixed sampler: DDIM with "
+                        "--steps); a named one runs in the SavedModel where it serves it (ddim "
+                        "and ddpm in any export without a fixed sampler), else with the library "
+                        "on the export's weights (docs/SAMPLING.md)")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"steps of --sampler (default: {DEMO_DDIM_STEPS} for ddim, "
+                        f"{DEFAULT_SAMPLER_STEPS} for heun, 50 for the others; ddpm runs all T)")
     p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p.add_argument("--scale", type=int, default=3, help="pixel upscaling of the pictures")
     p.set_defaults(func=run)
@@ -131,18 +137,35 @@ def _labelled(grid, text):
     return out
 
 
+def _served_steps(info, name, steps):
+    """The ``steps`` input of the export's ``sample`` signature that runs sampler ``name`` with
+    ``steps`` steps (``None``: the export's own sampler), or ``None`` when it cannot."""
+    fixed = info.get("sampler")
+    if fixed:  # the export's tables are fixed: its own sampler only (steps <= 0 runs it)
+        same = (name or fixed["name"]) == fixed["name"] and steps in (None, fixed.get("steps"))
+        return 0 if same else None
+    if name in (None, "ddim"):
+        return DEMO_DDIM_STEPS if steps is None else steps
+    return 0 if name == "ddpm" else None
+
+
 def _drawer(path, args):
     """``(draw(num, rotation) -> uint8 images, description)`` for the model at ``path``: its
-    SavedModel's ``sample`` signature (DDIM with ``--steps``, or DDPM), or, for the other
-    samplers, the library's :meth:`DiffusionModel.sample` on the export's weights."""
+    SavedModel's ``sample`` signature where it serves the sampler asked for (see
+    :func:`_served_steps`), else the library's :meth:`DiffusionModel.sample` on the export's
+    weights."""
     import tensorflow as tf
 
-    from keras_aliasfree.diffusion.samplers import sampler_from_options
+    from keras_aliasfree.diffusion import NoiseSchedule
+    from keras_aliasfree.diffusion.exported import read_export_info
+    from keras_aliasfree.diffusion.samplers import get_sampler, sampler_from_options
 
-    sampler = sampler_from_options(args.sampler, args.steps)  # raises on bad --steps
-    if args.sampler in ("ddim", "ddpm"):
+    info = read_export_info(path)
+    if args.sampler is not None:
+        sampler_from_options(args.sampler, args.steps)  # raises on bad --steps
+    steps = _served_steps(info, args.sampler, args.steps)
+    if steps is not None:
         sample = tf.saved_model.load(path).signatures["sample"]
-        steps = args.steps if args.sampler == "ddim" else 0
 
         def draw(num, rotation):
             return sample(seed=tf.constant(args.seed, tf.int64),
@@ -150,12 +173,17 @@ def _drawer(path, args):
                           rotation_degrees=tf.constant(rotation, tf.float32),
                           steps=tf.constant(steps, tf.int32))["images"].numpy()
 
+        if info.get("sampler"):
+            fixed = get_sampler(info["sampler"])
+            return draw, f"{fixed!r}, {fixed.nfe(NoiseSchedule(**info['schedule']))} NFE"
         return draw, ("DDPM" if steps == 0 else f"{steps} DDIM steps")
+    # the library on the export's weights: the sampler named, or the export's own with --steps
+    sampler = sampler_from_options(args.sampler or info["sampler"]["name"], args.steps)
     from keras_aliasfree.diffusion import DiffusionModel
     from keras_aliasfree.images import to_uint8
 
     model = DiffusionModel.from_preset(path)
-    sampler.tables(model.schedule)
+    sampler.tables(model.schedule)  # raises on --steps the schedule cannot take
 
     def draw(num, rotation):
         return to_uint8(model.sample(num, sampler=sampler, rotation=rotation, seed=args.seed,

@@ -18,6 +18,7 @@ import sys
 
 from keras_aliasfree.commands import add_rotation_mode_argument
 from keras_aliasfree.constants import (DEFAULT_DDIM_STEPS, DEFAULT_ROTATION_METHOD,
+                                       DEFAULT_SAMPLER, DEFAULT_SAMPLER_STEPS,
                                        ROTATION_METHODS, SAMPLER_NAMES)
 
 
@@ -37,12 +38,14 @@ def register(subparsers):
                    help="rotation of x_t at each step (default %(default)s; fft is the "
                         "band-limited three-shear)")
     add_rotation_mode_argument(p)
-    p.add_argument("--sampler", default="ddim", choices=SAMPLER_NAMES,
-                   help="ddim (default; --steps, --eta), dpm++2m, euler, heun (--steps) or ddpm "
-                        "(all T steps); docs/SAMPLING.md")
-    p.add_argument("--steps", type=int, default=DEFAULT_DDIM_STEPS,
-                   help="sampler steps (default %(default)s; heun evaluates the model 2 steps - "
-                        "1 times; ddpm runs all T)")
+    p.add_argument("--sampler", default=DEFAULT_SAMPLER, choices=SAMPLER_NAMES,
+                   help="heun (default: the best at <= 20 network evaluations on the shipped "
+                        "models; --steps), ddim (--steps, --eta), dpm++2m, euler (--steps) or "
+                        "ddpm (all T steps); docs/SAMPLING.md")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"sampler steps (default {DEFAULT_SAMPLER_STEPS} for heun, which "
+                        f"evaluates the model 2 steps - 1 times, {DEFAULT_DDIM_STEPS} for the "
+                        "others; ddpm runs all T)")
     p.add_argument("--eta", type=float, default=0.0,
                    help="DDIM noise level: 0 = deterministic (default), 1 = DDPM-like")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

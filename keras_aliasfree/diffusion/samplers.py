@@ -35,7 +35,8 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-from keras_aliasfree.constants import DEFAULT_DDIM_STEPS, SAMPLER_NAMES
+from keras_aliasfree.constants import (DEFAULT_DDIM_STEPS, DEFAULT_SAMPLER,
+                                       DEFAULT_SAMPLER_STEPS, SAMPLER_NAMES)
 from keras_aliasfree.diffusion.schedule import (ddim_timesteps, karras_sigmas,
                                                 timestep_of_sigma, ve_sigmas)
 
@@ -427,7 +428,8 @@ def sampler_from_options(name, steps=None, eta=0.0):
 
     The one place of the rule for options that always have values: ``"ddpm"`` ignores ``steps``
     (it runs all T), only ``"ddim"`` reads ``eta``; another sampler with ``eta != 0`` is a
-    ``ValueError`` (its update adds no noise).
+    ``ValueError`` (its update adds no noise). ``steps=None`` is the sampler's default
+    (:data:`~keras_aliasfree.constants.DEFAULT_SAMPLER_STEPS` for the default sampler, Heun).
 
     Example:
         >>> sampler_from_options("ddpm", 50, 0.0), sampler_from_options("heun", 10, 0.0)
@@ -435,6 +437,8 @@ def sampler_from_options(name, steps=None, eta=0.0):
     """
     if name == "ddpm":
         return get_sampler(name, None, eta)
+    if steps is None and name == DEFAULT_SAMPLER:
+        steps = DEFAULT_SAMPLER_STEPS
     return get_sampler(name, steps, eta if name == "ddim" else (eta or None))
 
 
