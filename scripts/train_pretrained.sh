@@ -7,7 +7,9 @@
 # batch 32, AdamW lr 1e-3 (constant), EMA 0.995, 48 epochs of 375 steps (18,000 steps, 9.6 passes
 # over MNIST; D-1N about 2.3 h, A about 50 min on 2 cores). Resumable: rerunning continues an
 # interrupted run (the shipped pair was trained in three sittings: epochs 1-12, 13-24, 25-48).
-# Then it exports both with DDIM eta 1 (into saved_models/: that replaces the shipped models).
+# Then it exports both with Heun, 10 steps, fixed in the export (into saved_models/: that replaces
+# the shipped models; they were first exported with DDIM eta 1, then re-exported from their own
+# weights with scripts/reexport_preset.py, docs/SAMPLING.md).
 # EPOCHS=24 stops at the 9,000-step budget of the first retrain.
 # LR_SCHEDULE=cosine: 24 epochs with a 200-step linear warmup and cosine decay of the lr to 0 by the
 # last step, into runs/pretrained2/ (measured against the constant lr at the same 9,000 steps:
@@ -40,7 +42,7 @@ train() {  # config run_dir saved_model_dir [more train flags, overriding the re
   if [ "$config" = E ]; then
     keras-aliasfree export --checkpoint "$run" --out "$out" --overwrite --eta 1 --rotation-mode once
   else
-    keras-aliasfree export --checkpoint "$run" --out "$out" --overwrite --eta 1
+    keras-aliasfree export --checkpoint "$run" --out "$out" --overwrite --sampler heun --steps 10
   fi
 }
 if [ "$which" = d ] || [ "$which" = both ]; then
