@@ -67,7 +67,7 @@ run() {  # a clean environment: no checkout on the path, no demo override, a dea
 }
 run "$venv/bin/keras-aliasfree" presets
 t0=$(date +%s)
-run "$venv/bin/keras-aliasfree" demo --out demo --steps 4 --frames 3 --num 4 --sweep-num 2
+run "$venv/bin/keras-aliasfree" demo --out demo --frames 3 --num 4 --sweep-num 2
 t_demo=$(( $(date +%s) - t0 ))
 for f in samples.png rotation_sweep.gif rotation_strip.png compare_rotation.png; do
   [ -s "demo/$f" ] || { echo "check_wheel: FAILED: demo did not write demo/$f"; exit 1; }
