@@ -1,6 +1,22 @@
 """The exponential moving average of a :class:`~keras_aliasfree.DiffusionModel`'s weights: the
 decay rule, the update after each training step, and swapping the average in for sampling or
 measuring (a mixin; the model owns the EMA variables, ``_ema_pairs`` and ``ema_updates``).
+
+Example:
+    >>> import keras, numpy as np
+    >>> from keras_aliasfree.diffusion import DiffusionModel, NoiseSchedule
+    >>> from keras_aliasfree.unet import build_unet
+    >>> net = build_unet("A", image_size=8, base_width=8, channel_mults=(1, 2),
+    ...                  bottleneck_mult=2, attention=False, time_dim=16)
+    >>> dm = DiffusionModel(net, NoiseSchedule(20))
+    >>> w = net.trainable_variables[0]
+    >>> raw = keras.ops.convert_to_numpy(w.value).copy()
+    >>> _ = w.assign(raw + 1.0)            # the trained weights move; the EMA copy does not
+    >>> with dm.ema_weights_applied():
+    ...     bool(np.allclose(keras.ops.convert_to_numpy(w.value), raw))
+    True
+    >>> bool(np.allclose(keras.ops.convert_to_numpy(w.value), raw + 1.0))   # back on exit
+    True
 """
 
 from __future__ import annotations
