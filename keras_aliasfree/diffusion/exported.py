@@ -117,8 +117,9 @@ def model_arguments_from_export(path, preset=None):
     """``(denoiser, schedule_config, kwargs)`` to build a ``DiffusionModel`` from an export.
 
     The export records the schedule, band limit and prediction type; the training options it
-    does not record (``ema_decay``, ``loss_weighting``, ``snr_gamma``, ``up_augment``) come from
-    the card of the registered ``preset`` name, else the library's defaults.
+    does not record (``ema_decay``, ``loss_weighting``, ``snr_gamma``, ``up_augment``,
+    ``equivariance_weight``) come from the card of the registered ``preset`` name, else the
+    library's defaults.
 
     Example:
         >>> from keras_aliasfree.presets import resolve_preset
@@ -133,7 +134,8 @@ def model_arguments_from_export(path, preset=None):
     registered = isinstance(preset, str) and preset in list_presets()
     card = get_preset(preset).config if registered else {}
     kwargs = {key: card.get(key, MODEL_DEFAULTS[key])
-              for key in ("ema_decay", "loss_weighting", "snr_gamma", "up_augment")}
+              for key in ("ema_decay", "loss_weighting", "snr_gamma", "up_augment",
+                          "equivariance_weight")}
     kwargs.update(band_limit=info.get("band_limit"),
                   prediction=info.get("prediction", MODEL_DEFAULTS["prediction"]))
     return denoiser, info["schedule"], kwargs
