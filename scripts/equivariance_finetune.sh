@@ -8,6 +8,8 @@
 # Then: python benchmarks/rotation_agreement.py --equivariant runs/e4_eqft/eq --equivariant
 # runs/e4_eqft/control (docs/EQUIVARIANT.md).
 # Usage: bash scripts/equivariance_finetune.sh [eq|control|both] [source checkpoint]
+# Environment: STEPS (the equivariance run's steps, 2250), WEIGHT (the term's weight, 1),
+# TAG (the equivariance run's folder under runs/e4_eqft, eq).
 set -eu
 export KERAS_BACKEND=tensorflow
 export KERAS_ALIASFREE_DATA_DIR="${KERAS_ALIASFREE_DATA_DIR:-../shared/data}"
@@ -28,5 +30,5 @@ if [ "$which" = control ] || [ "$which" = both ]; then
   run runs/e4_eqft/control $(( 2 * steps / 375 ))
 fi
 if [ "$which" = eq ] || [ "$which" = both ]; then
-  run runs/e4_eqft/eq $(( steps / 375 )) --equivariance-weight "${WEIGHT:-1}"
+  run "runs/e4_eqft/${TAG:-eq}" $(( steps / 375 )) --equivariance-weight "${WEIGHT:-1}"
 fi

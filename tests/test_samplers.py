@@ -18,6 +18,7 @@ from keras import ops
 
 from keras_aliasfree.diffusion import (DDIM, DDPM, DiffusionModel, DPMSolverMultistep, Euler,
                                        Heun, NoiseSchedule, get_sampler)
+from keras_aliasfree.constants import DEFAULT_SAMPLER_STEPS
 from keras_aliasfree.diffusion.samplers import SAMPLER_CLASSES, karras_sigmas
 
 MU, S = 0.1, 0.25
@@ -228,7 +229,7 @@ def test_sample_command_takes_every_sampler(tmp_path, capsys):
 def test_demo_runs_each_exports_own_sampler_unless_told_otherwise():
     """Which ``steps`` the demo gives a SavedModel's ``sample`` signature (None: the export does
     not serve that sampler, so the demo samples with the library on its weights)."""
-    from keras_aliasfree.commands.demo import DEMO_DDIM_STEPS, _served_steps
+    from keras_aliasfree.commands.demo import DEMO_DDIM_STEPS, _library_sampler, _served_steps
 
     heun = {"sampler": {"name": "heun", "steps": 10, "rho": 7.0}}
     assert _served_steps(heun, None, None) == 0  # a fixed export runs its own on steps <= 0
@@ -239,6 +240,10 @@ def test_demo_runs_each_exports_own_sampler_unless_told_otherwise():
     assert _served_steps({}, "ddim", 7) == 7 and _served_steps({}, None, 7) == 7
     assert _served_steps({}, "ddpm", None) == 0 and _served_steps({}, None, 0) == 0
     assert _served_steps({}, "heun", None) is None
+    # what the library runs where the export cannot: the demo's DDIM steps, the export's own sampler
+    assert _library_sampler(heun, "ddim", None) == DDIM(DEMO_DDIM_STEPS)
+    assert _library_sampler(heun, None, 5) == Heun(5)
+    assert _library_sampler({}, "heun", None) == Heun(DEFAULT_SAMPLER_STEPS)
 
 
 def test_sample_defaults_to_heun_with_ten_steps(tmp_path, capsys):

@@ -149,6 +149,16 @@ def _served_steps(info, name, steps):
     return 0 if name == "ddpm" else None
 
 
+def _library_sampler(info, name, steps):
+    """The sampler the library runs on an export's weights when its SavedModel cannot serve
+    ``name`` with ``steps``: the one named (DDIM with the demo's steps when none are given), else
+    the export's own with ``steps``."""
+    from keras_aliasfree.diffusion.samplers import sampler_from_options
+
+    name = name or info["sampler"]["name"]
+    return sampler_from_options(name, DEMO_DDIM_STEPS if steps is None and name == "ddim" else steps)
+
+
 def _drawer(path, args):
     """``(draw(num, rotation) -> uint8 images, description)`` for the model at ``path``: its
     SavedModel's ``sample`` signature where it serves the sampler asked for (see
@@ -178,7 +188,7 @@ def _drawer(path, args):
             return draw, f"{fixed!r}, {fixed.nfe(NoiseSchedule(**info['schedule']))} NFE"
         return draw, ("DDPM" if steps == 0 else f"{steps} DDIM steps")
     # the library on the export's weights: the sampler named, or the export's own with --steps
-    sampler = sampler_from_options(args.sampler or info["sampler"]["name"], args.steps)
+    sampler = _library_sampler(info, args.sampler, args.steps)
     from keras_aliasfree.diffusion import DiffusionModel
     from keras_aliasfree.images import to_uint8
 
