@@ -1,6 +1,6 @@
 """Does rotation-aware sampling turn the image? Kept class and turned-back PSNR, side by side.
 
-Rows (each sampled with DDIM, 20 steps, eta 1, as the shipped exports; the same seeds):
+Rows (each sampled with DDIM, 20 steps, eta 1, unless ``--sampler`` names another; the same seeds):
 
 * ``A``, ``D-1N``: the shipped presets with today's (the paper's, progressive) rotation-aware
   sampling;
@@ -18,14 +18,16 @@ Rows (each sampled with DDIM, 20 steps, eta 1, as the shipped exports; the same 
 
 For each angle: the fraction of seeds whose rotation-aware sample, turned back, has the upright
 sample's class (``mnist-classifier``), and the turned-back PSNR on the central disc
-(:func:`keras_aliasfree.metrics.agreement.rotation_agreement`), plus milliseconds per image at
-20 NFE. A strip (one seed per row, -90 to 180 degrees) is written beside the page.
+(:func:`keras_aliasfree.metrics.agreement.rotation_agreement`), plus milliseconds per image. A
+strip (one seed per row, -90 to 180 degrees) is written beside the page.
 
 Usage:
     python benchmarks/rotation_agreement.py --equivariant runs/mnist_e4      # docs/benchmarks/
     python benchmarks/rotation_agreement.py --model runs/a_iso --equivariant runs/e4 \
         --equivariant runs/e4_no_up --equivariant runs/e4_augmented
     python benchmarks/rotation_agreement.py --equivariant runs/mnist_e4 --quick --out -
+    python benchmarks/rotation_agreement.py --no-baselines --equivariant mnist-e --sampler heun \
+        --steps 10
 """
 
 from __future__ import annotations
@@ -115,14 +117,22 @@ def label(dm):
     return ", ".join(parts)
 
 
+def make_sampler(args):
+    """The rows' sampler: ``--sampler``, ``--steps`` and ``--eta`` (DDIM 20 steps, eta 1 by
+    default)."""
+    from keras_aliasfree.diffusion.samplers import sampler_from_options
+
+    return sampler_from_options(args.sampler, args.steps, args.eta)
+
+
 def rows_to_measure(args):
     """``[(label, sample_fn(rotation, n, seed), model)]`` for the table."""
     import numpy as np
 
-    from keras_aliasfree.diffusion import DDIM, DiffusionModel
+    from keras_aliasfree.diffusion import DiffusionModel
     from keras_aliasfree.transforms import rotate
 
-    sampler = DDIM(20, eta=1.0)
+    sampler = make_sampler(args)
 
     def fn(dm, mode="progressive"):
         return lambda r, n, s: dm.sample(n, sampler=sampler, rotation=r, seed=s, verbose=0,
@@ -194,6 +204,10 @@ def _add_arguments(p):
                    help="only the --model and --equivariant rows (not A, D-1N and A's frames)")
     p.add_argument("--modes", default="progressive,once",
                    help="rotation modes of the --equivariant rows (default progressive,once)")
+    p.add_argument("--sampler", default="ddim",
+                   help="sampler of every row: ddpm, ddim, dpm++2m, euler or heun (default ddim)")
+    p.add_argument("--steps", type=int, default=20, help="its steps (default 20)")
+    p.add_argument("--eta", type=float, default=1.0, help="DDIM's eta (default 1)")
     p.add_argument("--num", type=int, default=200, help="seeds per angle (default 200)")
     p.add_argument("--angles", default="15,45,90,180")
     p.add_argument("--batch-size", type=int, default=100)
@@ -202,13 +216,17 @@ def _add_arguments(p):
 
 
 def render(results, args):
-    parts = [f"DDIM 20 steps, eta 1; {args.num} seeds per angle (seed {args.seed}); class by the "
+    from keras_aliasfree.diffusion import NoiseSchedule
+
+    sampler = make_sampler(args)
+    nfe = sampler.nfe(NoiseSchedule())
+    parts = [f"{sampler!r} ({nfe} NFE); {args.num} seeds per angle (seed {args.seed}); class by the "
              "shipped `mnist-classifier`; PSNR of the turned-back sample against the upright one "
              "on the central disc (peak 2), mean over seeds. Chance for the kept class is about "
              "0.1. Upright: the fraction of plain (0 degree) samples that a small orientation "
              "classifier, trained here on MNIST to tell which quarter turn a digit was given, "
              "finds upright (about 0.25 for a sampler that draws every quarter turn alike). "
-             "ms / image: sampling 20 NFE at batch "
+             f"ms / image: sampling {nfe} NFE at batch "
              f"{args.batch_size}, after compiling."]
     for b, res in succeeded(results, "agreement").items():
         angles = [f"{a:g}" for a in res["angles"]]

@@ -9,6 +9,8 @@ beside it) and prints it. One scenario, ``quality``, on the benchmark harness.
 Usage:
     python benchmarks/sampler_quality.py                      # the full table, docs/benchmarks/
     python benchmarks/sampler_quality.py --quick --out -      # 64 images, 5 and 10 NFE, printed
+    python benchmarks/sampler_quality.py --preset mnist-a --nfe 19 --no-ddpm \
+        --samplers heun,heun-churn1,heun-churn4                # Heun with EDM's churn
 
 Heun evaluates the model ``2 steps - 1`` times: its budget ``n`` becomes ``(n + 1) // 2`` steps
 and the table gives the NFE it really used.
@@ -29,8 +31,14 @@ SAMPLERS = ("ddim", "ddim-eta1", "dpm++2m", "euler", "heun")
 
 
 def make_sampler(name, nfe):
+    """The sampler ``name`` at about ``nfe`` evaluations. ``heun-churnS`` is Heun with EDM's
+    churn ``S`` (``s_tmin`` 0.05, ``s_tmax`` 50, ``s_noise`` 1.003: Karras et al. 2022's
+    ImageNet-64 settings)."""
     from keras_aliasfree.diffusion import DDIM, DPMSolverMultistep, Euler, Heun
 
+    if name.startswith("heun-churn"):
+        return Heun((nfe + 1) // 2, s_churn=float(name[len("heun-churn"):]), s_tmin=0.05,
+                    s_tmax=50.0, s_noise=1.003)
     return {"ddim": lambda: DDIM(nfe), "ddim-eta1": lambda: DDIM(nfe, eta=1.0),
             "dpm++2m": lambda: DPMSolverMultistep(nfe), "euler": lambda: Euler(nfe),
             "heun": lambda: Heun((nfe + 1) // 2)}[name]()

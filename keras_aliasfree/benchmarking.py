@@ -229,13 +229,13 @@ def value_and_grad(fn):
         g = jax.jit(jax.value_and_grad(lambda x: (fn(x) ** 2).sum()))
         return lambda x: jax.block_until_ready(g(x))
 
-    def step(x):
+    def torch_step(x):
         x = x.detach().requires_grad_(True)
         y = (fn(x) ** 2).sum()
         y.backward()
         return y.item(), x.grad
 
-    return step
+    return torch_step
 
 
 def time_grads(fns: dict, x, rounds: int, inner: int = 1) -> dict:

@@ -542,6 +542,7 @@ def test_export_of_other_prediction_types_matches_library(prediction, tmp_path):
 @pytest.mark.tf_only
 @pytest.mark.parametrize("spec", [{"name": "dpm++2m", "steps": 4}, {"name": "heun", "steps": 3},
                                   {"name": "euler", "steps": 4},
+                                  {"name": "heun", "steps": 3, "s_churn": 2.0},
                                   {"name": "ddim", "steps": 5, "eta": 1.0}], ids=str)
 def test_export_with_a_fixed_sampler_matches_library(tiny_export, spec):
     # the sampler fixed at export time: its tables are graph constants, the loop body is the

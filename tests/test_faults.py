@@ -18,7 +18,7 @@ import pytest
 
 from keras_aliasfree.cli import main
 from keras_aliasfree.diffusion import (DiffusionModel, NoiseSchedule, TrainingCheckpoint,
-                                       find_checkpoint, load_checkpoint, write_latest)
+                                       find_checkpoint, load_checkpoint)
 from keras_aliasfree.diffusion.checkpoint import CheckpointError, checkpoint_problems
 from keras_aliasfree.unet import build_unet
 

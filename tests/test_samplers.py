@@ -67,6 +67,7 @@ CASES = [
     (DPMSolverMultistep(20), 20, 0.01, 0.04),
     (Euler(100), 100, 0.01, 0.04),
     (Heun(50), 99, 0.01, 0.03),
+    (Heun(50, s_churn=5.0), 99, 0.01, 0.04),  # churn widens it a little at few steps
 ]
 
 
@@ -132,7 +133,7 @@ def test_rotated_deterministic_sampling_is_the_plain_sample_turned_step_by_step(
     np.testing.assert_allclose(turned, want, atol=2e-5 * np.abs(plain).max() + 1e-6)
 
 
-@pytest.mark.parametrize("sampler", [DDPM(), DDIM(6, eta=1.0)], ids=repr)
+@pytest.mark.parametrize("sampler", [DDPM(), DDIM(6, eta=1.0), Heun(4, s_churn=2.0)], ids=repr)
 def test_rotated_stochastic_sampling_turns_the_plain_sample(sampler):
     # as tests/test_diffusion.py (the fresh noise is turned by the angle turned so far, in one
     # FFT rotation, so this compares low-passed images on the central disc)
@@ -161,6 +162,27 @@ def test_get_sampler_names_configs_and_old_strings():
         assert isinstance(s, cls) and get_sampler(s.get_config()) == s
     h = Heun(3)
     assert get_sampler(h) is h
+    churn = Heun(3, s_churn=1.5, s_tmin=0.05, s_tmax=50.0, s_noise=1.003)
+    assert churn.stochastic and not h.stochastic and get_sampler(churn.get_config()) == churn
+    assert h.get_config() == {"name": "heun", "steps": 3, "rho": 7.0}  # what exports stored
+
+
+def test_churn_adds_noise_where_asked_and_only_there():
+    # Karras et al. 2022, Algorithm 2: a predictor stage at sigma in [s_tmin, s_tmax] evaluates
+    # at s_hat = sigma (1 + min(s_churn / steps, sqrt 2 - 1)); the schedule's top is not exceeded
+    schedule = NoiseSchedule(1000)
+    plain, churn = Heun(8), Heun(8, s_churn=2.0, s_tmin=0.1, s_tmax=10.0)
+    sig = plain.sigmas(schedule)
+    tab = churn.tables(schedule)
+    pred = tab["c_x"] == 1.0  # predictor stages
+    s_in, s_hat = sig[:-1], tab["s"][pred]
+    inside = (s_in >= 0.1) & (s_in <= 10.0)
+    np.testing.assert_allclose(s_hat[inside], s_in[inside] * 1.25, rtol=1e-6)
+    np.testing.assert_allclose(s_hat[~inside], s_in[~inside], rtol=1e-6)
+    np.testing.assert_allclose(tab["churn"][pred][inside], s_in[inside] * np.sqrt(1.25 ** 2 - 1),
+                               rtol=1e-5)
+    assert np.all(tab["churn"][pred][~inside] == 0.0) and np.all(tab["churn"][~pred] == 0.0)
+    assert Heun(4, s_churn=1e3).tables(schedule)["s"][0] == pytest.approx(sig[0])
 
 
 def test_bad_sampler_settings_are_clear_errors():
@@ -170,6 +192,8 @@ def test_bad_sampler_settings_are_clear_errors():
                        (lambda: DPMSolverMultistep(5, order=3), "order"),
                        (lambda: DPMSolverMultistep(5, spacing="karras"), "spacing"),
                        (lambda: Euler(2.5), "steps"), (lambda: Heun(4, rho=0), "rho"),
+                       (lambda: Heun(4, s_churn=-1.0), "s_churn"),
+                       (lambda: Heun(4, s_churn=1.0, s_tmin=2.0, s_tmax=1.0), "s_tmax"),
                        (lambda: get_sampler("euler", 5, eta=1.0), "eta"),
                        (lambda: get_sampler(DDIM(5), steps=5), "sampler object"),
                        (lambda: get_sampler({"steps": 5}), "name"),

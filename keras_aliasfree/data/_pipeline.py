@@ -97,7 +97,7 @@ def _tfds_builder(name, data_dir):
     tfds_dir = None if data_dir is None else str(_sources.resolve_data_dir(data_dir))
     try:
         builder = tfds.builder(name, data_dir=tfds_dir)
-    except tfds.core.registered.DatasetNotFoundError as e:
+    except tfds.core.registered.DatasetNotFoundError:
         raise ValueError(f"source 'tfds:{name}': tensorflow-datasets has no dataset called {name!r}") from None
     return tfds, builder, tfds_dir
 

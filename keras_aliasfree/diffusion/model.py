@@ -296,39 +296,39 @@ class DiffusionModel(CheckpointMethods, EMAMethods, keras.Model):
         target = ops.stop_gradient(
             rotate_images(pred, phi, method="fft", data_format="channels_last"))
         h, wd = self.image_shape[:2]
-        disc = ops.convert_to_tensor(disc_mask(h, wd).astype("float32").reshape(1, h, wd, 1))
-        per_pixel = w * disc * ops.square(turned - target)
-        return ops.sum(ops.mean(per_pixel, axis=(0, 3))) / float(disc_mask(h, wd).sum())
+        disc = disc_mask(h, wd).astype("float32")
+        per_pixel = w * ops.convert_to_tensor(disc.reshape(1, h, wd, 1)) * ops.square(turned - target)
+        return ops.sum(ops.mean(per_pixel, axis=(0, 3))) / float(disc.sum())
+
+    def _draw_rows(self, n, draw):
+        """The tensors ``draw(rows)`` returns, for this replica's ``n`` rows. Under a
+        tf.distribute strategy every replica draws the global batch's numbers and keeps its rows
+        (distinct per replica; equal to one device)."""
+        rid, reps = replica_context()
+        values = draw(n * reps)
+        return values if reps == 1 else tuple(replica_rows(v, n, rid) for v in values)
 
     def _draw(self, n, T, shape):
-        """Timesteps and noise of a step. Under a tf.distribute strategy every replica draws the
-        global batch's numbers and keeps its rows (distinct per replica; equal to one device)."""
-        rid, reps = replica_context()
-        rows = n if reps == 1 else n * reps
-        shape = (rows,) + tuple(shape[1:])
-        t = keras.random.randint((rows,), 0, T, dtype="int32", seed=self.seed_generator)
-        eps = keras.random.normal(shape, dtype="float32", seed=self.seed_generator)
-        if reps == 1:
-            return t, eps
-        return replica_rows(t, n, rid), replica_rows(eps, n, rid)
+        """Timesteps and noise of a step (replica rows: :meth:`_draw_rows`)."""
+        return self._draw_rows(n, lambda rows: (
+            keras.random.randint((rows,), 0, T, dtype="int32", seed=self.seed_generator),
+            keras.random.normal((rows,) + tuple(shape[1:]), dtype="float32",
+                                seed=self.seed_generator)))
 
     def _draw_up(self, n):
-        """Per-image "up" angles of a step under ``up_augment`` (uniform in [0, 360) for that
-        fraction of the images, 0 for the rest); replicas keep their rows as in :meth:`_draw`."""
-        rid, reps = replica_context()
-        rows = n if reps == 1 else n * reps
-        angle = keras.random.uniform((rows,), 0.0, 360.0, seed=self.seed_generator)
-        turned = keras.random.uniform((rows,), seed=self.seed_generator) < self.up_augment
-        up = ops.where(turned, angle, ops.zeros_like(angle))
-        return up if reps == 1 else replica_rows(up, n, rid)
+        """Per-image "up" angles of a step under ``up_augment``: uniform in [0, 360) for that
+        fraction of the images, 0 for the rest."""
+        def draw(rows):
+            angle = keras.random.uniform((rows,), 0.0, 360.0, seed=self.seed_generator)
+            turned = keras.random.uniform((rows,), seed=self.seed_generator) < self.up_augment
+            return (ops.where(turned, angle, ops.zeros_like(angle)),)
+
+        return self._draw_rows(n, draw)[0]
 
     def _draw_turn(self, n):
-        """Per-image angles in [-45, 45) degrees of the consistency term (replica rows as in
-        :meth:`_draw`)."""
-        rid, reps = replica_context()
-        rows = n if reps == 1 else n * reps
-        phi = keras.random.uniform((rows,), -45.0, 45.0, seed=self.seed_generator)
-        return phi if reps == 1 else replica_rows(phi, n, rid)
+        """Per-image angles in [-45, 45) degrees of the consistency term."""
+        return self._draw_rows(n, lambda rows: (
+            keras.random.uniform((rows,), -45.0, 45.0, seed=self.seed_generator),))[0]
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = self.diffusion_loss(x, training=training)

@@ -295,6 +295,12 @@ class _KarrasSampler(Sampler):
     ``(1, 0, h/2, h/2)`` with ``h = sigma_next - sigma``; the state is the stage's start
     ``x_start`` (VE) and slope ``d_prev``.
 
+    With ``s_churn > 0`` (Karras et al. 2022, Algorithm 2) a predictor stage whose sigma is in
+    ``[s_tmin, s_tmax]`` first raises it to ``s_hat = sigma (1 + gamma)``, ``gamma = min(s_churn /
+    steps, sqrt(2) - 1)``, by adding fresh noise of VE standard deviation
+    ``s_noise sqrt(s_hat^2 - sigma^2)``, and steps from there: the sampler is then stochastic
+    (and its fresh noise turns with rotation-aware sampling like any other's).
+
     x0_hat is never clipped here (``clip_x0 = False``, whatever ``clip_denoised`` says): the slope
     divides x0_hat's error by sigma, and a clipped x0_hat near the data's bounds at small sigma
     gives slopes of order ``1 / sigma`` that throw the sample off (docs/SAMPLING.md).
@@ -304,41 +310,67 @@ class _KarrasSampler(Sampler):
     second_order = False
     clip_x0 = False
 
-    def __init__(self, steps=DEFAULT_DDIM_STEPS, rho=7.0):
+    def __init__(self, steps=DEFAULT_DDIM_STEPS, rho=7.0, s_churn=0.0, s_tmin=0.0, s_tmax=None,
+                 s_noise=1.0):
         super().__init__()
         self.steps = _int_steps(steps, type(self).__name__)
         if not float(rho) > 0.0:
             raise ValueError(f"rho must be > 0, got {rho}")
         self.rho = float(rho)
+        for key, value in (("s_churn", s_churn), ("s_tmin", s_tmin), ("s_noise", s_noise)):
+            if not (np.isfinite(float(value)) and float(value) >= 0.0):
+                raise ValueError(f"{key} must be a finite number >= 0, got {value}")
+        if s_tmax is not None and not float(s_tmax) >= float(s_tmin):
+            raise ValueError(f"s_tmax must be None or >= s_tmin, got {s_tmax} < {s_tmin}")
+        self.s_churn, self.s_tmin, self.s_noise = float(s_churn), float(s_tmin), float(s_noise)
+        self.s_tmax = None if s_tmax is None else float(s_tmax)
+        self.stochastic = self.s_churn > 0.0
 
     def get_config(self):
-        return {"name": self.name, "steps": self.steps, "rho": self.rho}
+        config = {"name": self.name, "steps": self.steps, "rho": self.rho}
+        if self.s_churn:
+            config.update(s_churn=self.s_churn, s_tmin=self.s_tmin, s_tmax=self.s_tmax,
+                          s_noise=self.s_noise)
+        return config
 
     def sigmas(self, schedule):
         """The Karras sigmas (VE) from the schedule's ``sigma(T-1)`` to ``sigma(0)``, then 0."""
         ve = ve_sigmas(schedule)
         return karras_sigmas(self.steps, ve[0], ve[-1], self.rho)
 
+    def _gamma(self, sigma):
+        """The churn of a predictor stage at VE noise level ``sigma`` (0 without churn)."""
+        inside = sigma >= self.s_tmin and (self.s_tmax is None or sigma <= self.s_tmax)
+        return min(self.s_churn / self.steps, np.sqrt(2.0) - 1.0) if inside else 0.0
+
     def _tables(self, schedule):
         sig = self.sigmas(schedule)
         rows = []
         for i in range(self.steps):
             s, s_next = sig[i], sig[i + 1]
-            h = s_next - s
-            rows.append((s, s_next, 0.0, 1.0, h, 0.0))  # predictor (Euler)
-            if self.second_order and s_next > 0:
-                rows.append((s_next, s_next, 1.0, 0.0, h / 2, h / 2))  # corrector (Heun)
-        s, s_next, c_start, c_x, c_d, c_dp = (np.array(c) for c in zip(*rows))
+            s_hat = min(s * (1.0 + self._gamma(s)), sig[0])  # the schedule's top at most
+            h = s_next - s_hat
+            churn = self.s_noise * np.sqrt(s_hat * s_hat - s * s)
+            rows.append((s, s_hat, s_next, churn, 0.0, 1.0, h, 0.0))  # predictor (Euler)
+            if self.second_order and s_next > 0:  # corrector (Heun)
+                rows.append((s_next, s_next, s_next, 0.0, 1.0, 0.0, h / 2, h / 2))
+        s_in, s, s_next, churn, c_start, c_x, c_d, c_dp = (np.array(c) for c in zip(*rows))
         t = timestep_of_sigma(schedule, s)
         scale = np.sqrt(1.0 + s * s)
-        return {"t": t, "sqrt_ab": 1.0 / scale, "sigma": s / scale, "s": s, "scale_in": scale,
+        tabs = {"t": t, "sqrt_ab": 1.0 / scale, "sigma": s / scale, "s": s, "scale_in": scale,
                 "scale_out": 1.0 / np.sqrt(1.0 + s_next * s_next), "c_start": c_start,
                 "c_x": c_x, "c_d": c_d, "c_dp": c_dp}
+        if self.stochastic:  # x_t arrives at s_in; the stage evaluates at s (s_hat)
+            tabs.update(scale_in=np.sqrt(1.0 + s_in * s_in), churn=churn, scale_eval=1.0 / scale)
+        return tabs
 
     def step(self, x, state, row, denoise, noise):
         x_start, d_prev = state
-        x0 = denoise(x, row["t"], row["sqrt_ab"], row["sigma"])
         x_ve = x * row["scale_in"]
+        if self.stochastic:
+            x_ve = x_ve + row["churn"] * noise
+            x = x_ve * row["scale_eval"]
+        x0 = denoise(x, row["t"], row["sqrt_ab"], row["sigma"])
         d = (x_ve - x0) / row["s"]
         x_ve_new = (row["c_start"] * x_start + row["c_x"] * x_ve + row["c_d"] * d
                     + row["c_dp"] * d_prev)

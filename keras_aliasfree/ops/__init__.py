@@ -48,7 +48,7 @@ products that apply a plan), ``_reference`` (``impl="ref"``).
 from __future__ import annotations
 
 import keras
-import numpy as np
+import numpy as np  # noqa: F401  (the examples use np)
 from keras import ops
 
 from keras_aliasfree import filters as _filters
