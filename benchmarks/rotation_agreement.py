@@ -122,7 +122,8 @@ def make_sampler(args):
     default)."""
     from keras_aliasfree.diffusion.samplers import sampler_from_options
 
-    return sampler_from_options(args.sampler, args.steps, args.eta)
+    eta = args.eta if args.eta is not None else 1.0 if args.sampler == "ddim" else 0.0
+    return sampler_from_options(args.sampler, args.steps, eta)
 
 
 def rows_to_measure(args):
@@ -207,7 +208,7 @@ def _add_arguments(p):
     p.add_argument("--sampler", default="ddim",
                    help="sampler of every row: ddpm, ddim, dpm++2m, euler or heun (default ddim)")
     p.add_argument("--steps", type=int, default=20, help="its steps (default 20)")
-    p.add_argument("--eta", type=float, default=1.0, help="DDIM's eta (default 1)")
+    p.add_argument("--eta", type=float, default=None, help="DDIM's eta (default 1)")
     p.add_argument("--num", type=int, default=200, help="seeds per angle (default 200)")
     p.add_argument("--angles", default="15,45,90,180")
     p.add_argument("--batch-size", type=int, default=100)
