@@ -291,7 +291,7 @@ def test_the_shipped_equivariant_preset_turns_its_sample_at_quarter_turns():
 
     dm = DiffusionModel.from_preset("mnist-e")
     assert dm.takes_up and dm.up_augment == info["up_augment"] == 0.5  # the card's training option
-    assert dm.equivariance_weight == info["equivariance_weight"] == 1.0
+    assert dm.equivariance_weight == info["equivariance_weight"] == 4.0
     a = dm.sample(2, sampler=DDIM(6, 1.0), seed=1, verbose=0)
     b = dm.sample(2, sampler=DDIM(6, 1.0), seed=1, verbose=0, rotation=180.0,
                   rotation_mode="once")
