@@ -383,6 +383,8 @@ class Euler(_KarrasSampler):
     Args:
         steps: number of sigmas (the last step goes to sigma 0) = NFE.
         rho: the Karras schedule's exponent (default 7).
+        s_churn, s_tmin, s_tmax, s_noise: EDM's churn (see :class:`_KarrasSampler`; off by
+            default).
 
     Example:
         >>> from keras_aliasfree.diffusion import NoiseSchedule
@@ -401,6 +403,8 @@ class Heun(_KarrasSampler):
     Args:
         steps: number of sigmas; NFE = ``2 steps - 1``.
         rho: the Karras schedule's exponent (default 7).
+        s_churn, s_tmin, s_tmax, s_noise: EDM's churn (Algorithm 2: fresh noise raises sigma
+            before each predictor stage; see :class:`_KarrasSampler`; off by default).
 
     Example:
         >>> from keras_aliasfree.diffusion import NoiseSchedule
