@@ -221,8 +221,8 @@ def render(results, args):
 
     sampler = make_sampler(args)
     nfe = sampler.nfe(NoiseSchedule())
-    parts = [f"{sampler!r} ({nfe} NFE); {args.num} seeds per angle (seed {args.seed}); class by the "
-             "shipped `mnist-classifier`; PSNR of the turned-back sample against the upright one "
+    parts = [f"{sampler!r} ({nfe} NFE); {args.num} seeds per angle (seed {args.seed}); class "
+             "by the shipped `mnist-classifier`; PSNR of the turned-back sample against the upright one "
              "on the central disc (peak 2), mean over seeds. Chance for the kept class is about "
              "0.1. Upright: the fraction of plain (0 degree) samples that a small orientation "
              "classifier, trained here on MNIST to tell which quarter turn a digit was given, "

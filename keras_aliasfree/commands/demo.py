@@ -156,7 +156,9 @@ def _library_sampler(info, name, steps):
     from keras_aliasfree.diffusion.samplers import sampler_from_options
 
     name = name or info["sampler"]["name"]
-    return sampler_from_options(name, DEMO_DDIM_STEPS if steps is None and name == "ddim" else steps)
+    if steps is None and name == "ddim":
+        steps = DEMO_DDIM_STEPS
+    return sampler_from_options(name, steps)
 
 
 def _drawer(path, args):

@@ -297,7 +297,8 @@ class DiffusionModel(CheckpointMethods, EMAMethods, keras.Model):
             rotate_images(pred, phi, method="fft", data_format="channels_last"))
         h, wd = self.image_shape[:2]
         disc = disc_mask(h, wd).astype("float32")
-        per_pixel = w * ops.convert_to_tensor(disc.reshape(1, h, wd, 1)) * ops.square(turned - target)
+        mask = ops.convert_to_tensor(disc.reshape(1, h, wd, 1))
+        per_pixel = w * mask * ops.square(turned - target)
         return ops.sum(ops.mean(per_pixel, axis=(0, 3))) / float(disc.sum())
 
     def _draw_rows(self, n, draw):
