@@ -6,6 +6,7 @@
    against the fields turned and orientation-shifted, with the exact rotation of band-limited
    content (``metrics.exact_rotation``), on the central disc; C_8 at 45 degrees, C_16 at 22.5,
    and C_4 at 45 degrees (no such group element: the contrast).
+   The same for C_8 at 45 degrees with the kernel basis windowed by a radial taper or not.
 3. EQ-R exact (dB, the measure of ``benchmarks/equivariance_factors.py``: MNIST test images noised
    to t = 100, angles 17/37/53/71 degrees) of untrained networks, "up" turned with x_t where the
    network has it; config A at the same channel width for comparison.
@@ -13,7 +14,7 @@
    default-width networks: config A (base width 32 channels) against the equivariant UNet with
    as many channels (8 fields x 4, 4 fields x 8).
 
-Scenarios ``quarter``, ``angles``, ``eqr`` and ``timing`` on the benchmark harness; writes
+Scenarios ``quarter``, ``angles``, ``taper``, ``eqr`` and ``timing`` on the benchmark harness; writes
 docs/benchmarks/equivariant_unet.md, one section per backend (a few minutes each on 2 cores).
 
     python benchmarks/equivariant_unet.py --backends tensorflow jax
@@ -63,33 +64,64 @@ def quarter_turn_rows():
     return rows
 
 
-def angle_rows():
+def _band_limited_noise(n=32):
+    from keras_aliasfree.discs import disc_mask
+    from keras_aliasfree.metrics.equivariance import radial_window
+
+    x0 = np.random.default_rng(0).normal(size=(4, n, n, 1)) * radial_window(n)[None, :, :, None]
+    return x0, disc_mask(n, n, n / 2 - 1)[None, :, :, None]
+
+
+def _turn_error(x, mask, order, angle, seed=0, **conv_kw):
+    """Relative L2 error (central disc) of ``GroupConv2D(LiftingConv2D(x))`` turned by ``angle``
+    against its fields turned and shifted by the matching orientations (unshifted when ``angle``
+    is no element of C_order)."""
     import keras
 
-    from keras_aliasfree.discs import disc_mask
     from keras_aliasfree.equivariant import GroupConv2D, LiftingConv2D
-    from keras_aliasfree.metrics.equivariance import exact_rotation, radial_window
+    from keras_aliasfree.metrics.equivariance import exact_rotation
 
-    n = 32
-    x0 = np.random.default_rng(0).normal(size=(4, n, n, 1)) * radial_window(n)[None, :, :, None]
-    mask = disc_mask(n, n, n / 2 - 1)[None, :, :, None]
+    keras.utils.set_random_seed(seed)
+    lift, conv = LiftingConv2D(4, order, **conv_kw), GroupConv2D(4, order, **conv_kw)
+    f = lambda v: keras.ops.convert_to_numpy(conv(lift(v)))  # noqa: E731
+    # exact_rotation turns clockwise for a positive angle: -angle is counter-clockwise
+    want = exact_rotation(f(x), -angle)
+    shift = int(round(angle * order / 360.0)) if order * angle % 360 == 0 else 0
+    fields = want.shape[-1] // order
+    want = np.roll(want.reshape(*want.shape[:-1], fields, order), shift, -1).reshape(want.shape)
+    got = exact_rotation(f(exact_rotation(x, -angle).astype("float32")), 0.0)
+    m = np.broadcast_to(mask, got.shape)
+    return float(np.sqrt(np.sum((got - want) ** 2 * m) / np.sum(want ** 2 * m)))
+
+
+def angle_rows():
+    from keras_aliasfree.metrics.equivariance import exact_rotation
+
+    x0, mask = _band_limited_noise()
     rows = []
     for radius in (0.25, 0.5):
         x = exact_rotation(x0, 0.0, radius=radius).astype("float32")
         for order, angle in ((8, 45.0), (16, 22.5), (4, 45.0)):
-            keras.utils.set_random_seed(0)
-            lift, conv = LiftingConv2D(4, order), GroupConv2D(4, order)
-            f = lambda v: keras.ops.convert_to_numpy(conv(lift(v)))  # noqa: E731
-            # exact_rotation turns clockwise for a positive angle: -angle is counter-clockwise
-            want = exact_rotation(f(x), -angle)
-            shift = int(round(angle * order / 360.0)) if order * angle % 360 == 0 else 0
-            fields = want.shape[-1] // order
-            want = np.roll(want.reshape(*want.shape[:-1], fields, order), shift, -1).reshape(
-                want.shape)
-            got = exact_rotation(f(exact_rotation(x, -angle).astype("float32")), 0.0)
-            m = np.broadcast_to(mask, got.shape)
-            err = np.sqrt(np.sum((got - want) ** 2 * m) / np.sum(want ** 2 * m))
-            rows.append((order, angle, radius, float(err)))
+            rows.append((order, angle, radius, _turn_error(x, mask, order, angle)))
+    return rows
+
+
+TAPERS = {5: (None, 3.0, 3.5), 7: (None, 4.5, 5.0)}
+
+
+def taper_rows(seeds=(0, 1, 2)):
+    """C_8 at 45 degrees with the kernel basis windowed (``taper``) or not, mean over seeds."""
+    from keras_aliasfree.metrics.equivariance import exact_rotation
+
+    x0, mask = _band_limited_noise()
+    rows = []
+    for radius in (0.25, 0.5):
+        x = exact_rotation(x0, 0.0, radius=radius).astype("float32")
+        for size, tapers in TAPERS.items():
+            for taper in tapers:
+                errs = [_turn_error(x, mask, 8, 45.0, seed, kernel_size=size, taper=taper)
+                        for seed in seeds]
+                rows.append((size, taper, radius, float(np.mean(errs))))
     return rows
 
 
@@ -201,6 +233,7 @@ def render(results, args):
     parts = ["Untrained networks: each backend draws its own random init for a seed, so the EQ-R "
              "figures at angles outside the group move with it."]
     quarter, angles = succeeded(results, "quarter"), succeeded(results, "angles")
+    taper = succeeded(results, "taper")
     eqr, timing = succeeded(results, "eqr"), succeeded(results, "timing")
     for b in results:
         lines = [f"## {b}"]
@@ -221,6 +254,16 @@ def render(results, args):
                       "| group | angle | input band (cycles/sample) | relative error |",
                       "|---|---:|---:|---:|"]
             lines += [f"| C_{o} | {a:g} | {r:g} | {e:.3f} |" for o, a, r, e in angles[b]]
+        if b in taper:
+            lines += ["", "### A windowed kernel basis (C_8 at 45 degrees)", "",
+                      "The same error for C_8 turned by 45 degrees, 4 + 4 fields, max frequency 2, "
+                      "mean over 3 seeds (1 with --quick), with the kernel basis cut by the square support (taper "
+                      "none) or faded by a raised-cosine radial window of that radius in pixels "
+                      "(`steerable_basis(taper=R)`, the layers' `taper`).", "",
+                      "| kernel | taper (px) | input band (cycles/sample) | relative error |",
+                      "|---|---:|---:|---:|"]
+            lines += [f"| {k}x{k} | {'none' if t is None else f'{t:g}'} | {r:g} | {e:.3f} |"
+                      for k, t, r, e in taper[b]]
         if b in eqr:
             rows, floor = eqr[b]
             lines += ["", "### EQ-R exact of the whole denoiser, t = 100 (untrained, mean of 2 "
@@ -259,6 +302,7 @@ BENCHMARK = Benchmark(
     "equivariant_unet", "The C_N layers and the orientation-equivariant UNet",
     [Scenario("quarter", lambda args: quarter_turn_rows()),
      Scenario("angles", lambda args: angle_rows()),
+     Scenario("taper", lambda args: taper_rows((0,) if args.quick else (0, 1, 2))),
      Scenario("eqr", _eqr),
      Scenario("timing", lambda args: timing_rows(args.rounds))],
     render, add_arguments=lambda p: p.add_argument("--rounds", type=int, default=5,

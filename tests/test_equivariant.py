@@ -122,9 +122,10 @@ def test_c8_error_for_45_degree_turns_is_small():
     x = exact_rotation(x, 0.0, radius=0.25).astype("float32")
     mask = disc_mask(n, n, n / 2 - 1)[None, :, :, None]
 
-    def error(group_order):
+    def error(group_order, taper=None):
         keras.utils.set_random_seed(0)
-        lift, conv = LiftingConv2D(4, group_order), GroupConv2D(4, group_order)
+        lift = LiftingConv2D(4, group_order, taper=taper)
+        conv = GroupConv2D(4, group_order, taper=taper)
         f = lambda v: to_numpy(conv(lift(v)))  # noqa: E731
         want = exact_rotation(f(x), -45.0)
         fields = want.shape[-1] // group_order
@@ -136,6 +137,26 @@ def test_c8_error_for_45_degree_turns_is_small():
 
     e8, e4 = error(8), error(4)   # C_4 has no 45-degree element: its fields are not turned
     assert e8 < 0.15 and e8 < e4 / 4, (e8, e4)
+    # the square support's corners are what a 45-degree turn moves; the windowed basis fades them
+    tapered = error(8, taper=3.5)
+    assert tapered < e8 / 2, (tapered, e8)
+
+
+def test_tapered_basis_keeps_quarter_turns_and_round_trips():
+    b, t = steerable_basis(5, 8), steerable_basis(5, 8, taper=3.5)
+    assert t.shape == b.shape and not np.allclose(t, b)
+    np.testing.assert_allclose(t[2], np.rot90(t[0], 1), atol=1e-6)
+    assert np.allclose(np.sum(t[0] ** 2, axis=(0, 1)), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(steerable_basis(5, 8, taper=None), b)
+    keras.utils.set_random_seed(0)
+    lift, conv = LiftingConv2D(2, 4, taper=3.5), GroupConv2D(3, 4, taper=3.5)
+    _assert_turns(lambda v: conv(lift(v)), _images(9), 4)
+    again = GroupConv2D.from_config(conv.get_config())
+    assert again.taper == 3.5 and np.array_equal(again._basis, conv._basis)
+    assert LiftingConv2D(2, 4).get_config()["taper"] is None
+    for bad in (2.0, 1.0, True):  # not beyond the 5x5 kernel's outer ring (radius 2)
+        with pytest.raises(ValueError, match="taper"):
+            steerable_basis(5, 4, taper=bad)
 
 
 def test_steerable_layers_reject_even_kernels_and_partial_fields():

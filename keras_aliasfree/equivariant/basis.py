@@ -25,7 +25,8 @@ def _positive_int(value, what, owner):
 # ----------------------------------------------------------------------------------- the basis
 
 @functools.lru_cache(maxsize=64)
-def _basis(kernel_size: int, group_order: int, max_frequency: int, sigma: float) -> np.ndarray:
+def _basis(kernel_size: int, group_order: int, max_frequency: int, sigma: float,
+           taper) -> np.ndarray:
     k = kernel_size
     c = (k - 1) / 2.0
     ii, jj = np.mgrid[0:k, 0:k].astype(np.float64)
@@ -33,6 +34,10 @@ def _basis(kernel_size: int, group_order: int, max_frequency: int, sigma: float)
     rad = np.hypot(x, y)
     theta = np.arctan2(y, x)
     at_centre = rad < 1e-9
+    # a raised-cosine radial window: the square support's corners, which a turn by an angle
+    # outside the quarter turns moves, fade out instead of cutting the rings
+    window = (1.0 if taper is None else
+              np.where(rad < taper, 0.5 * (1.0 + np.cos(np.pi * rad / taper)), 0.0))
     funcs = []                                 # (ring radius, m, "cos"/"sin")
     rings = np.arange(0, int(c) + 1, dtype=np.float64)
     for r in rings:
@@ -44,7 +49,7 @@ def _basis(kernel_size: int, group_order: int, max_frequency: int, sigma: float)
                 funcs.append((r, m, "sin"))
     out = np.zeros((group_order, k, k, len(funcs)), np.float64)
     for b, (r, m, kind) in enumerate(funcs):
-        ring = np.exp(-0.5 * ((rad - r) / sigma) ** 2)
+        ring = np.exp(-0.5 * ((rad - r) / sigma) ** 2) * window
         base = ring * (np.cos(m * theta) if kind == "cos" else np.sin(m * theta))
         if m > 0:
             base[at_centre] = 0.0              # a harmonic has no value at the origin
@@ -62,7 +67,8 @@ def _basis(kernel_size: int, group_order: int, max_frequency: int, sigma: float)
     return out
 
 
-def steerable_basis(kernel_size=5, group_order=4, max_frequency=2, sigma=0.6) -> np.ndarray:
+def steerable_basis(kernel_size=5, group_order=4, max_frequency=2, sigma=0.6,
+                    taper=None) -> np.ndarray:
     """The kernel basis of :class:`LiftingConv2D` and :class:`GroupConv2D`, turned per orientation.
 
     Gaussian rings (width ``sigma`` pixels) at radii ``0 .. (kernel_size - 1) / 2`` times
@@ -76,6 +82,11 @@ def steerable_basis(kernel_size=5, group_order=4, max_frequency=2, sigma=0.6) ->
         group_order: int ``N >= 1``, default 4.
         max_frequency: int >= 0, default 2. Highest harmonic on the inner rings.
         sigma: float, default 0.6. Ring width in pixels.
+        taper: float or ``None`` (default). With a radius ``R`` in pixels, every function is
+            multiplied by the raised-cosine window ``(1 + cos(pi r / R)) / 2`` for ``r < R``
+            (0 beyond), which makes the kernels' turns between quarter turns closer to the
+            turned kernels on the grid (``R`` a little over the kernel's half-diagonal, e.g. 3.5
+            for 5x5, keeps most of the outer ring). ``None``: no window, the square support.
 
     Example:
         >>> b = steerable_basis(5, 4)
@@ -92,7 +103,12 @@ def steerable_basis(kernel_size=5, group_order=4, max_frequency=2, sigma=0.6) ->
                          f"got {max_frequency!r}")
     if not float(sigma) > 0:
         raise ValueError(f"steerable_basis: sigma must be > 0, got {sigma!r}")
-    return _basis(kernel_size, group_order, int(max_frequency), float(sigma))
+    if taper is not None:
+        if isinstance(taper, bool) or not float(taper) > (kernel_size - 1) / 2.0:
+            raise ValueError(f"steerable_basis: taper must be None or a radius beyond the outer "
+                             f"ring ({(kernel_size - 1) / 2.0:g} px), got {taper!r}")
+        taper = float(taper)
+    return _basis(kernel_size, group_order, int(max_frequency), float(sigma), taper)
 
 
 def up_encoding(degrees, group_order=4):

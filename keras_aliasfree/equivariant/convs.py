@@ -28,6 +28,8 @@ _CONV_ARGS_DOC = """group_order: int ``N >= 1``, default 4. Orientations per fie
         kernel_initializer: initializer of the basis coefficients, default ``"he_normal"`` (fan-in
             counts the basis functions).
         bias_initializer: default ``"zeros"``.
+        taper: float or ``None`` (default). Radius in pixels of a raised-cosine window on the
+            kernel basis (:func:`steerable_basis`); ``None``: the square support.
         **kwargs: base ``keras.layers.Layer`` arguments (``name``, ``dtype``, ...)."""
 
 
@@ -40,7 +42,7 @@ class _SteerableConv(keras.layers.Layer):
     """Shared configuration of the two steerable convolutions (not public)."""
 
     def __init__(self, filters, group_order, kernel_size, max_frequency, use_bias,
-                 kernel_initializer, bias_initializer, **kwargs):
+                 kernel_initializer, bias_initializer, taper, **kwargs):
         super().__init__(**kwargs)
         owner = type(self).__name__
         self.filters = _positive_int(filters, "filters", owner)
@@ -49,8 +51,10 @@ class _SteerableConv(keras.layers.Layer):
         if self.kernel_size % 2 == 0:
             raise ValueError(f"{owner}: kernel_size must be odd (a centre pixel to turn about), "
                              f"got {kernel_size}")
-        self._basis = steerable_basis(self.kernel_size, self.group_order, max_frequency)
+        self._basis = steerable_basis(self.kernel_size, self.group_order, max_frequency,
+                                      taper=taper)
         self.max_frequency = int(max_frequency)
+        self.taper = None if taper is None else float(taper)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
@@ -84,7 +88,7 @@ class _SteerableConv(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "group_order": self.group_order,
                 "kernel_size": self.kernel_size, "max_frequency": self.max_frequency,
-                "use_bias": self.use_bias,
+                "taper": self.taper, "use_bias": self.use_bias,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
                 "bias_initializer": keras.initializers.serialize(self.bias_initializer)}
 
@@ -115,9 +119,9 @@ class LiftingConv2D(_SteerableConv):
     """
 
     def __init__(self, filters, group_order=4, kernel_size=5, max_frequency=2, use_bias=True,
-                 kernel_initializer="he_normal", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="he_normal", bias_initializer="zeros", taper=None, **kwargs):
         super().__init__(filters, group_order, kernel_size, max_frequency, use_bias,
-                         kernel_initializer, bias_initializer, **kwargs)
+                         kernel_initializer, bias_initializer, taper, **kwargs)
 
     def build(self, input_shape):
         cin = self._input_channels(input_shape)
@@ -164,9 +168,9 @@ class GroupConv2D(_SteerableConv):
     """
 
     def __init__(self, filters, group_order=4, kernel_size=5, max_frequency=2, use_bias=True,
-                 kernel_initializer="he_normal", bias_initializer="zeros", **kwargs):
+                 kernel_initializer="he_normal", bias_initializer="zeros", taper=None, **kwargs):
         super().__init__(filters, group_order, kernel_size, max_frequency, use_bias,
-                         kernel_initializer, bias_initializer, **kwargs)
+                         kernel_initializer, bias_initializer, taper, **kwargs)
         n = self.group_order
         # _shift[k, l] = (l - k) mod N: the base orientation input l meets at output orientation k
         self._shift = (np.arange(n)[None, :] - np.arange(n)[:, None]) % n
