@@ -14,8 +14,8 @@
    default-width networks: config A (base width 32 channels) against the equivariant UNet with
    as many channels (8 fields x 4, 4 fields x 8).
 
-Scenarios ``quarter``, ``angles``, ``taper``, ``eqr`` and ``timing`` on the benchmark harness; writes
-docs/benchmarks/equivariant_unet.md, one section per backend (a few minutes each on 2 cores).
+Scenarios ``quarter``, ``angles``, ``taper``, ``eqr`` and ``timing`` on the benchmark harness;
+writes docs/benchmarks/equivariant_unet.md, one section per backend (a few minutes each on 2 cores).
 
     python benchmarks/equivariant_unet.py --backends tensorflow jax
     python benchmarks/equivariant_unet.py --quick --out -      # a smoke run, printed only
@@ -257,9 +257,10 @@ def render(results, args):
         if b in taper:
             lines += ["", "### A windowed kernel basis (C_8 at 45 degrees)", "",
                       "The same error for C_8 turned by 45 degrees, 4 + 4 fields, max frequency 2, "
-                      "mean over 3 seeds (1 with --quick), with the kernel basis cut by the square support (taper "
-                      "none) or faded by a raised-cosine radial window of that radius in pixels "
-                      "(`steerable_basis(taper=R)`, the layers' `taper`).", "",
+                      "mean over 3 seeds (1 with --quick), with the kernel basis cut by the "
+                      "square support (taper none) or faded by a raised-cosine radial window of "
+                      "that radius in pixels (`steerable_basis(taper=R)`, the layers' `taper`).",
+                      "",
                       "| kernel | taper (px) | input band (cycles/sample) | relative error |",
                       "|---|---:|---:|---:|"]
             lines += [f"| {k}x{k} | {'none' if t is None else f'{t:g}'} | {r:g} | {e:.3f} |"
