@@ -18,7 +18,10 @@
 # the same recipe for 36 epochs (13,500 steps), half of each batch turned by random angles with "up"
 # turned with them (--up-augment 0.5), exported with --rotation-mode once (saved_models/mnist-e;
 # docs/EQUIVARIANT.md). UP_AUGMENT=0 trains the upright-only E4 the first mnist-e was.
-# Usage: bash scripts/train_pretrained.sh [d|a|both|e]   (from the repository root; data in ../shared/data)
+# e8: the same for C_8 with as many channels (2 fields x 8 = 16 in the first block), into
+# runs/mnist_e8_pretrained and its export into runs/mnist_e8_pretrained/saved_model (not shipped;
+# docs/EQUIVARIANT.md, "C_8 against C_4").
+# Usage: bash scripts/train_pretrained.sh [d|a|both|e|e8]   (from the repository root; data in ../shared/data)
 set -eu
 export KERAS_BACKEND=tensorflow
 export KERAS_ALIASFREE_DATA_DIR="${KERAS_ALIASFREE_DATA_DIR:-../shared/data}"
@@ -39,7 +42,7 @@ train() {  # config run_dir saved_model_dir [more train flags, overriding the re
   shift 3
   [ -d "$run/checkpoints" ] && resume=(--resume)
   keras-aliasfree train --config "$config" "${recipe[@]}" "$@" "${resume[@]}" --out "$run"
-  if [ "$config" = E ]; then
+  if [ "$config" = E ] || [ "$config" = E8 ]; then
     keras-aliasfree export --checkpoint "$run" --out "$out" --overwrite --eta 1 --rotation-mode once
   else
     keras-aliasfree export --checkpoint "$run" --out "$out" --overwrite --sampler heun --steps 10
@@ -54,4 +57,8 @@ fi
 if [ "$which" = e ]; then
   train E runs/mnist_e_pretrained saved_models/mnist-e --base-width 4 --epochs "${EPOCHS:-36}" \
       --checkpoint-every 500 --up-augment "${UP_AUGMENT:-0.5}"
+fi
+if [ "$which" = e8 ]; then
+  train E8 runs/mnist_e8_pretrained runs/mnist_e8_pretrained/saved_model --base-width 2 \
+      --epochs "${EPOCHS:-36}" --checkpoint-every 500 --up-augment "${UP_AUGMENT:-0.5}"
 fi
