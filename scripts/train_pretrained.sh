@@ -19,9 +19,10 @@
 # turned with them (--up-augment 0.5), exported with --rotation-mode once (saved_models/mnist-e;
 # docs/EQUIVARIANT.md). UP_AUGMENT=0 trains the upright-only E4 the first mnist-e was.
 # e8: the same for C_8 with as many channels (2 fields x 8 = 16 in the first block), into
-# runs/mnist_e8_pretrained and its export into runs/mnist_e8_pretrained/saved_model (not shipped;
+# runs/mnist_e8_pretrained and its export into runs/mnist_e8_saved_model (not shipped;
 # docs/EQUIVARIANT.md, "C_8 against C_4").
-# Usage: bash scripts/train_pretrained.sh [d|a|both|e|e8]   (from the repository root; data in ../shared/data)
+# Usage: bash scripts/train_pretrained.sh [d|a|both|e|e8]   (from the repository root; data in
+#        ../shared/data)
 set -eu
 export KERAS_BACKEND=tensorflow
 export KERAS_ALIASFREE_DATA_DIR="${KERAS_ALIASFREE_DATA_DIR:-../shared/data}"
@@ -59,6 +60,6 @@ if [ "$which" = e ]; then
       --checkpoint-every 500 --up-augment "${UP_AUGMENT:-0.5}"
 fi
 if [ "$which" = e8 ]; then
-  train E8 runs/mnist_e8_pretrained runs/mnist_e8_pretrained/saved_model --base-width 2 \
+  train E8 runs/mnist_e8_pretrained runs/mnist_e8_saved_model --base-width 2 \
       --epochs "${EPOCHS:-36}" --checkpoint-every 500 --up-augment "${UP_AUGMENT:-0.5}"
 fi
