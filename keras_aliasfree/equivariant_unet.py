@@ -58,7 +58,8 @@ def equivariant_group_order(name):
 def build_equivariant_unet(image_size=32, channels=1, base_width=None, group_order=4,
                            kernel_size=5, max_frequency=2, channel_mults=(1, 2, 4, 4),
                            bottleneck_mult=8, time_dim=256, use_up=True, activation="gelu",
-                           pool="mean", filters=None, name=None) -> "EquivariantUNet":
+                           pool="mean", filters=None, kernel_taper=None,
+                           name=None) -> "EquivariantUNet":
     """Build the orientation-equivariant UNet (see the module docstring).
 
     Args:
@@ -81,6 +82,12 @@ def build_equivariant_unet(image_size=32, channels=1, base_width=None, group_ord
         pool: ``"mean"`` or ``"max"``: how :class:`OrientationPool` reduces the last fields.
         filters: a :class:`~keras_aliasfree.FilterSpec` (or its dict) for the resampling and
             filtered activations; ``None``: the defaults.
+        kernel_taper: float or ``None`` (default). With a margin ``m`` in pixels, every
+            steerable kernel wider than 1x1 gets the raised-cosine window of radius
+            ``(size - 1) / 2 + m`` (:func:`~keras_aliasfree.equivariant.steerable_basis`'s
+            ``taper``), which brings its turns between group elements closer to the turned
+            kernel; 1.5 is the setting docs/benchmarks/steerable_basis_taper.md measures.
+            ``None``: the square support.
         name: model name.
 
     Returns:
@@ -98,13 +105,20 @@ def build_equivariant_unet(image_size=32, channels=1, base_width=None, group_ord
                            group_order=group_order, kernel_size=kernel_size,
                            max_frequency=max_frequency, channel_mults=channel_mults,
                            bottleneck_mult=bottleneck_mult, time_dim=time_dim, use_up=use_up,
-                           activation=activation, pool=pool, filters=filters, name=name)
+                           activation=activation, pool=pool, filters=filters,
+                           kernel_taper=kernel_taper, name=name)
 
 
 def _graph(image_size, channels, base_width, group_order, kernel_size, max_frequency,
-           channel_mults, bottleneck_mult, time_dim, use_up, activation, pool, filters):
+           channel_mults, bottleneck_mult, time_dim, use_up, activation, pool, filters,
+           kernel_taper):
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+    if kernel_taper is not None:
+        if isinstance(kernel_taper, bool) or not float(kernel_taper) > 0:
+            raise ValueError(f"kernel_taper must be None or a margin > 0 pixels, "
+                             f"got {kernel_taper!r}")
+        kernel_taper = float(kernel_taper)
     levels = len(channel_mults) - 1
     if levels < 1:
         raise ValueError(f"channel_mults needs at least 2 entries, got {channel_mults!r}")
@@ -126,13 +140,17 @@ def _graph(image_size, channels, base_width, group_order, kernel_size, max_frequ
         counter["n"] += 1
         return f"{prefix}_{counter['n']}"
 
+    def taper(size):
+        return None if kernel_taper is None or size < 2 else (size - 1) / 2.0 + kernel_taper
+
     def gconv(x, fields):
         # a kernel no wider than the map: on a 4x4 map a 5x5 kernel's outer ring sees little but
         # padding, and XLA's CPU convolution for that shape is two orders of magnitude slower
         side = min(int(x.shape[1]), int(x.shape[2]))
         size = min(int(kernel_size), side - 1 if side % 2 == 0 else side)
-        return GroupConv2D(fields, n, kernel_size=max(size, 1), max_frequency=max_frequency,
-                           use_bias=False, name=uid("gconv"))(x)
+        size = max(size, 1)
+        return GroupConv2D(fields, n, kernel_size=size, max_frequency=max_frequency,
+                           use_bias=False, taper=taper(size), name=uid("gconv"))(x)
 
     def act(x):
         if activation == "filtered_gelu":
@@ -162,7 +180,7 @@ def _graph(image_size, channels, base_width, group_order, kernel_size, max_frequ
     t_act = keras.layers.Activation("silu", name="time_silu")(t_emb)
 
     x = LiftingConv2D(widths[0], n, kernel_size=kernel_size, max_frequency=max_frequency,
-                      use_bias=False, name="lift")(x_in)
+                      use_bias=False, taper=taper(int(kernel_size)), name="lift")(x_in)
     if use_up:
         up_in = keras.Input((), name="up_degrees")
         inputs.append(up_in)
@@ -200,6 +218,8 @@ def _graph(image_size, channels, base_width, group_order, kernel_size, max_frequ
                   channel_mults=list(channel_mults), bottleneck_mult=bottleneck_mult,
                   time_dim=time_dim, use_up=bool(use_up), activation=activation, pool=pool,
                   filters=spec.get_config())
+    if kernel_taper is not None:  # absent from the configs of untapered models, as before
+        config["kernel_taper"] = kernel_taper
     return inputs, out, config
 
 
@@ -217,8 +237,8 @@ class EquivariantUNet(BuildArgsModel):
 
     def __init__(self, image_size=32, channels=1, base_width=None, group_order=4, kernel_size=5,
                  max_frequency=2, channel_mults=(1, 2, 4, 4), bottleneck_mult=8, time_dim=256,
-                 use_up=True, activation="gelu", pool="mean", filters=None, name=None,
-                 architecture="equivariant", config=None, **kwargs):
+                 use_up=True, activation="gelu", pool="mean", filters=None, kernel_taper=None,
+                 name=None, architecture="equivariant", config=None, **kwargs):
         if architecture != "equivariant":
             raise ValueError(f"an EquivariantUNet config has architecture 'equivariant', got "
                              f"{architecture!r}")
@@ -226,7 +246,8 @@ class EquivariantUNet(BuildArgsModel):
             raise ValueError(f"config name {config!r} does not match group_order={group_order}")
         inputs, output, config = _graph(
             image_size, channels, base_width, group_order, kernel_size, max_frequency,
-            tuple(channel_mults), bottleneck_mult, time_dim, use_up, activation, pool, filters)
+            tuple(channel_mults), bottleneck_mult, time_dim, use_up, activation, pool, filters,
+            kernel_taper)
         super().__init__(inputs, output, name=name or f"equivariant_unet_c{config['group_order']}",
                          **kwargs)
         self._unet_config_json = json.dumps(config)

@@ -20,7 +20,8 @@
 # docs/EQUIVARIANT.md). UP_AUGMENT=0 trains the upright-only E4 the first mnist-e was.
 # e8: the same for C_8 with as many channels (2 fields x 8 = 16 in the first block), into
 # runs/mnist_e8_pretrained and its export into runs/mnist_e8_saved_model (not shipped;
-# docs/EQUIVARIANT.md, "C_8 against C_4").
+# docs/EQUIVARIANT.md, "C_8 against C_4"). KERNEL_TAPER=1.5 windows its steerable kernels
+# (--kernel-taper) and trains into runs/mnist_e8t_pretrained instead (not trained yet).
 # Usage: bash scripts/train_pretrained.sh [d|a|both|e|e8]   (from the repository root; data in
 #        ../shared/data)
 set -eu
@@ -60,6 +61,8 @@ if [ "$which" = e ]; then
       --checkpoint-every 500 --up-augment "${UP_AUGMENT:-0.5}"
 fi
 if [ "$which" = e8 ]; then
-  train E8 runs/mnist_e8_pretrained runs/mnist_e8_saved_model --base-width 2 \
-      --epochs "${EPOCHS:-36}" --checkpoint-every 500 --up-augment "${UP_AUGMENT:-0.5}"
+  taper=${KERNEL_TAPER:+t}
+  train E8 "runs/mnist_e8${taper}_pretrained" "runs/mnist_e8${taper}_saved_model" --base-width 2 \
+      --epochs "${EPOCHS:-36}" --checkpoint-every 500 --up-augment "${UP_AUGMENT:-0.5}" \
+      ${KERNEL_TAPER:+--kernel-taper "$KERNEL_TAPER"}
 fi

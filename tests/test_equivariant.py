@@ -233,6 +233,29 @@ def test_unet_config_round_trips_and_saves(tmp_path):
     np.testing.assert_allclose(to_numpy(loaded([x, t, up])), to_numpy(m([x, t, up])), atol=1e-6)
 
 
+def test_tapered_unet_windows_every_wide_kernel_and_keeps_quarter_turns():
+    m = _small_unet(group_order=8, kernel_taper=1.5)
+    tapers = {layer.name: (layer.kernel_size, layer.taper) for layer in m.layers
+              if isinstance(layer, (LiftingConv2D, GroupConv2D))}
+    assert tapers["lift"] == (5, 3.5) and tapers["up_fields"] == (1, None)
+    assert all(t == (k - 1) / 2 + 1.5 for k, t in tapers.values() if k > 1)
+    x, t, up = _inputs()
+    y = to_numpy(m([x, t, up]))
+    np.testing.assert_allclose(to_numpy(m([_turn(x), t, up + 90.0])), _turn(y),
+                               atol=ATOL * max(1.0, np.abs(y).max()))
+    clone = EquivariantUNet.from_config(m.get_config())
+    assert clone.unet_config["kernel_taper"] == 1.5
+    clone.set_weights(m.get_weights())
+    np.testing.assert_allclose(to_numpy(clone([x, t, up])), y, atol=1e-6)
+    square = _small_unet(group_order=8)  # the same coefficients on the square basis differ
+    assert "kernel_taper" not in square.unet_config
+    square.set_weights(m.get_weights())
+    assert np.max(np.abs(to_numpy(square([x, t, up])) - y)) > 1e-3 * np.max(np.abs(y))
+    for bad in (0.0, -1.0, True):
+        with pytest.raises(ValueError, match="kernel_taper"):
+            _small_unet(kernel_taper=bad)
+
+
 def test_unet_rejects_unknown_activation():
     with pytest.raises(ValueError, match="activation"):
         _small_unet(activation="relu6")

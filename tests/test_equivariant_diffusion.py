@@ -205,11 +205,14 @@ def test_train_command_trains_an_equivariant_config(tmp_path):
     out = str(tmp_path / "run")
     args = ["train", "--config", "E", "--data", str(tmp_path / "d.npz"), "--image-size", "16",
             "--base-width", "1", "--epochs", "1", "--batch-size", "8", "--sample-every", "0",
-            "--timesteps", "20", "--verbose", "0", "--out", out]
+            "--timesteps", "20", "--kernel-taper", "1.5", "--verbose", "0", "--out", out]
     assert main(args) == 0
     with open(os.path.join(out, "checkpoints", "epoch_0001", "config.json")) as f:
         cfg = json.load(f)["unet"]
     assert cfg["config"] == "E4" and cfg["use_up"] and cfg["base_width"] == 1
+    assert cfg["kernel_taper"] == 1.5
+    assert main(["train", "--config", "A", "--kernel-taper", "1.5", "--data",
+                 str(tmp_path / "d.npz"), "--out", str(tmp_path / "bad"), "--epochs", "1"]) == 2
     assert main(["train", "--config", "A", "--no-up", "--data", str(tmp_path / "d.npz"),
                  "--out", str(tmp_path / "bad"), "--epochs", "1"]) == 2
     assert main(["train", "--config", "A", "--up-augment", "0.5", "--data",

@@ -107,6 +107,10 @@ def register(subparsers):
                         "turned by a random angle (up turned with it) with its output turned "
                         "afterwards; teaches the angles between quarter turns (default 0: off; "
                         "about 2x the step time)")
+    p.add_argument("--kernel-taper", type=float, default=None, metavar="PIXELS",
+                   help="E configs: window every steerable kernel with a raised cosine reaching "
+                        "this far beyond its outer ring (1.5 measures best: "
+                        "docs/benchmarks/steerable_basis_taper.md); default: square kernels")
     p.add_argument("--filter-preset", default="default", choices=("default", "paper"))
     p.add_argument("--filter-rank", type=int, default=None,
                    help="separable terms kept of every filter (default: the preset's rule); e.g. "
@@ -288,11 +292,13 @@ def _build(args, dist, x, resume_from, out, config_given=True):
         group_order = equivariant_group_order(args.config)
         if group_order:
             net = build_equivariant_unet(args.image_size, int(x.shape[-1]), args.base_width,
-                                         group_order, filters=filters, use_up=not args.no_up)
+                                         group_order, filters=filters, use_up=not args.no_up,
+                                         kernel_taper=args.kernel_taper)
         else:
-            if args.no_up or args.up_augment or args.equivariance_weight:
-                raise ValueError("--no-up, --up-augment and --equivariance-weight apply to the "
-                                 "equivariant configs (E, E8) only")
+            if (args.no_up or args.up_augment or args.equivariance_weight
+                    or args.kernel_taper is not None):
+                raise ValueError("--no-up, --up-augment, --equivariance-weight and --kernel-taper "
+                                 "apply to the equivariant configs (E, E8) only")
             net = build_unet(args.config, image_size=args.image_size, channels=int(x.shape[-1]),
                              base_width=args.base_width, attention=not args.no_attention,
                              filters=filters, conv=args.conv)
