@@ -11,6 +11,7 @@ Usage:
     python benchmarks/sampler_quality.py --quick --out -      # 64 images, 5 and 10 NFE, printed
     python benchmarks/sampler_quality.py --preset mnist-a --nfe 19 --no-ddpm \
         --samplers heun,heun-churn1,heun-churn4                # Heun with EDM's churn
+    python benchmarks/sampler_quality.py --preset mnist-d --samplers ''   # the DDPM row alone
 
 Heun evaluates the model ``2 steps - 1`` times: its budget ``n`` becomes ``(n + 1) // 2`` steps
 and the table gives the NFE it really used.
@@ -80,8 +81,8 @@ def quality(args):
     h, _, c = model.image_shape
     ref = reference_features("mnist", ext, "train", count=args.num, image_size=h, channels=c,
                              verbose=False)
-    runs = [(name, make_sampler(name, int(n))) for n in args.nfe.split(",")
-            for name in args.samplers.split(",")]
+    runs = [(name, make_sampler(name, int(n))) for n in args.nfe.split(",") if n.strip()
+            for name in args.samplers.split(",") if name.strip()]
     if not args.no_ddpm:
         runs.append(("ddpm", DDPM()))
     rows = []
