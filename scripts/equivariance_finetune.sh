@@ -7,6 +7,8 @@
 # half of each batch turned with up). Resumable: rerunning continues an interrupted run.
 # Then: python benchmarks/rotation_agreement.py --equivariant runs/e4_eqft/eq --equivariant
 # runs/e4_eqft/control (docs/EQUIVARIANT.md).
+# Any E run can be the source: the C_8 comparison fine-tuned the E8 of `train_pretrained.sh e8`
+# (TAG=e8_w4, then TAG=e8_w4_w4 from runs/e4_eqft/e8_w4; docs/EQUIVARIANT.md).
 # Usage: bash scripts/equivariance_finetune.sh [eq|control|both] [source checkpoint]
 # Environment: STEPS (the equivariance run's steps, 2250), WEIGHT (the term's weight, 1),
 # TAG (the equivariance run's folder under runs/e4_eqft, eq).
