@@ -197,7 +197,7 @@ def test_checkpoint_round_trip(dm, tmp_path):
         dm.denoiser.count_params())
 
 
-def test_train_command_trains_an_equivariant_config(tmp_path):
+def test_train_command_trains_an_equivariant_config(tmp_path, capsys):
     from keras_aliasfree.cli import main
 
     rng = np.random.default_rng(0)
@@ -224,6 +224,8 @@ def test_train_command_trains_an_equivariant_config(tmp_path):
     first = DiffusionModel.from_checkpoint(os.path.join(out, "checkpoints", "epoch_0001"))
     assert main([*args[:-1], tuned, "--init-from", out, "--equivariance-weight", "0.5",
                  "--base-width", "3", "--lr", "1e-9"]) == 0
+    note = [line for line in capsys.readouterr().err.splitlines() if "ignored:" in line]
+    assert note and "--base-width" in note[0] and "--config" not in note[0]
     with open(os.path.join(tuned, "checkpoints", "epoch_0001", "config.json")) as f:
         cfg = json.load(f)
     assert cfg["equivariance_weight"] == 0.5 and cfg["unet"]["base_width"] == 1

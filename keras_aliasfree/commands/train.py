@@ -132,7 +132,8 @@ def register(subparsers):
     p.add_argument("--init-from", default=None, metavar="CHECKPOINT",
                    help="fine-tune: start a new run from this checkpoint's network and weights "
                         "(raw and EMA; its schedule, prediction and band limit), trained with "
-                        "the flags given now; the optimizer and the step count start afresh")
+                        "the flags given now (network flags such as --base-width are ignored, "
+                        "with a note); the optimizer and the step count start afresh")
     p.add_argument("--allow-older-checkpoint", action="store_true",
                    help="with --resume: when the newest checkpoint is damaged, resume from the "
                         "newest intact one (later epochs are retrained and their checkpoint "
@@ -282,7 +283,7 @@ def _build(args, dist, x, resume_from, out, config_given=True):
                                                              weight_decay=args.weight_decay))
         _note_stored_settings(args, cfg, out, config_given)
     elif args.init_from:
-        model, optimizer = _fine_tuned(args, x)
+        model, optimizer = _fine_tuned(args, x, config_given)
     else:
         recipe = RECIPES[args.recipe]
         args.prediction = args.prediction or recipe["prediction"]
@@ -339,7 +340,13 @@ def _optimizer(args, x):
     return keras.optimizers.AdamW(lr, weight_decay=args.weight_decay)
 
 
-def _fine_tuned(args, x):
+# flags that shape the network, with their defaults: a fine-tune takes the checkpoint's network
+_NETWORK_FLAGS = {"base_width": None, "no_attention": False, "no_up": False,
+                  "conv": "free", "kernel_size": None, "cutoff": None, "filter_preset": "default",
+                  "filter_rank": None, "kernel_taper": None}
+
+
+def _fine_tuned(args, x, config_given=True):
     """``--init-from``: the checkpoint's network, schedule, prediction and band limit with this
     run's training options (weights are loaded after ``compile``)."""
     from keras_aliasfree.diffusion import DiffusionModel, NoiseSchedule
@@ -354,6 +361,13 @@ def _fine_tuned(args, x):
         print(f"note: --init-from keeps the checkpoint's prediction {cfg['prediction']!r} "
               f"(given {args.prediction!r})", file=sys.stderr)
     args.prediction = cfg["prediction"]
+    ignored = [f"--{k.replace('_', '-')}" for k, default in _NETWORK_FLAGS.items()
+               if getattr(args, k, default) != default]
+    if config_given and _config_name(args.config) != cfg["unet"]["config"]:
+        ignored.insert(0, "--config")
+    if ignored:
+        print(f"note: --init-from keeps the checkpoint's network ({cfg['unet']['config']}); "
+              f"ignored: {' '.join(ignored)}", file=sys.stderr)
     args.loss_weighting = args.loss_weighting or RECIPES[args.recipe]["loss_weighting"]
     args.config = cfg["unet"]["config"]
     model = DiffusionModel(unet_from_config(cfg["unet"]), NoiseSchedule(**cfg["schedule"]),
