@@ -109,8 +109,9 @@ def register(subparsers):
                         "about 2x the step time)")
     p.add_argument("--kernel-taper", type=float, default=None, metavar="PIXELS",
                    help="E configs: window every steerable kernel with a raised cosine reaching "
-                        "this far beyond its outer ring (1.5 measures best: "
-                        "docs/benchmarks/steerable_basis_taper.md); default: square kernels")
+                        "this far beyond its outer ring (1.5: the best margin the layer benchmark "
+                        "tried, docs/benchmarks/steerable_basis_taper.md); default: square "
+                        "kernels")
     p.add_argument("--filter-preset", default="default", choices=("default", "paper"))
     p.add_argument("--filter-rank", type=int, default=None,
                    help="separable terms kept of every filter (default: the preset's rule); e.g. "
