@@ -21,6 +21,14 @@ sample's class (``mnist-classifier``), and the turned-back PSNR on the central d
 (:func:`keras_aliasfree.metrics.agreement.rotation_agreement`), plus milliseconds per image. A
 strip (one seed per row, -90 to 180 degrees) is written beside the page.
 
+``--mix 0,0.5,...`` adds the scenario ``mixing``: how much equivariance the turn needs. The first
+``--equivariant`` model's denoiser ``f`` is blended with the same network run in the turning
+frame, ``f_lam(x, t, up) = (1 - lam) f(x, t, up) + lam R_up f(R_-up x, t, 0)``, which has f's
+own upright behaviour and its structured equivariance error scaled by about ``1 - lam`` (the
+frame's resampling adds its own). Per ``lam``: the exact EQ-R of ``eps_hat`` at t = 100, 500 and
+900 (x_t and up turned together, as ``evaluate`` reports it) beside the kept class and PSNR of
+rotation-aware sampling (noise turned once), against the unblended model's upright samples.
+
 Usage:
     python benchmarks/rotation_agreement.py --equivariant runs/mnist_e4      # docs/benchmarks/
     python benchmarks/rotation_agreement.py --model runs/a_iso --equivariant runs/e4 \
@@ -28,6 +36,8 @@ Usage:
     python benchmarks/rotation_agreement.py --equivariant runs/mnist_e4 --quick --out -
     python benchmarks/rotation_agreement.py --no-baselines --equivariant mnist-e --sampler heun \
         --steps 10
+    python benchmarks/rotation_agreement.py --only mixing --equivariant mnist-e \
+        --mix 0,0.5,0.8,0.9,1 --angles 15,45
 """
 
 from __future__ import annotations
@@ -62,6 +72,56 @@ def turning_frame(denoiser):
     shape = tuple(denoiser.inputs[0].shape[1:])
     x, t, up = keras.Input(shape), keras.Input(()), keras.Input(())
     return keras.Model([x, t, up], Frame(denoiser)(x, t, up))
+
+
+def blended_with_frame(denoiser, lam, t_range=None):
+    """``[x_t, t, up] -> (1 - lam) f(x_t, t, up) + lam R_up f(R_-up x_t, t, 0)`` for a denoiser
+    ``f`` that takes "up": its equivariance error between quarter turns scaled towards the
+    turning frame's (``lam = 1``). With ``t_range=(lo, hi)`` the blend applies only to the
+    timesteps ``lo <= t < hi`` (``f`` alone elsewhere)."""
+    import keras
+
+    from keras_aliasfree.transforms import rotate
+
+    class Blend(keras.layers.Layer):
+        def __init__(self, net, lam, t_range, **kw):
+            super().__init__(**kw)
+            self.net, self.lam, self.t_range = net, float(lam), t_range
+
+        def call(self, x, t, up):
+            own = keras.ops.cast(self.net([x, t, up]), "float32")
+            framed = self.net([rotate(x, -up, method="fft"), t, keras.ops.zeros_like(up)])
+            framed = rotate(keras.ops.cast(framed, "float32"), up, method="fft")
+            lam = self.lam
+            if self.t_range is not None:
+                lo, hi = self.t_range
+                inside = keras.ops.logical_and(t >= lo, t < hi)
+                lam = lam * keras.ops.reshape(keras.ops.cast(inside, "float32"), (-1, 1, 1, 1))
+            return (1.0 - lam) * own + lam * framed
+
+    shape = tuple(denoiser.inputs[0].shape[1:])
+    x, t, up = keras.Input(shape), keras.Input(()), keras.Input(())
+    return keras.Model([x, t, up], Blend(denoiser, lam, t_range)(x, t, up))
+
+
+def mix_weights(spec):
+    """``--mix``'s entries: ``lam`` (every timestep) or ``lam@lo:hi`` (timesteps ``lo <= t <
+    hi`` only) -> ``[(label, lam, (lo, hi) or None)]``."""
+    out = []
+    for entry in (v.strip() for v in spec.split(",")):
+        if not entry:
+            continue
+        lam, _, band = entry.partition("@")
+        t_range = None
+        if band:
+            lo, sep, hi = band.partition(":")
+            if not sep:
+                raise SystemExit(f"--mix entry {entry!r}: the timesteps are lo:hi, e.g. 1@0:500")
+            t_range = (float(lo), float(hi))
+        if not 0.0 <= float(lam) <= 1.0:
+            raise SystemExit(f"--mix entry {entry!r}: the weight must be in [0, 1]")
+        out.append((entry, float(lam), t_range))
+    return out
 
 
 def orientation_classifier(steps=600, seed=0):
@@ -196,6 +256,49 @@ def agreement(args):
             "orientation_accuracy": orientation_acc}
 
 
+def mixing(args):
+    """Kept class and EQ-R of the first ``--equivariant`` model blended with its turning frame,
+    per ``--mix`` weight (nothing without ``--mix``)."""
+    from keras_aliasfree.data import load_numpy
+    from keras_aliasfree.diffusion import DiffusionModel
+    from keras_aliasfree.metrics.agreement import draw, rotation_agreement
+    from keras_aliasfree.metrics.evaluation import noise_equivariance
+    from keras_aliasfree.metrics.extractors import get_extractor
+
+    lams = mix_weights(args.mix)
+    if not lams:
+        return {"rows": []}
+    if not args.equivariant:
+        raise SystemExit("--mix needs an --equivariant model (a denoiser that takes up)")
+    e = DiffusionModel.from_preset(args.equivariant[0])
+    if not e.takes_up:
+        raise SystemExit(f"--mix needs a denoiser that takes up; {args.equivariant[0]} does not")
+    ext = get_extractor("mnist-classifier", verbose=False)
+    probs = lambda x: ext(x, verbose=False)[1]  # noqa: E731
+    angles = tuple(float(v) for v in args.angles.split(","))
+    sampler = make_sampler(args)
+    real = load_numpy("mnist", "test", image_size=32, limit=8 if args.quick else 16)[0]
+
+    def fn(dm):
+        return lambda r, n, s: dm.sample(n, sampler=sampler, rotation=r, seed=s, verbose=0,
+                                         rotation_mode="once")
+
+    plain = draw(fn(e), 0.0, args.num, args.batch_size, args.seed)
+    rows = []
+    for name, lam, t_range in lams:
+        dm = DiffusionModel(blended_with_frame(e.denoiser, lam, t_range), e.schedule,
+                            band_limit=e.band_limit, prediction=e.prediction)
+        eq = noise_equivariance(dm, real, (100, 500, 900), args.seed)
+        res = rotation_agreement(fn(dm), probs, angles, args.num, args.batch_size, args.seed,
+                                 upright=plain)
+        rows.append({"lam": name, "agreement": res,
+                     "eq_r_exact": {str(t): m["eq_r_exact"] for t, m in eq.items()}})
+        progress(f"mix {name}: EQ-R t=100 {rows[-1]['eq_r_exact']['100']:.1f} dB, "
+                 + ", ".join(f"{k}: {v['kept']:.2f}" for k, v in res.items()))
+    return {"model": label(e), "source": args.equivariant[0], "angles": list(angles),
+            "rows": rows}
+
+
 def _add_arguments(p):
     p.add_argument("--equivariant", action="append", default=None,
                    help="checkpoint, run or preset of an E config to add, one row per --modes (repeatable)")
@@ -214,6 +317,10 @@ def _add_arguments(p):
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strip", default=STRIP, help="PNG of one seed per row ('' = none)")
+    p.add_argument("--mix", default="",
+                   help="blend weights of the first --equivariant model with its turning frame "
+                        "(scenario mixing; e.g. 0,0.5,0.9,1, or 1@0:500 for the timesteps "
+                        "0 <= t < 500 only; default none)")
 
 
 def render(results, args):
@@ -246,11 +353,30 @@ def render(results, args):
             parts.append(f"![one seed per row at {', '.join(f'{a:g}' for a in STRIP_ANGLES)} "
                          f"degrees]({rel}) (rows in the table's order; columns "
                          f"{', '.join(f'{a:g}' for a in STRIP_ANGLES)} degrees)")
+    for b, res in succeeded(results, "mixing").items():
+        if not res["rows"]:
+            continue
+        angles = [f"{a:g}" for a in res["angles"]]
+        table = [[str(r["lam"])] + [f"{r['eq_r_exact'][t]:.1f}" for t in ("100", "500", "900")]
+                 + [f"{r['agreement'][a]['kept']:.2f}" for a in angles]
+                 + [" / ".join(f"{r['agreement'][a]['psnr_db']:.1f}" for a in angles)]
+                 for r in res["rows"]]
+        parts += [f"## {b}: how much equivariance the turn needs",
+                  f"`{res['source']}` ({res['model']}), its denoiser blended with itself in the "
+                  "turning frame: lam 0 is the model, lam 1 the frame (`lam@lo:hi`: only at "
+                  "the timesteps lo <= t < hi). EQ-R exact of eps_hat, "
+                  "x_t and up turned together (dB, 16 test digits, as `evaluate`); kept class "
+                  "and PSNR of rotation-aware sampling with the noise turned once, against the "
+                  "unblended model's upright samples.",
+                  md_table(["lam", "EQ-R t=100", "EQ-R t=500", "EQ-R t=900"]
+                           + [f"kept, {a} deg" for a in angles]
+                           + [f"PSNR {' / '.join(angles)} deg (dB)"], table)]
     return "\n\n".join(parts)
 
 
 BENCHMARK = Benchmark("rotation_agreement", "Rotation agreement: kept class and turned-back PSNR",
-                      [Scenario("agreement", agreement)], render, add_arguments=_add_arguments,
+                      [Scenario("agreement", agreement), Scenario("mixing", mixing)], render,
+                      add_arguments=_add_arguments,
                       backends=("tensorflow",),
                       quick={"num": 8, "batch_size": 8, "strip": ""})
 

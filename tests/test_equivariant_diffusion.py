@@ -301,3 +301,39 @@ def test_saved_model_turns_x_t_and_up_together(dm, tmp_path, mode):
     got = call(90.0, steps).astype(np.int32)
     want = np.round((np.clip(lib, -1, 1) + 1) * 127.5).astype(np.int32)
     assert np.abs(got - want).max() <= 1
+
+
+def _rotation_agreement_benchmark():
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "benchmarks", "rotation_agreement.py")
+    spec = importlib.util.spec_from_file_location("rotation_agreement_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_blend_with_the_turning_frame_keeps_quarter_turns_and_the_model():
+    # benchmarks/rotation_agreement.py --mix: (1 - lam) f(x, up) + lam R_up f(R_-up x, 0). At a
+    # quarter turn the frame is f itself (f is exact there), whatever lam; lam 0 is f anywhere.
+    blended_with_frame = _rotation_agreement_benchmark().blended_with_frame
+    net = _net()
+    x = np.random.default_rng(3).normal(size=(2, 16, 16, 1)).astype("float32")
+    t = np.array([7.0, 7.0], "float32")
+
+    def run(model, up):
+        return keras.ops.convert_to_numpy(model([x, t, np.full((2,), up, "float32")]))
+
+    for up in (90.0, -90.0):
+        np.testing.assert_allclose(run(blended_with_frame(net, 1.0), up), run(net, up),
+                                   atol=1e-4)
+    np.testing.assert_allclose(run(blended_with_frame(net, 0.0), 30.0), run(net, 30.0),
+                               atol=1e-6)
+    half = run(blended_with_frame(net, 0.5), 30.0)
+    assert np.abs(half - run(net, 30.0)).max() > 1e-3  # the frame differs between quarter turns
+    # a blend confined to other timesteps leaves f alone; one that holds t = 7 does not
+    np.testing.assert_allclose(run(blended_with_frame(net, 1.0, (100.0, 200.0)), 30.0),
+                               run(net, 30.0), atol=1e-6)
+    np.testing.assert_allclose(run(blended_with_frame(net, 0.5, (0.0, 8.0)), 30.0), half,
+                               atol=1e-5)
