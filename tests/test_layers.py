@@ -92,14 +92,25 @@ def test_config_round_trip(cls, kwargs, in_shape, out_shape):
     np.testing.assert_array_equal(to_numpy(layer(x)), to_numpy(clone(x)))
 
 
+def _conv(x, filters, kernel_size, data_format):
+    """A Keras Conv2D on ``data_format`` tensors. For channels_first it runs channels_last between
+    two transposes: TensorFlow's eager CPU Conv2D takes NCHW only where oneDNN is on (CPUs with
+    AVX-512), and these tests are about the alias-free layers, not Keras' convolution."""
+    if data_format == "channels_last":
+        return keras.layers.Conv2D(filters, kernel_size, padding="same")(x)
+    x = keras.layers.Permute((2, 3, 1))(x)
+    x = keras.layers.Conv2D(filters, kernel_size, padding="same")(x)
+    return keras.layers.Permute((3, 1, 2))(x)
+
+
 def _model(data_format="channels_last"):
     shape = (16, 16, 4) if data_format == "channels_last" else (4, 16, 16)
     inp = keras.Input(shape)
-    x = keras.layers.Conv2D(8, 3, padding="same", data_format=data_format)(inp)
+    x = _conv(inp, 8, 3, data_format)
     x = FilteredActivation("gelu", data_format=data_format)(x)
     x = AliasFreeDownsample(2, data_format=data_format)(x)
     x = AliasFreeUpsample(2, preset="paper", beta=1.0, data_format=data_format)(x)
-    out = keras.layers.Conv2D(1, 1, data_format=data_format)(x)
+    out = _conv(x, 1, 1, data_format)
     return keras.Model(inp, out)
 
 
@@ -118,6 +129,13 @@ def test_channels_first_layers_in_model():
     model = _model("channels_first")
     y = model(np.zeros((2, 4, 16, 16), "float32"))
     assert tuple(y.shape) == (2, 1, 16, 16)
+    # the same weights on channels_last tensors give the same output, transposed
+    last = _model("channels_last")
+    last.set_weights(model.get_weights())
+    x = np.random.default_rng(4).normal(size=(2, 4, 16, 16)).astype("float32")
+    np.testing.assert_allclose(to_numpy(model(x)),
+                               np.transpose(to_numpy(last(np.transpose(x, (0, 2, 3, 1)))),
+                                            (0, 3, 1, 2)), atol=1e-5)
 
 
 def test_fit_with_jit_compile_is_differentiable():
