@@ -9,9 +9,14 @@
 # runs/e4_eqft/control (docs/EQUIVARIANT.md).
 # Any E run can be the source: the C_8 comparison fine-tuned the E8 of `train_pretrained.sh e8`
 # (TAG=e8_w4, then TAG=e8_w4_w4 from runs/e4_eqft/e8_w4; docs/EQUIVARIANT.md).
-# Usage: bash scripts/equivariance_finetune.sh [eq|control|both] [source checkpoint]
+# The source may also be a preset or an export (mnist-e: the shipped weights, EMA as raw and EMA).
+# The term spent on middle timesteps against the same term over all t, from the shipped model at
+# equal steps (docs/EQUIVARIANT.md): STEPS=1125 WEIGHT=4 TAG=mid_w4 TIMESTEPS=250:750 bash
+# scripts/equivariance_finetune.sh eq mnist-e, and STEPS=1125 WEIGHT=4 TAG=all_w4 ... eq mnist-e.
+# Usage: bash scripts/equivariance_finetune.sh [eq|control|both] [source checkpoint or preset]
 # Environment: STEPS (the equivariance run's steps, 2250), WEIGHT (the term's weight, 1),
-# TAG (the equivariance run's folder under runs/e4_eqft, eq).
+# TAG (the equivariance run's folder under runs/e4_eqft, eq), TIMESTEPS (LOW:HIGH, the term's
+# timesteps; default the main loss's).
 set -eu
 export KERAS_BACKEND=tensorflow
 export KERAS_ALIASFREE_DATA_DIR="${KERAS_ALIASFREE_DATA_DIR:-../shared/data}"
@@ -32,5 +37,7 @@ if [ "$which" = control ] || [ "$which" = both ]; then
   run runs/e4_eqft/control $(( 2 * steps / 375 ))
 fi
 if [ "$which" = eq ] || [ "$which" = both ]; then
-  run "runs/e4_eqft/${TAG:-eq}" $(( steps / 375 )) --equivariance-weight "${WEIGHT:-1}"
+  band=()
+  [ -n "${TIMESTEPS:-}" ] && band=(--equivariance-timesteps "$TIMESTEPS")
+  run "runs/e4_eqft/${TAG:-eq}" $(( steps / 375 )) --equivariance-weight "${WEIGHT:-1}" "${band[@]}"
 fi

@@ -185,6 +185,50 @@ def test_equivariance_term_compares_the_turned_input_with_the_turned_output():
         DiffusionModel(_net(), NoiseSchedule(T), equivariance_weight=-1.0)
 
 
+def test_equivariance_term_at_its_own_timesteps():
+    """With ``equivariance_timesteps=(low, high)`` the term is taken on the same images and noise
+    at timesteps of its own, drawn in ``low..high-1`` after the main loss's (t, noise), and
+    weighted there like the main loss: reproduced here from the same seed's draws."""
+    from keras_aliasfree.discs import disc_mask
+    from keras_aliasfree.transforms import rotate
+
+    ops = keras.ops
+    kw = dict(seed=7, prediction="v", loss_weighting="min_snr")
+    model = DiffusionModel(_net(), NoiseSchedule(T), equivariance_weight=0.5,
+                           equivariance_timesteps=(10, 20), **kw)
+    x = np.random.default_rng(4).uniform(-1, 1, (4, 16, 16, 1)).astype("float32")
+    loss = float(model.diffusion_loss(x, training=False))
+    g = keras.random.SeedGenerator(7)
+    t = ops.convert_to_numpy(keras.random.randint((4,), 0, T, dtype="int32", seed=g))
+    eps = ops.convert_to_numpy(keras.random.normal(x.shape, dtype="float32", seed=g))
+    s = ops.convert_to_numpy(keras.random.randint((4,), 10, 20, dtype="int32", seed=g))
+    phi = ops.convert_to_numpy(keras.random.uniform((4,), -45.0, 45.0, seed=g))
+    assert s.min() >= 10 and s.max() < 20
+
+    def noised(steps):
+        ab = model.schedule.alpha_bars[steps].reshape(-1, 1, 1, 1)
+        x_t = (x * np.sqrt(ab) + eps * np.sqrt(1 - ab)).astype("float32")
+        return x_t, ops.convert_to_numpy(model.predict_noise(x_t, steps)), \
+            model._loss_weights[steps].reshape(-1, 1, 1, 1)
+
+    x_t, pred, w = noised(t)
+    plain = np.mean(w * (pred - eps) ** 2)
+    x_s, pred_s, w_s = noised(s)
+    turned = ops.convert_to_numpy(model.predict_noise(
+        rotate(x_s, phi, data_format="channels_last"), s, up_degrees=phi))
+    target = ops.convert_to_numpy(rotate(pred_s, phi, data_format="channels_last"))
+    term = np.mean((w_s * (turned - target) ** 2)[:, disc_mask(16, 16)])
+    assert loss == pytest.approx(plain + 0.5 * term, rel=1e-4)
+    config = model.get_config()
+    assert config["equivariance_timesteps"] == [10, 20]
+    assert DiffusionModel.from_config(config).equivariance_timesteps == (10, 20)
+    assert DiffusionModel(_net(), NoiseSchedule(T)).equivariance_timesteps is None
+    for bad in ((20, 10), (0, T + 1), (-1, 5), (1.5, 3), "10:20", (1, 2, 3)):
+        with pytest.raises(ValueError, match="equivariance_timesteps"):
+            DiffusionModel(_net(), NoiseSchedule(T), equivariance_weight=1.0,
+                           equivariance_timesteps=bad)
+
+
 def test_checkpoint_round_trip(dm, tmp_path):
     path = dm.save_checkpoint(str(tmp_path / "ckpt"))
     with open(os.path.join(path, "config.json")) as f:
@@ -233,6 +277,40 @@ def test_train_command_trains_an_equivariant_config(tmp_path, capsys):
     for a, b in zip(first.denoiser.get_weights(), again.denoiser.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-6)  # started from them; lr 1e-9 kept them
     assert main([*args[:-1], str(tmp_path / "none"), "--init-from", str(tmp_path)]) == 2
+    assert main([*args[:-1], str(tmp_path / "none"), "--init-from", "no-such-preset"]) == 2
+    # the term on timesteps of its own: stored, and kept on --resume
+    mid = str(tmp_path / "mid")
+    assert main([*args[:-1], mid, "--init-from", out, "--equivariance-weight", "1",
+                 "--equivariance-timesteps", "5:15"]) == 0
+    with open(os.path.join(mid, "checkpoints", "epoch_0001", "config.json")) as f:
+        assert json.load(f)["equivariance_timesteps"] == [5, 15]
+    assert DiffusionModel.from_checkpoint(mid).equivariance_timesteps == (5, 15)
+    assert main(["train", "--config", "A", "--equivariance-timesteps", "5:15", "--data",
+                 str(tmp_path / "d.npz"), "--out", str(tmp_path / "bad"), "--epochs", "1"]) == 2
+    with pytest.raises(SystemExit):
+        main([*args[:-1], str(tmp_path / "bad"), "--equivariance-timesteps", "15"])
+
+
+def test_fine_tuning_starts_from_a_shipped_export(tmp_path):
+    """``--init-from mnist-e``: the shipped export's network and weights (EMA as raw and EMA)."""
+    from keras_aliasfree.cli import main
+    from keras_aliasfree.diffusion.exported import denoiser_from_export
+    from keras_aliasfree.presets import resolve_preset
+
+    np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).integers(0, 255, (2, 32, 32, 1))
+             .astype("uint8"))
+    out = str(tmp_path / "tuned")
+    assert main(["train", "--init-from", "mnist-e", "--data", str(tmp_path / "d.npz"),
+                 "--epochs", "1", "--batch-size", "2", "--lr", "1e-9", "--no-jit",
+                 "--sample-every", "0", "--verbose", "0", "--out", out]) == 0
+    _, shipped = denoiser_from_export(resolve_preset("mnist-e"))
+    tuned = DiffusionModel.from_checkpoint(out)
+    assert tuned.denoiser.unet_config == shipped.unet_config
+    for a, b in zip(shipped.get_weights(), tuned.denoiser.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    for a, b in zip(shipped.trainable_weights, tuned.ema_variables):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b),
+                                   atol=1e-6)
 
 
 def test_rotation_agreement_measures_kept_class_and_psnr():

@@ -72,7 +72,7 @@ def report_stop(args, stop, ckpt_cb, chief, dist):
 _STORED = ("config", "lr", "lr_schedule", "warmup_steps", "weight_decay", "timesteps", "schedule",
            "ema_decay", "base_width", "no_attention", "filter_preset", "kernel_size", "cutoff",
            "band_limit", "prediction", "loss_weighting", "snr_gamma", "image_size", "up_augment",
-           "equivariance_weight", "kernel_taper")
+           "equivariance_weight", "equivariance_timesteps", "kernel_taper")
 
 
 def _config_name(name):

@@ -107,6 +107,12 @@ def register(subparsers):
                         "turned by a random angle (up turned with it) with its output turned "
                         "afterwards; teaches the angles between quarter turns (default 0: off; "
                         "about 2x the step time)")
+    p.add_argument("--equivariance-timesteps", type=_timestep_pair, default=None,
+                   metavar="LOW:HIGH",
+                   help="E configs: spend the equivariance term on timesteps drawn uniformly in "
+                        "LOW..HIGH-1 (250:750: where rotation-aware sampling loses the digit, "
+                        "docs/EQUIVARIANT.md), one more forward pass per step; default: the main "
+                        "loss's timesteps")
     p.add_argument("--kernel-taper", type=float, default=None, metavar="PIXELS",
                    help="E configs: window every steerable kernel with a raised cosine reaching "
                         "this far beyond its outer ring (1.5: the best margin the layer benchmark "
@@ -134,7 +140,9 @@ def register(subparsers):
                    help="fine-tune: start a new run from this checkpoint's network and weights "
                         "(raw and EMA; its schedule, prediction and band limit), trained with "
                         "the flags given now (network flags such as --base-width are ignored, "
-                        "with a note); the optimizer and the step count start afresh")
+                        "with a note); the optimizer and the step count start afresh. A preset "
+                        "name (mnist-e) or an export folder works too: its EMA weights start "
+                        "both the raw and the EMA copy")
     p.add_argument("--allow-older-checkpoint", action="store_true",
                    help="with --resume: when the newest checkpoint is damaged, resume from the "
                         "newest intact one (later epochs are retrained and their checkpoint "
@@ -272,6 +280,7 @@ def _build(args, dist, x, resume_from, out, config_given=True):
     import keras
 
     from keras_aliasfree.diffusion import DiffusionModel, NoiseSchedule
+    from keras_aliasfree.diffusion.exported import is_export
     from keras_aliasfree.diffusion.training import resumable_model
     from keras_aliasfree.filter_spec import FilterSpec
     from keras_aliasfree.equivariant_unet import build_equivariant_unet, equivariant_group_order
@@ -298,9 +307,10 @@ def _build(args, dist, x, resume_from, out, config_given=True):
                                          kernel_taper=args.kernel_taper)
         else:
             if (args.no_up or args.up_augment or args.equivariance_weight
-                    or args.kernel_taper is not None):
-                raise ValueError("--no-up, --up-augment, --equivariance-weight and --kernel-taper "
-                                 "apply to the equivariant configs (E, E8) only")
+                    or args.equivariance_timesteps or args.kernel_taper is not None):
+                raise ValueError("--no-up, --up-augment, --equivariance-weight, "
+                                 "--equivariance-timesteps and --kernel-taper apply to the "
+                                 "equivariant configs (E, E8) only")
             net = build_unet(args.config, image_size=args.image_size, channels=int(x.shape[-1]),
                              base_width=args.base_width, attention=not args.no_attention,
                              filters=filters, conv=args.conv)
@@ -309,7 +319,8 @@ def _build(args, dist, x, resume_from, out, config_given=True):
                                band_limit=args.band_limit, prediction=args.prediction,
                                loss_weighting=args.loss_weighting, snr_gamma=args.snr_gamma,
                                up_augment=args.up_augment,
-                               equivariance_weight=args.equivariance_weight)
+                               equivariance_weight=args.equivariance_weight,
+                               equivariance_timesteps=args.equivariance_timesteps)
         optimizer = _optimizer(args, x)
     if tuple(x.shape[1:]) != model.image_shape:
         raise ValueError(f"data images are {tuple(x.shape[1:])} but the model expects "
@@ -319,8 +330,12 @@ def _build(args, dist, x, resume_from, out, config_given=True):
                   jit_compile=dist.jit_compile(False if args.no_jit else "auto"))
     initial_epoch = 0
     if args.init_from and not resume_from:
-        model.load_weights_from_checkpoint(args.init_from)
-        print(f"fine-tuning {args.init_from} (raw and EMA weights; a fresh optimizer)")
+        if is_export(args.init_from):  # the export's weights were loaded into the denoiser
+            print(f"fine-tuning {args.init_from} (its EMA weights as raw and EMA; a fresh "
+                  "optimizer)")
+        else:
+            model.load_weights_from_checkpoint(args.init_from)
+            print(f"fine-tuning {args.init_from} (raw and EMA weights; a fresh optimizer)")
     if resume_from:
         state = model.restore_training_state(resume_from)
         if not os.path.isfile(os.path.join(resume_from, "optimizer.npz")):
@@ -348,16 +363,13 @@ _NETWORK_FLAGS = {"base_width": None, "no_attention": False, "no_up": False,
 
 
 def _fine_tuned(args, x, config_given=True):
-    """``--init-from``: the checkpoint's network, schedule, prediction and band limit with this
-    run's training options (weights are loaded after ``compile``)."""
+    """``--init-from``: the checkpoint's (or export's) network, schedule, prediction and band
+    limit with this run's training options (a checkpoint's weights are loaded after
+    ``compile``; an export's are in the denoiser it rebuilds)."""
     from keras_aliasfree.diffusion import DiffusionModel, NoiseSchedule
-    from keras_aliasfree.diffusion.checkpoint import find_checkpoint, read_checkpoint_config
     from keras_aliasfree.unet import unet_from_config
 
-    args.init_from = find_checkpoint(args.init_from)
-    cfg = read_checkpoint_config(args.init_from)
-    if not cfg.get("unet"):
-        raise ValueError(f"--init-from {args.init_from}: not a UNet checkpoint of this library")
+    cfg, denoiser = _init_source(args)
     if args.prediction not in (None, cfg["prediction"]):
         print(f"note: --init-from keeps the checkpoint's prediction {cfg['prediction']!r} "
               f"(given {args.prediction!r})", file=sys.stderr)
@@ -371,13 +383,57 @@ def _fine_tuned(args, x, config_given=True):
               f"ignored: {' '.join(ignored)}", file=sys.stderr)
     args.loss_weighting = args.loss_weighting or RECIPES[args.recipe]["loss_weighting"]
     args.config = cfg["unet"]["config"]
-    model = DiffusionModel(unet_from_config(cfg["unet"]), NoiseSchedule(**cfg["schedule"]),
+    if denoiser is None:
+        denoiser = unet_from_config(cfg["unet"])
+    model = DiffusionModel(denoiser, NoiseSchedule(**cfg["schedule"]),
                            ema_decay=args.ema_decay, seed=args.seed,
                            band_limit=cfg["band_limit"], prediction=cfg["prediction"],
                            loss_weighting=args.loss_weighting, snr_gamma=args.snr_gamma,
                            up_augment=args.up_augment,
-                           equivariance_weight=args.equivariance_weight)
+                           equivariance_weight=args.equivariance_weight,
+                           equivariance_timesteps=args.equivariance_timesteps)
     return model, _optimizer(args, x)
+
+
+def _timestep_pair(text):
+    """``--equivariance-timesteps LOW:HIGH`` as ``(low, high)``."""
+    import argparse
+
+    low, sep, high = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return [int(low), int(high)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW:HIGH (two integers, e.g. 250:750), got "
+                                         f"{text!r}") from None
+
+
+def _init_source(args):
+    """``(config, denoiser)`` of ``--init-from``: a checkpoint or run directory (denoiser
+    ``None``: built from the config, weights loaded later), or a preset name or export folder
+    (the UNet rebuilt with the export's EMA weights). Sets ``args.init_from`` to the folder."""
+    from keras_aliasfree.diffusion.checkpoint import (MODEL_DEFAULTS, find_checkpoint,
+                                                      read_checkpoint_config)
+    from keras_aliasfree.diffusion.exported import denoiser_from_export, is_export
+    from keras_aliasfree.presets import PresetError, resolve_preset
+
+    try:
+        path = resolve_preset(args.init_from, kind="diffusion")
+    except PresetError as e:
+        raise ValueError(f"--init-from {args.init_from}: {e.args[0]}") from None
+    if is_export(path):
+        args.init_from = path
+        info, denoiser = denoiser_from_export(path)
+        cfg = {"unet": info.get("unet"), "schedule": info["schedule"],
+               "band_limit": info.get("band_limit"),
+               "prediction": info.get("prediction", MODEL_DEFAULTS["prediction"])}
+        return cfg, denoiser
+    args.init_from = find_checkpoint(path)
+    cfg = read_checkpoint_config(args.init_from)
+    if not cfg.get("unet"):
+        raise ValueError(f"--init-from {args.init_from}: not a UNet checkpoint of this library")
+    return cfg, None
 
 
 def _fit(args, dist, model, net, x, initial_epoch, resume_from, out):

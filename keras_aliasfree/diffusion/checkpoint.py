@@ -30,7 +30,7 @@ CHECKPOINT_VERSION = 2
 #: model had before the key existed.
 MODEL_DEFAULTS = {"ema_decay": 0.999, "band_limit": None, "prediction": "epsilon",
                   "loss_weighting": "uniform", "snr_gamma": 5.0, "up_augment": 0.0,
-                  "equivariance_weight": 0.0}
+                  "equivariance_weight": 0.0, "equivariance_timesteps": None}
 REQUIRED_FILES = ("config.json", "ema.weights.h5", "raw.weights.h5")
 #: what resuming needs on top of REQUIRED_FILES
 RESUME_FILES = ("training_state.json",)

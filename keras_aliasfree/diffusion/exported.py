@@ -118,7 +118,7 @@ def model_arguments_from_export(path, preset=None):
 
     The export records the schedule, band limit and prediction type; the training options it
     does not record (``ema_decay``, ``loss_weighting``, ``snr_gamma``, ``up_augment``,
-    ``equivariance_weight``) come from the card of the registered ``preset`` name, else the
+    ``equivariance_weight``, ``equivariance_timesteps``) come from the card of the registered ``preset`` name, else the
     library's defaults.
 
     Example:
@@ -135,7 +135,7 @@ def model_arguments_from_export(path, preset=None):
     card = get_preset(preset).config if registered else {}
     kwargs = {key: card.get(key, MODEL_DEFAULTS[key])
               for key in ("ema_decay", "loss_weighting", "snr_gamma", "up_augment",
-                          "equivariance_weight")}
+                          "equivariance_weight", "equivariance_timesteps")}
     kwargs.update(band_limit=info.get("band_limit"),
                   prediction=info.get("prediction", MODEL_DEFAULTS["prediction"]))
     return denoiser, info["schedule"], kwargs

@@ -43,6 +43,22 @@ def _backend():
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+def _timestep_range(value, timesteps):
+    """``None`` or the validated ``(low, high)`` of ``equivariance_timesteps``."""
+    if value is None:
+        return None
+    try:
+        low, high = (int(v) for v in value)
+        ok = [low, high] == [float(v) for v in value]
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or not 0 <= low < high <= timesteps:
+        raise ValueError(f"equivariance_timesteps must be None or a pair of integers (low, high) "
+                         f"with 0 <= low < high <= {timesteps} (the schedule's timesteps), got "
+                         f"{value!r}")
+    return (low, high)
+
+
 class DiffusionModel(CheckpointMethods, EMAMethods, keras.Model):
     """A denoising diffusion model around a denoising network.
 
@@ -79,6 +95,13 @@ class DiffusionModel(CheckpointMethods, EMAMethods, keras.Model):
             ``stop_gradient``). A C_N equivariant UNet is exact at multiples of 360/N degrees by
             construction; this term teaches it the angles between. One more forward and
             backward pass per step. Default 0 (off).
+        equivariance_timesteps: ``None`` (default) or ``(low, high)``: where in t the
+            equivariance term is spent. ``None``: on the main loss's ``x_t`` (its timesteps,
+            uniform over ``0..T-1``). A pair: the term noises the same images with the same
+            noise at its own timesteps, uniform in ``low..high-1``, weighted there like the main
+            loss; one more forward pass per step (the held-fixed side). Rotation-aware sampling
+            loses the image's identity at middle noise levels, not at the ends
+            (``docs/EQUIVARIANT.md``).
 
     Band limit. A C/D UNet (jinc filters) can only output the disc of frequencies a rotation
     maps onto itself, while the noise it must predict fills the square band. With
@@ -106,7 +129,7 @@ class DiffusionModel(CheckpointMethods, EMAMethods, keras.Model):
 
     def __init__(self, denoiser, schedule=None, ema_decay=0.999, seed=None, band_limit="auto",
                  prediction="epsilon", loss_weighting="uniform", snr_gamma=5.0, up_augment=0.0,
-                 equivariance_weight=0.0, **kwargs):
+                 equivariance_weight=0.0, equivariance_timesteps=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(denoiser, keras.Model):
             raise TypeError(f"denoiser must be a keras.Model, got {type(denoiser).__name__}")
@@ -150,6 +173,8 @@ class DiffusionModel(CheckpointMethods, EMAMethods, keras.Model):
             raise ValueError("equivariance_weight compares the denoiser with itself turned "
                              "together with its 'up' input; this denoiser has none")
         self.equivariance_weight = float(equivariance_weight)
+        self.equivariance_timesteps = _timestep_range(equivariance_timesteps,
+                                                      self.schedule.timesteps)
         # validates all three; float32 weight of the squared noise error per timestep
         self._loss_weights = self.schedule.loss_weights(prediction, loss_weighting, snr_gamma)
         self._sqrt_ab = np.sqrt(self.schedule.alpha_bars).astype("float32")
@@ -179,7 +204,9 @@ class DiffusionModel(CheckpointMethods, EMAMethods, keras.Model):
                 "schedule": self.schedule.get_config(), "ema_decay": self.ema_decay,
                 "band_limit": self.band_limit, "prediction": self.prediction,
                 "loss_weighting": self.loss_weighting, "snr_gamma": self.snr_gamma,
-                "up_augment": self.up_augment, "equivariance_weight": self.equivariance_weight}
+                "up_augment": self.up_augment, "equivariance_weight": self.equivariance_weight,
+                "equivariance_timesteps": (list(self.equivariance_timesteps)
+                                           if self.equivariance_timesteps else None)}
 
     @classmethod
     def from_config(cls, config):
@@ -279,9 +306,23 @@ class DiffusionModel(CheckpointMethods, EMAMethods, keras.Model):
             ops.reshape(ops.take(ops.convert_to_tensor(self._loss_weights), t), (-1, 1, 1, 1))
         loss = ops.mean(w * err)
         if self.equivariance_weight:
+            if self.equivariance_timesteps:  # its own timesteps: re-noise x0 there
+                t = self._draw_in(n, *self.equivariance_timesteps)
+                ca, cb, w = self._coefficients(t)
+                x_t = ca * x0 + cb * eps
+                pred = self.predict_noise(x_t, t, training=training, up_degrees=up,
+                                          _sigma=cb, _sqrt_ab=ca)
             loss = loss + self.equivariance_weight * self._equivariance_term(
                 x_t, t, up, pred, w, ca, cb, training)
         return loss
+
+    def _coefficients(self, t):
+        """``sqrt(alpha_bar_t)``, ``sqrt(1 - alpha_bar_t)`` and the loss weight at ``t``, each
+        shaped ``(n, 1, 1, 1)``."""
+        def at(table):
+            return ops.reshape(ops.take(ops.convert_to_tensor(table), t), (-1, 1, 1, 1))
+
+        return at(self._sqrt_ab), at(self._sqrt_1mab), at(self._loss_weights)
 
     def _equivariance_term(self, x_t, t, up, pred, w, ca, cb, training):
         """The consistency term of ``equivariance_weight`` (see the class docs): the weighted
@@ -315,6 +356,12 @@ class DiffusionModel(CheckpointMethods, EMAMethods, keras.Model):
             keras.random.randint((rows,), 0, T, dtype="int32", seed=self.seed_generator),
             keras.random.normal((rows,) + tuple(shape[1:]), dtype="float32",
                                 seed=self.seed_generator)))
+
+    def _draw_in(self, n, low, high):
+        """Per-image timesteps uniform in ``low..high-1`` (replica rows)."""
+        return self._draw_rows(n, lambda rows: (
+            keras.random.randint((rows,), low, high, dtype="int32",
+                                 seed=self.seed_generator),))[0]
 
     def _draw_up(self, n):
         """Per-image "up" angles of a step under ``up_augment``: uniform in [0, 360) for that
