@@ -173,7 +173,9 @@ def label(dm):
     if dm.up_augment:
         parts.append(f"up-augmented {dm.up_augment:g}")
     if getattr(dm, "equivariance_weight", 0.0):
-        parts.append(f"equivariance term {dm.equivariance_weight:g}")
+        band = getattr(dm, "equivariance_timesteps", None)
+        parts.append(f"equivariance term {dm.equivariance_weight:g}"
+                     + (f" at t {band[0]}-{band[1] - 1}" if band else ""))
     return ", ".join(parts)
 
 
