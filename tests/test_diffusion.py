@@ -46,6 +46,11 @@ def trained():
     return dm, hist.history["loss"]
 
 
+def test_the_model_class_is_registered_for_keras_serialisation():
+    assert keras.saving.get_registered_object("keras_aliasfree>DiffusionModel") is DiffusionModel
+    assert keras.saving.get_registered_name(DiffusionModel) == "keras_aliasfree>DiffusionModel"
+
+
 def test_schedule():
     s = NoiseSchedule(1000)
     assert s.betas[0] == pytest.approx(1e-4) and s.betas[-1] == pytest.approx(0.02)

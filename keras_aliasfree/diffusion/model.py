@@ -42,7 +42,6 @@ def _backend():
     return keras.backend.backend()
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
 def _timestep_range(value, timesteps):
     """``None`` or the validated ``(low, high)`` of ``equivariance_timesteps``."""
     if value is None:
@@ -59,6 +58,7 @@ def _timestep_range(value, timesteps):
     return (low, high)
 
 
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class DiffusionModel(CheckpointMethods, EMAMethods, keras.Model):
     """A denoising diffusion model around a denoising network.
 
