@@ -396,7 +396,8 @@ def _fine_tuned(args, x, config_given=True):
 
 
 def _timestep_pair(text):
-    """``--equivariance-timesteps LOW:HIGH`` as ``(low, high)``."""
+    """``--equivariance-timesteps LOW:HIGH`` as ``[low, high]`` (a list: as JSON stores it, so
+    ``--resume`` compares it with the stored setting as equal)."""
     import argparse
 
     low, sep, high = text.partition(":")

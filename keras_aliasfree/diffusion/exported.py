@@ -118,8 +118,8 @@ def model_arguments_from_export(path, preset=None):
 
     The export records the schedule, band limit and prediction type; the training options it
     does not record (``ema_decay``, ``loss_weighting``, ``snr_gamma``, ``up_augment``,
-    ``equivariance_weight``, ``equivariance_timesteps``) come from the card of the registered ``preset`` name, else the
-    library's defaults.
+    ``equivariance_weight``, ``equivariance_timesteps``) come from the card of the registered
+    ``preset`` name, else the library's defaults.
 
     Example:
         >>> from keras_aliasfree.presets import resolve_preset

@@ -295,15 +295,13 @@ class DiffusionModel(CheckpointMethods, EMAMethods, keras.Model):
         x0 = self.band_limit_images(x0)
         T = self.schedule.timesteps
         t, eps = self._draw(n, T, ops.shape(x0))
-        ca = ops.reshape(ops.take(ops.convert_to_tensor(self._sqrt_ab), t), (-1, 1, 1, 1))
-        cb = ops.reshape(ops.take(ops.convert_to_tensor(self._sqrt_1mab), t), (-1, 1, 1, 1))
+        ca, cb, w_t = self._coefficients(t)
         x_t = ca * x0 + cb * eps
         pred = self.predict_noise(x_t, t, training=training, up_degrees=up, _sigma=cb,
                                   _sqrt_ab=ca)
         err = ops.square(pred - eps)
         uniform = self.prediction == "epsilon" and self.loss_weighting == "uniform"
-        w = 1.0 if uniform else \
-            ops.reshape(ops.take(ops.convert_to_tensor(self._loss_weights), t), (-1, 1, 1, 1))
+        w = 1.0 if uniform else w_t
         loss = ops.mean(w * err)
         if self.equivariance_weight:
             if self.equivariance_timesteps:  # its own timesteps: re-noise x0 there
